@@ -1,0 +1,57 @@
+# pgrac_storage — top-level Makefile
+#
+#   make            build PostgreSQL 17 with the patchset (into build/postgres)
+#                   and the extension against it
+#   make install    install the extension into that PostgreSQL
+#   make run        the main job: a server with the extension, a short
+#                   pgbench run, the fsync report (see README.md)
+#   make stop       stop the main job's server
+#   make check      the whole test suite (what .ci/run runs)
+#
+# make PG_CONFIG=/path/to/pg_config builds against a PostgreSQL 17 you
+# built yourself with patches/pg17/ applied; nothing is fetched then.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+
+ifeq ($(origin PG_CONFIG), undefined)
+PG_CONFIG := $(ROOT)/build/postgres/bin/pg_config
+BUILD_POSTGRES := yes
+endif
+
+EXT_MAKE = $(MAKE) --no-print-directory -C $(ROOT) -f src/extension.mk PG_CONFIG=$(PG_CONFIG)
+
+.PHONY: all postgres extension install run stop check check-patchset clean distclean
+
+all: extension
+
+postgres:
+ifeq ($(BUILD_POSTGRES),yes)
+	@$(ROOT)/src/build/postgres.sh
+else
+	@test -x "$(PG_CONFIG)" || { echo "error: PG_CONFIG=$(PG_CONFIG) is not executable" >&2; exit 1; }
+endif
+
+extension: postgres
+	@$(EXT_MAKE)
+
+install: extension
+	@$(EXT_MAKE) install
+
+run: install
+	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/src/build/main-job.sh start
+
+stop:
+	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/src/build/main-job.sh stop
+
+check: install
+	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/test/run-tests.sh
+
+check-patchset:
+	@$(ROOT)/test/patchset/check-series.sh
+
+clean:
+	@if [ -x "$(PG_CONFIG)" ]; then $(EXT_MAKE) clean; fi
+	rm -rf $(ROOT)/build/test-* $(ROOT)/build/unit
+
+distclean: clean
+	rm -rf $(ROOT)/build

@@ -1,0 +1,77 @@
+# Shared settings and helpers for the build and test scripts.
+# Sourced, never run: callers set -euo pipefail themselves.
+
+PGRAC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PGRAC_BUILD=${PGRAC_BUILD:-$PGRAC_ROOT/build}
+
+# The PostgreSQL release the patchset is tested with.  If the archive no
+# longer serves it, the newest 17.x it serves is used instead (and said so).
+PG_PINNED_VERSION=17.11
+PG_SOURCE_DIR=$PGRAC_BUILD/postgresql-17
+PG_INSTALL_DIR=$PGRAC_BUILD/postgres
+
+# PostgreSQL refuses to run as root; servers and test harnesses run as this
+# unprivileged user, created when missing.
+PGRAC_OS_USER=${PGRAC_OS_USER:-pgrac}
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages the build and the tests need, installed when missing.
+PGRAC_PACKAGES=(
+	gcc make patch bzip2 xz-utils perl pkg-config   # toolchain, unpacking
+	bison flex libreadline-dev zlib1g-dev           # PostgreSQL build
+	libipc-run-perl                                 # PostgreSQL TAP tests
+	libcmocka-dev                                   # unit tests
+)
+
+ensure_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]}; run as root or install them"
+	say "installing Debian packages: ${missing[*]}"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Create the unprivileged OS user when missing and make sure it can reach
+# the checkout (a clone under a 0700 home directory would otherwise hide the
+# build from it).
+ensure_os_user() {
+	if ! id "$PGRAC_OS_USER" >/dev/null 2>&1; then
+		[ "$(id -u)" -eq 0 ] || die "OS user $PGRAC_OS_USER is missing; create it or run as root"
+		say "creating unprivileged OS user $PGRAC_OS_USER"
+		useradd --system --no-create-home --shell /usr/sbin/nologin "$PGRAC_OS_USER"
+	fi
+	local d=$PGRAC_ROOT
+	while [ "$d" != / ]; do
+		if ! runuser -u "$PGRAC_OS_USER" -- test -x "$d" 2>/dev/null; then
+			say "granting $PGRAC_OS_USER search permission on $d"
+			chmod o+x "$d"
+		fi
+		d=$(dirname "$d")
+	done
+	mkdir -p "$PGRAC_BUILD/home"
+	[ "$(id -u)" -eq 0 ] && chown "$PGRAC_OS_USER" "$PGRAC_BUILD/home"
+	return 0
+}
+
+# Run a command as the unprivileged user (directly when already not root).
+as_os_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$PGRAC_OS_USER" -- env HOME="$PGRAC_BUILD/home" "$@"
+	else
+		"$@"
+	fi
+}
+
+# A directory the unprivileged user owns, created fresh.
+fresh_user_dir() {
+	rm -rf "$1"
+	mkdir -p "$1"
+	[ "$(id -u)" -eq 0 ] && chown -R "$PGRAC_OS_USER" "$1"
+	return 0
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Fetch PostgreSQL 17 from Debian's postgresql-17 source package (trixie),
+# apply patches/pg17/, build it with assertions and TAP support, and
+# install it into build/postgres.  The patched, configured source tree stays
+# in build/postgresql-17 so PostgreSQL's own suites can run from it.
+#
+# Nothing in the machine's apt configuration changes: the trixie deb-src
+# entry lives in build/apt and is passed to apt-get with -o options.
+#
+# A stamp records what was built (version, patches, options); when it still
+# matches, the script returns at once.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+CONFIGURE_OPTS=(--enable-cassert --enable-debug --enable-tap-tests --enable-depend
+	--without-icu)
+APT_DIR=$PGRAC_BUILD/apt
+STAMP=$PG_INSTALL_DIR/.pgrac-build-stamp
+
+stamp_text() {
+	printf 'version %s\noptions %s\nCFLAGS %s\n' "$1" "${CONFIGURE_OPTS[*]}" "${PG_BUILD_CFLAGS:-}"
+	cat "$PGRAC_ROOT"/patches/pg17/*.patch | sha256sum
+}
+
+apt_private() {
+	apt-get -q -o Dir::Etc::SourceList="$APT_DIR/sources.list" \
+		-o Dir::Etc::SourceParts="$APT_DIR/sources.list.d" \
+		-o Dir::State::Lists="$APT_DIR/lists" \
+		-o Dir::Cache="$APT_DIR/cache" \
+		-o APT::Sandbox::User=root "$@"
+}
+
+# Download the orig tarball of the pinned version, or of the newest 17.x the
+# archive actually serves (an index may list a version whose files 404).
+fetch_source() {
+	local tarball
+	tarball=$(ls "$APT_DIR"/download/postgresql-17_*.orig.tar.bz2 2>/dev/null | head -n 1 || true)
+	if [ -n "$tarball" ]; then
+		echo "$tarball"
+		return
+	fi
+	mkdir -p "$APT_DIR"/lists/partial "$APT_DIR"/cache/archives/partial \
+		"$APT_DIR"/sources.list.d "$APT_DIR"/download
+	cat >"$APT_DIR/sources.list" <<'SRC'
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
+SRC
+	say "reading Debian trixie source index (private apt configuration in $APT_DIR)"
+	apt_private update >/dev/null
+
+	local versions pinned others v
+	versions=$(apt_private_cache showsrc postgresql-17 | sed -n 's/^Version: //p' | sort -u)
+	[ -n "$versions" ] || die "Debian's archive lists no postgresql-17 source package"
+	pinned=$(printf '%s\n' $versions | grep "^$PG_PINNED_VERSION-" || true)
+	others=$(printf '%s\n' $versions | grep -v "^$PG_PINNED_VERSION-" |
+		sort -r -V)
+	for v in $pinned $others; do
+		say "downloading postgresql-17 $v"
+		if (cd "$APT_DIR/download" && apt_private source --download-only "postgresql-17=$v" >/dev/null 2>&1); then
+			[ "${v%%-*}" = "$PG_PINNED_VERSION" ] ||
+				say "WARNING: pinned $PG_PINNED_VERSION is not served; using $v (the patchset was tested with $PG_PINNED_VERSION)"
+			ls "$APT_DIR"/download/postgresql-17_"${v%%-*}".orig.tar.bz2
+			return
+		fi
+		say "version $v is listed but not served; trying the next one"
+		rm -f "$APT_DIR"/download/postgresql-17_"${v%%-*}"*
+	done
+	die "no postgresql-17 source package could be downloaded (tried: $pinned $others)"
+}
+
+apt_private_cache() {
+	apt-cache -o Dir::Etc::SourceList="$APT_DIR/sources.list" \
+		-o Dir::Etc::SourceParts="$APT_DIR/sources.list.d" \
+		-o Dir::State::Lists="$APT_DIR/lists" \
+		-o Dir::Cache="$APT_DIR/cache" "$@"
+}
+
+main() {
+	ensure_packages "${PGRAC_PACKAGES[@]}"
+	local tarball version
+	tarball=$(fetch_source)
+	version=$(basename "$tarball" | sed 's/^postgresql-17_\(.*\)\.orig\.tar\.bz2$/\1/')
+
+	if [ -f "$STAMP" ] && [ -x "$PG_INSTALL_DIR/bin/pg_config" ] &&
+		[ "$(cat "$STAMP")" = "$(stamp_text "$version")" ]; then
+		say "PostgreSQL $version with the patchset is up to date in $PG_INSTALL_DIR"
+		return
+	fi
+
+	say "unpacking PostgreSQL $version into $PG_SOURCE_DIR"
+	rm -rf "$PG_SOURCE_DIR" "$PG_INSTALL_DIR"
+	mkdir -p "$PG_SOURCE_DIR"
+	tar -xjf "$tarball" -C "$PG_SOURCE_DIR" --strip-components=1
+
+	local p
+	for p in "$PGRAC_ROOT"/patches/pg17/*.patch; do
+		say "applying $(basename "$p")"
+		patch -d "$PG_SOURCE_DIR" -p1 --quiet --forward <"$p" ||
+			die "patch $(basename "$p") does not apply to PostgreSQL $version"
+	done
+
+	say "configuring and building PostgreSQL $version (takes a few minutes)"
+	cd "$PG_SOURCE_DIR"
+	./configure --prefix="$PG_INSTALL_DIR" "${CONFIGURE_OPTS[@]}" \
+		${PG_BUILD_CFLAGS:+CFLAGS="$PG_BUILD_CFLAGS"} >"$PGRAC_BUILD/postgres-configure.log" 2>&1 ||
+		die "configure failed; see $PGRAC_BUILD/postgres-configure.log"
+	{
+		make -j"$(nproc)" &&
+			make -C contrib -j"$(nproc)" &&
+			make -C src/test/isolation -j"$(nproc)" &&
+			make -C src/test/regress -j"$(nproc)" &&
+			make install && make -C contrib install
+	} >"$PGRAC_BUILD/postgres-build.log" 2>&1 ||
+		die "PostgreSQL build failed; see $PGRAC_BUILD/postgres-build.log"
+	stamp_text "$version" >"$STAMP"
+	say "PostgreSQL $version installed into $PG_INSTALL_DIR"
+}
+
+main "$@"

@@ -1,0 +1,142 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgrac_storage.c
+ *	  Entry point of the pgrac_storage extension: settings, and the
+ *	  composition of the storage manager layer stack.
+ *
+ * Everything here happens once, in the postmaster, while
+ * shared_preload_libraries load: the settings that shape the stack are
+ * PGC_POSTMASTER, the stack is composed from them, registered with the
+ * (patched) server as a storage manager and made the default for every
+ * relation.  Child processes inherit it.
+ *
+ * Where a block read goes: smgrreadv() -> the "pgrac" f_smgr composed in
+ * src/smgr/layer_stack.c -> the top-most layer overriding smgr_readv (none
+ * do so far) -> the base backend (md.c for pgrac.storage_backend = 'md').
+ *
+ * src/pgrac_storage.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "pgrac/fsync_checker.h"
+#include "pgrac/smgr_layer.h"
+
+PG_MODULE_MAGIC;
+
+typedef enum PgracStorageBackend
+{
+	PGRAC_BACKEND_MD,
+} PgracStorageBackend;
+
+static const struct config_enum_entry storage_backend_options[] = {
+	{"md", PGRAC_BACKEND_MD, false},
+	{NULL, 0, false}
+};
+
+static int	pgrac_storage_backend = PGRAC_BACKEND_MD;
+
+/* md.c as a base backend: PostgreSQL already initializes it as entry 0. */
+static f_smgr md_base_ops;
+static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
+
+static void
+define_settings(void)
+{
+	DefineCustomEnumVariable("pgrac.storage_backend",
+							 "Base storage backend holding relation data.",
+							 "\"md\" keeps PostgreSQL's own files.",
+							 &pgrac_storage_backend,
+							 PGRAC_BACKEND_MD,
+							 storage_backend_options,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgrac.fsync_checker",
+							 "Report relation data that would not survive an operating system crash.",
+							 "Adds the fsync checker layer to the storage stack; see pgrac_fsync_report().",
+							 &pgrac_fsync_checker,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.fsync_checker_max_obligations",
+							"Relation segments with unsynced unbuffered writes the fsync checker can track at once.",
+							"When exceeded, checking is incomplete and a WARNING says so.",
+							&pgrac_fsync_checker_max_obligations,
+							4096, 64, 1024 * 1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.fsync_checker_max_findings",
+							"Findings of the fsync checker kept in shared memory.",
+							"Further findings are still logged, and counted as dropped.",
+							&pgrac_fsync_checker_max_findings,
+							1000, 1, 1024 * 1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pgrac");
+}
+
+void
+_PG_init(void)
+{
+	/*
+	 * The storage manager of every relation is chosen at postmaster start;
+	 * loaded later (LOAD, CREATE EXTENSION without preloading) the library
+	 * could only pretend to be in charge.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgrac_storage must be loaded via shared_preload_libraries"),
+				 errhint("Add pgrac_storage to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	define_settings();
+
+	/* the base backend */
+	md_base_ops = *smgr_get(MdSMgrId);
+	md_base_ops.smgr_init = NULL;
+	md_base_ops.smgr_shutdown = NULL;
+	pgrac_stack_set_base(&md_base);
+
+	/* layers, bottom-up */
+	if (pgrac_fsync_checker)
+		pgrac_fsync_checker_install();
+
+	pgrac_stack_install();
+}
+
+PG_FUNCTION_INFO_V1(pgrac_storage_layers);
+
+/* The storage stack, base backend first. */
+Datum
+pgrac_storage_layers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			depth = pgrac_stack_depth();
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int level = 0; level < depth; level++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int32GetDatum(level);
+		values[1] = CStringGetTextDatum(pgrac_stack_layer_name(level));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -30,6 +30,7 @@ CREATE FUNCTION pgrac_fsync_checker_stats(
 	OUT findings bigint,
 	OUT findings_dropped bigint,
 	OUT open_obligations int,
+	OUT unbuffered_writes bigint,
 	OUT untracked_writes bigint,
 	OUT max_obligations int)
 RETURNS record

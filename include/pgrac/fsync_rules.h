@@ -96,6 +96,7 @@ typedef struct FsrTable
 {
 	uint32_t	capacity;		/* slots, a power of two */
 	uint32_t	used;
+	uint64_t	tracked_writes; /* unbuffered page writes seen */
 	uint64_t	untracked_writes;	/* writes lost because the table was full */
 	FsrObligation slots[];
 } FsrTable;

@@ -9,6 +9,8 @@
 #
 # A stamp records what was built (version, patches, options); when it still
 # matches, the script returns at once.
+#
+# With --fetch-only, only downloads the source and prints the tarball path.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -79,6 +81,10 @@ main() {
 	ensure_packages "${PGRAC_PACKAGES[@]}"
 	local tarball version
 	tarball=$(fetch_source)
+	if [ "${1:-}" = "--fetch-only" ]; then
+		echo "$tarball"
+		return
+	fi
 	version=$(basename "$tarball" | sed 's/^postgresql-17_\(.*\)\.orig\.tar\.bz2$/\1/')
 
 	if [ -f "$STAMP" ] && [ -x "$PG_INSTALL_DIR/bin/pg_config" ] &&

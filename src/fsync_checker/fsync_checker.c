@@ -700,8 +700,8 @@ Datum
 pgrac_fsync_checker_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {0};
+	Datum		values[6];
+	bool		nulls[6] = {0};
 
 	require_checker();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -711,8 +711,9 @@ pgrac_fsync_checker_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) checker->log->count);
 	values[1] = Int64GetDatum((int64) checker->log->dropped);
 	values[2] = Int32GetDatum((int32) checker->table->used);
-	values[3] = Int64GetDatum((int64) checker->table->untracked_writes);
-	values[4] = Int32GetDatum(pgrac_fsync_checker_max_obligations);
+	values[3] = Int64GetDatum((int64) checker->table->tracked_writes);
+	values[4] = Int64GetDatum((int64) checker->table->untracked_writes);
+	values[5] = Int32GetDatum(pgrac_fsync_checker_max_obligations);
 	LWLockRelease(checker->lock);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

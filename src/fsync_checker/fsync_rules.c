@@ -102,6 +102,7 @@ fsr_table_init(FsrTable *table, uint32_t requested)
 {
 	table->capacity = fsr_table_capacity(requested);
 	table->used = 0;
+	table->tracked_writes = 0;
 	table->untracked_writes = 0;
 	memset(table->slots, 0, (size_t) table->capacity * sizeof(FsrObligation));
 }
@@ -264,6 +265,7 @@ fsr_note_unbuffered_write(FsrTable *table, const FsrKey *key,
 		ob->wal_protected = false;
 	ob->registered = false;
 	ob->owner = owner;
+	table->tracked_writes++;
 	return FSR_WRITE_TRACKED;
 }
 

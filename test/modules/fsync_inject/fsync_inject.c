@@ -141,3 +141,26 @@ fsync_inject_copy_init_fork(PG_FUNCTION_ARGS)
 	relation_close(dst, NoLock);
 	PG_RETURN_VOID();
 }
+
+PG_FUNCTION_INFO_V1(fsync_inject_synced_write);
+
+/*
+ * fsync_inject_synced_write(rel regclass, blkno bigint)
+ *
+ * The correct counterpart of fsync_inject_unsynced_write(): the same
+ * unbuffered write followed by an immediate sync.  Must not be reported.
+ */
+Datum
+fsync_inject_synced_write(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int64		blkno = PG_GETARG_INT64(1);
+	Relation	rel = open_target(relid, MAIN_FORKNUM);
+
+	if (blkno < 0 || blkno >= MaxBlockNumber)
+		elog(ERROR, "fsync_inject: block number out of range");
+	write_unsynced_page(rel, MAIN_FORKNUM, (BlockNumber) blkno, true);
+	smgrimmedsync(RelationGetSmgr(rel), MAIN_FORKNUM);
+	relation_close(rel, NoLock);
+	PG_RETURN_VOID();
+}

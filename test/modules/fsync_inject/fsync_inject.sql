@@ -7,3 +7,6 @@ CREATE FUNCTION fsync_inject_late_registration(rel regclass) RETURNS void
 CREATE FUNCTION fsync_inject_copy_init_fork(src regclass, dst regclass)
 	RETURNS void
 	AS '@LIB@', 'fsync_inject_copy_init_fork' LANGUAGE C STRICT;
+CREATE FUNCTION fsync_inject_synced_write(rel regclass, blkno bigint)
+	RETURNS void
+	AS '@LIB@', 'fsync_inject_synced_write' LANGUAGE C STRICT;

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The whole test suite (make check; .ci/run calls it).
+#
+#   unit       cmocka tests of the pure logic (test/unit)
+#   sql        pg_regress tests of the SQL API (sql/, expected/)
+#   tap        TAP tests with PostgreSQL::Test::Cluster (test/t)
+#   peer       PostgreSQL's own regression and isolation suites against a
+#              server with the extension and the fsync checker, and against
+#              a stock server, side by side, plus the checker's findings
+#   patchset   each patch compiles and passes PostgreSQL's make check
+#
+# PGRAC_TEST_SUITES="unit sql" runs a subset (the default is all of them;
+# nothing is skipped unless you say so).  Every suite that runs and fails
+# makes the command fail.  Servers and harnesses run as the unprivileged OS
+# user (see src/build/common.sh).
+set -euo pipefail
+. "$(dirname "$0")/../src/build/common.sh"
+
+PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
+BINDIR=$("$PG_CONFIG" --bindir)
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
+SUITES=${PGRAC_TEST_SUITES:-unit sql tap peer patchset}
+OUT=$PGRAC_BUILD/test-results
+
+total_pass=0
+total_fail=0
+failed_suites=()
+
+record() {				# suite passed failed
+	total_pass=$((total_pass + $2))
+	total_fail=$((total_fail + $3))
+	printf '%-9s %s passed, %s failed\n' "$1:" "$2" "$3" >>"$OUT/summary"
+	if [ "$3" -ne 0 ] || [ "$2" -eq 0 ]; then
+		failed_suites+=("$1")
+	fi
+}
+
+suite_unit() {
+	local dir=$PGRAC_BUILD/unit t log passed failed
+	mkdir -p "$dir"
+	passed=0
+	failed=0
+	for t in "$PGRAC_ROOT"/test/unit/test_*.c; do
+		local name
+		name=$(basename "$t" .c)
+		# the pure sources a test needs are named in its first line
+		# "// sources: a.c b.c", else the file of the same subsystem
+		cc -std=c99 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
+			-fno-omit-frame-pointer -I"$PGRAC_ROOT/include" "$t" \
+			$(unit_sources "$t") -lcmocka -o "$dir/$name"
+		log=$OUT/unit-$name.log
+		if "$dir/$name" >"$log" 2>&1; then :; fi
+		cat "$log"
+		passed=$((passed + $(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1 | grep . || echo 0)))
+		failed=$((failed + $(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1 | grep . || echo 0)))
+		# a crash before cmocka's summary is a failure too
+		grep -q '^\[==========\] .* test(s) run\.' "$log" || failed=$((failed + 1))
+	done
+	record unit "$passed" "$failed"
+}
+
+unit_sources() {
+	sed -n '1,20s|^ \* sources: ||p' "$1" | tr ' ' '\n' | grep . | sed "s|^|$PGRAC_ROOT/|"
+}
+
+build_test_modules() {
+	local m
+	for m in "$PGRAC_ROOT"/test/modules/*/; do
+		make --no-print-directory -s -C "$m" PG_CONFIG="$PG_CONFIG" >/dev/null
+	done
+}
+
+suite_sql() {
+	local dir=$OUT/sql log tests
+	fresh_user_dir "$dir"
+	tests=$(cd "$PGRAC_ROOT/sql" && ls [a-z]*.sql | grep -v -- '--' | sed 's/\.sql$//' | sort)
+	log=$dir/pg_regress.log
+	if (cd "$PGRAC_ROOT" && as_os_user "$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
+		--temp-instance="$dir/instance" --temp-config="$PGRAC_ROOT/test/regress.conf" \
+		--inputdir="$PGRAC_ROOT" --outputdir="$dir" --bindir="$BINDIR" \
+		--dbname=contrib_regression $tests) >"$log" 2>&1; then :; fi
+	cat "$log"
+	[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
+	count_pg_regress sql "$log"
+}
+
+# pg_regress output: "ok N - name" / "not ok N - name" per test
+count_pg_regress() {
+	local p f
+	p=$(grep -cE '^ok [0-9]+ ' "$2" || true)
+	f=$(grep -cE '^not ok [0-9]+ ' "$2" || true)
+	# no result line at all means the harness itself failed
+	if [ $((p + f)) -eq 0 ]; then f=1; fi
+	record "$1" "$p" "$f"
+}
+
+suite_tap() {
+	local dir=$OUT/tap log
+	fresh_user_dir "$dir"
+	log=$dir/prove.log
+	if (cd "$dir" && as_os_user env PATH="$BINDIR:$PATH" \
+		PG_REGRESS="$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
+		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
+		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
+		prove -v -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
+		"$PGRAC_ROOT"/test/t/*.pl) >"$log" 2>&1; then :; fi
+	grep -vE '^\s*$' "$log" | grep -E '^(ok|not ok|#|t/|Files=|Result:|All tests|Failed|Parse errors|Bad plan|Wstat)|^\S+\.pl' || true
+	local p f
+	p=$(grep -cE '^\s*ok [0-9]+' "$log" || true)
+	f=$(grep -cE '^\s*not ok [0-9]+' "$log" || true)
+	grep -q '^Result: PASS' "$log" || f=$((f == 0 ? 1 : f))
+	record tap "$p" "$f"
+	if [ "$f" -ne 0 ]; then
+		echo "TAP logs: $dir/log"
+		tail -n 50 "$dir"/log/*.log 2>/dev/null | tail -n 200 || true
+	fi
+}
+
+suite_peer() {
+	local log=$OUT/peer.log
+	if PG_CONFIG=$PG_CONFIG "$PGRAC_ROOT/test/peer/run-peer-suites.sh" >"$log" 2>&1; then
+		cat "$log"
+		record peer "$(sed -n 's/^peer suites: \([0-9]*\) passed.*/\1/p' "$log")" 0
+	else
+		cat "$log"
+		local p f
+		p=$(sed -n 's/^peer suites: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$log")
+		f=$(sed -n 's/^peer suites: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$log")
+		record peer "${p:-0}" "${f:-1}"
+	fi
+}
+
+suite_patchset() {
+	local log=$OUT/patchset.log
+	if "$PGRAC_ROOT/test/patchset/check-series.sh" >"$log" 2>&1; then
+		cat "$log"
+		record patchset "$(grep -c '^after ' "$log")" 0
+	else
+		cat "$log"
+		record patchset "$(grep -c '^after ' "$log")" 1
+	fi
+}
+
+ensure_packages "${PGRAC_PACKAGES[@]}"
+ensure_os_user
+fresh_user_dir "$OUT"
+: >"$OUT/summary"
+build_test_modules
+
+for s in $SUITES; do
+	case "$s" in
+	unit | sql | tap | peer | patchset) ;;
+	*) die "unknown suite '$s' (known: unit sql tap peer patchset)" ;;
+	esac
+	say "suite: $s"
+	start=$(date +%s)
+	"suite_$s"
+	echo "($s took $(($(date +%s) - start)) s)" >>"$OUT/summary"
+done
+
+echo
+echo "== summary"
+cat "$OUT/summary"
+if [ ${#failed_suites[@]} -ne 0 ]; then
+	echo "failed suites: ${failed_suites[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ ${#failed_suites[@]} -eq 0 ]

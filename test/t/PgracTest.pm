@@ -1,0 +1,55 @@
+# Helpers shared by pgrac_storage's TAP tests.
+package PgracTest;
+
+use strict;
+use warnings FATAL => 'all';
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+our @EXPORT = qw(pgrac_node test_module_path load_fsync_inject
+  checker_warnings);
+
+# Path of a test-only library built by the test suite (never installed).
+sub test_module_path
+{
+	my ($name) = @_;
+	my $path = "$ENV{PGRAC_ROOT}/test/modules/$name/$name.so";
+	die "test module $path is not built" unless -f $path;
+	return $path;
+}
+
+# A new node with pgrac_storage preloaded; extra settings appended.
+sub pgrac_node
+{
+	my ($name, %params) = @_;
+	my $settings = delete $params{settings} // '';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%params);
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'pgrac_storage'\n"
+		  . "log_min_messages = warning\n"
+		  . $settings);
+	return $node;
+}
+
+# Create the fsync_inject functions in a database.
+sub load_fsync_inject
+{
+	my ($node, $db) = @_;
+	my $lib = test_module_path('fsync_inject');
+	my $sql = slurp_file("$ENV{PGRAC_ROOT}/test/modules/fsync_inject/fsync_inject.sql");
+	$sql =~ s/\@LIB\@/$lib/g;
+	$node->safe_psql($db // 'postgres', $sql);
+}
+
+# The fsync checker's WARNINGs in a node's server log.
+sub checker_warnings
+{
+	my ($node) = @_;
+	my @lines = grep { /WARNING:  fsync checker:/ }
+	  split /\n/, slurp_file($node->logfile);
+	return @lines;
+}
+
+1;

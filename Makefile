@@ -18,7 +18,8 @@ PG_CONFIG := $(ROOT)/build/postgres/bin/pg_config
 BUILD_POSTGRES := yes
 endif
 
-EXT_MAKE = $(MAKE) --no-print-directory -C $(ROOT) -f src/extension.mk PG_CONFIG=$(PG_CONFIG)
+EXT_BUILD := $(ROOT)/build/extension
+EXT_MAKE = $(MAKE) --no-print-directory -C $(EXT_BUILD) -f $(ROOT)/src/extension.mk PG_CONFIG=$(PG_CONFIG)
 
 .PHONY: all postgres extension install run stop check check-patchset clean distclean
 
@@ -32,6 +33,7 @@ else
 endif
 
 extension: postgres
+	@mkdir -p $(EXT_BUILD)
 	@$(EXT_MAKE)
 
 install: extension
@@ -50,8 +52,7 @@ check-patchset:
 	@$(ROOT)/test/patchset/check-series.sh
 
 clean:
-	@if [ -x "$(PG_CONFIG)" ]; then $(EXT_MAKE) clean; fi
-	rm -rf $(ROOT)/build/test-* $(ROOT)/build/unit
+	rm -rf $(EXT_BUILD) $(ROOT)/build/test-modules $(ROOT)/build/test-results $(ROOT)/build/unit
 
 distclean: clean
 	rm -rf $(ROOT)/build

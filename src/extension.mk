@@ -1,5 +1,11 @@
-# PGXS makefile of the pgrac_storage extension, driven by the top-level
-# Makefile (run from the repository root: make -f src/extension.mk).
+# PGXS makefile of the pgrac_storage extension.  The top-level Makefile runs
+# it from a build directory (build/extension), so objects never land in the
+# source tree and one checkout can build against several PostgreSQL installs:
+#
+#   make -C <builddir> -f <checkout>/src/extension.mk PG_CONFIG=... [install]
+
+PGRAC_SRC := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+VPATH = $(PGRAC_SRC)
 
 MODULE_big = pgrac_storage
 OBJS = \
@@ -10,11 +16,12 @@ OBJS = \
 
 EXTENSION = pgrac_storage
 DATA = sql/pgrac_storage--1.0.sql
-PG_CPPFLAGS = -I$(CURDIR)/include
-
-# Sources and data are named relative to the repository root.
-VPATH = $(CURDIR)
+PG_CPPFLAGS = -I$(PGRAC_SRC)/include
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# VPATH build: the object directories must exist (a rule would not do:
+# make would find the source directories of the same name through VPATH)
+$(shell mkdir -p $(sort $(dir $(OBJS))))

@@ -64,10 +64,15 @@ unit_sources() {
 	sed -n '1,20s|^ \* sources: ||p' "$1" | tr ' ' '\n' | grep . | sed "s|^|$PGRAC_ROOT/|"
 }
 
+# Test-only libraries, built outside the source tree, never installed.
+PGRAC_TEST_MODULES=$PGRAC_BUILD/test-modules
 build_test_modules() {
-	local m
+	local m name
 	for m in "$PGRAC_ROOT"/test/modules/*/; do
-		make --no-print-directory -s -C "$m" PG_CONFIG="$PG_CONFIG" >/dev/null
+		name=$(basename "$m")
+		mkdir -p "$PGRAC_TEST_MODULES/$name"
+		make --no-print-directory -s -C "$PGRAC_TEST_MODULES/$name" \
+			-f "$m/Makefile" PG_CONFIG="$PG_CONFIG" >/dev/null
 	done
 }
 
@@ -103,6 +108,7 @@ suite_tap() {
 		PG_REGRESS="$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
 		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
 		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
+		PGRAC_TEST_MODULES="$PGRAC_TEST_MODULES" \
 		prove -v -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
 		"$PGRAC_ROOT"/test/t/*.pl) >"$log" 2>&1; then :; fi
 	grep -vE '^\s*$' "$log" | grep -E '^(ok|not ok|#|t/|Files=|Result:|All tests|Failed|Parse errors|Bad plan|Wstat)|^\S+\.pl' || true

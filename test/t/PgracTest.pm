@@ -14,7 +14,7 @@ our @EXPORT = qw(pgrac_node test_module_path load_fsync_inject
 sub test_module_path
 {
 	my ($name) = @_;
-	my $path = "$ENV{PGRAC_ROOT}/test/modules/$name/$name.so";
+	my $path = "$ENV{PGRAC_TEST_MODULES}/$name/$name.so";
 	die "test module $path is not built" unless -f $path;
 	return $path;
 }

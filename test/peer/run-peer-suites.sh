@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# PostgreSQL's own regression and isolation suites, run in installcheck mode
+# against two servers from the same patched build, one after the other:
+#
+#   stock   no library loaded
+#   pgrac   shared_preload_libraries = 'pgrac_storage', pgrac.fsync_checker = on
+#
+# Passes when both give the same per-test results, no test fails, and the
+# fsync checker reported nothing: no row in pgrac_fsync_report() after a
+# final checkpoint, and no checker WARNING in the server log after a clean
+# shutdown (whose checkpoint is audited too).  Prints the counts side by side.
+#
+# PEER_SUITES="regress isolation" selects suites (default: both).
+set -euo pipefail
+. "$(dirname "$0")/../../src/build/common.sh"
+
+PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
+BINDIR=$("$PG_CONFIG" --bindir)
+SRC=${PG_SOURCE_TREE:-$PG_SOURCE_DIR}
+OUT=$PGRAC_BUILD/test-results/peer
+SUITES=${PEER_SUITES:-regress isolation}
+PORT_BASE=${PEER_PORT_BASE:-55432}
+
+[ -x "$SRC/src/test/isolation/pg_isolation_regress" ] && [ -f "$SRC/src/test/regress/regress.so" ] ||
+	die "PostgreSQL's test programs are not built in $SRC (make builds them; with your own PG_CONFIG set PG_SOURCE_TREE to its built source tree)"
+
+ensure_os_user
+fresh_user_dir "$OUT"
+
+sql() { as_os_user "$BINDIR/psql" -X -At -h "$OUT" -p "$1" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }
+
+run_suite() {			# config port suite
+	local cfg=$1 port=$2 suite=$3 dir=$OUT/$1/$3
+	fresh_user_dir "$dir"
+	case $suite in
+	regress)
+		as_os_user "$SRC/src/test/regress/pg_regress" --host="$OUT" --port="$port" \
+			--inputdir="$SRC/src/test/regress" --outputdir="$dir" --bindir="$BINDIR" \
+			--dlpath="$SRC/src/test/regress" --max-concurrent-tests=20 \
+			--schedule="$SRC/src/test/regress/parallel_schedule" >"$dir/run.log" 2>&1 || true
+		;;
+	isolation)
+		as_os_user "$SRC/src/test/isolation/pg_isolation_regress" --host="$OUT" --port="$port" \
+			--inputdir="$SRC/src/test/isolation" --outputdir="$dir" --bindir="$BINDIR" \
+			--schedule="$SRC/src/test/isolation/isolation_schedule" >"$dir/run.log" 2>&1 || true
+		;;
+	esac
+	# one line per test: "ok name" or "not ok name"
+	sed -nE 's/^(not ok|ok) +[0-9]+ +[-+] +([^ ]+).*/\1 \2/p' "$dir/run.log" | sort -k2 >"$dir/results"
+}
+
+run_config() {			# config port
+	local cfg=$1 port=$2 data=$OUT/$1/data
+	fresh_user_dir "$OUT/$cfg"
+	as_os_user "$BINDIR/initdb" -D "$data" -A trust -U "$PGRAC_OS_USER" --no-sync >/dev/null
+	cat >>"$data/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$OUT'
+listen_addresses = ''
+max_prepared_transactions = 10
+fsync = on
+CONF
+	if [ "$cfg" = pgrac ]; then
+		cat >>"$data/postgresql.conf" <<CONF
+shared_preload_libraries = 'pgrac_storage'
+pgrac.fsync_checker = on
+CONF
+	fi
+	as_os_user "$BINDIR/pg_ctl" -D "$data" -l "$OUT/$cfg/server.log" -w start >/dev/null
+	[ "$cfg" = pgrac ] && sql "$port" "CREATE EXTENSION pgrac_storage" >/dev/null
+	local s
+	for s in $SUITES; do
+		say "[$cfg] $s"
+		run_suite "$cfg" "$port" "$s"
+	done
+	if [ "$cfg" = pgrac ]; then
+		sql "$port" "CHECKPOINT" >/dev/null
+		sql "$port" "SELECT count(*) FROM pgrac_fsync_report()" >"$OUT/pgrac/findings"
+		sql "$port" "SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()" >"$OUT/pgrac/unbuffered_writes"
+		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/pgrac/report"
+	fi
+	as_os_user "$BINDIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+}
+
+run_config stock "$PORT_BASE"
+run_config pgrac "$((PORT_BASE + 1))"
+
+status=0
+total_pass=0
+total_fail=0
+printf '\n%-10s %-24s %-24s\n' suite "stock" "pgrac_storage + checker"
+for s in $SUITES; do
+	sp=$(grep -c '^ok ' "$OUT/stock/$s/results" || true)
+	sf=$(grep -c '^not ok ' "$OUT/stock/$s/results" || true)
+	pp=$(grep -c '^ok ' "$OUT/pgrac/$s/results" || true)
+	pf=$(grep -c '^not ok ' "$OUT/pgrac/$s/results" || true)
+	printf '%-10s %-24s %-24s\n' "$s" "$sp passed, $sf failed" "$pp passed, $pf failed"
+	total_pass=$((total_pass + pp))
+	total_fail=$((total_fail + pf))
+	if [ $((pp + pf)) -eq 0 ]; then
+		echo "FAIL: $s ran no test with pgrac_storage; see $OUT/pgrac/$s/run.log"
+		status=1
+		total_fail=$((total_fail + 1))
+	fi
+	if ! diff -u "$OUT/stock/$s/results" "$OUT/pgrac/$s/results" >"$OUT/$s.results.diff"; then
+		echo "FAIL: $s results differ from stock:"
+		cat "$OUT/$s.results.diff"
+		status=1
+	fi
+	if [ "$pf" -ne 0 ]; then
+		echo "FAIL: $s has failing tests with pgrac_storage; diffs: $OUT/pgrac/$s/regression.diffs"
+		head -n 60 "$OUT/pgrac/$s/regression.diffs" 2>/dev/null || true
+		status=1
+	fi
+done
+
+findings=$(cat "$OUT/pgrac/findings")
+warnings=$(grep -c 'WARNING:  fsync checker:' "$OUT/pgrac/server.log" || true)
+echo "fsync checker: $findings findings in pgrac_fsync_report(), $warnings WARNINGs in the server log (incl. shutdown checkpoint); it tracked $(cat "$OUT/pgrac/unbuffered_writes") unbuffered writes"
+if [ "$findings" != 0 ] || [ "$warnings" != 0 ]; then
+	echo "FAIL: the fsync checker reported findings on PostgreSQL's own suites:"
+	cat "$OUT/pgrac/report"
+	grep -A1 'WARNING:  fsync checker:' "$OUT/pgrac/server.log" | head -n 40
+	status=1
+	total_fail=$((total_fail + 1))
+fi
+echo "peer suites: $total_pass passed, $total_fail failed"
+exit $status

@@ -7,8 +7,12 @@ PGRAC_BUILD=${PGRAC_BUILD:-$PGRAC_ROOT/build}
 # The PostgreSQL release the patchset is tested with.  If the archive no
 # longer serves it, the newest 17.x it serves is used instead (and said so).
 PG_PINNED_VERSION=17.11
-PG_SOURCE_DIR=$PGRAC_BUILD/postgresql-17
-PG_INSTALL_DIR=$PGRAC_BUILD/postgres
+
+# PGRAC_PG_VARIANT=bench selects a second build without assertions, for
+# benchmarks (assertions change the costs being compared).
+PGRAC_PG_VARIANT=${PGRAC_PG_VARIANT:-}
+PG_SOURCE_DIR=$PGRAC_BUILD/postgresql-17${PGRAC_PG_VARIANT:+-$PGRAC_PG_VARIANT}
+PG_INSTALL_DIR=$PGRAC_BUILD/postgres${PGRAC_PG_VARIANT:+-$PGRAC_PG_VARIANT}
 
 # PostgreSQL refuses to run as root; servers and test harnesses run as this
 # unprivileged user, created when missing.

@@ -14,8 +14,12 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-CONFIGURE_OPTS=(--enable-cassert --enable-debug --enable-tap-tests --enable-depend
-	--without-icu)
+case "$PGRAC_PG_VARIANT" in
+"") CONFIGURE_OPTS=(--enable-cassert) ;;
+bench) CONFIGURE_OPTS=() ;;
+*) die "unknown PGRAC_PG_VARIANT '$PGRAC_PG_VARIANT' (known: bench)" ;;
+esac
+CONFIGURE_OPTS+=(--enable-debug --enable-tap-tests --enable-depend --without-icu)
 APT_DIR=$PGRAC_BUILD/apt
 STAMP=$PG_INSTALL_DIR/.pgrac-build-stamp
 

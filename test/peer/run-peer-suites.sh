@@ -46,7 +46,7 @@ run_suite() {			# config port suite
 		;;
 	esac
 	# one line per test: "ok name" or "not ok name"
-	sed -nE 's/^(not ok|ok) +[0-9]+ +[-+] +([^ ]+).*/\1 \2/p' "$dir/run.log" | sort -k2 >"$dir/results"
+	sed -nE 's/^(not ok|ok) +[0-9]+ +[-+] +([^ ]+).*/\1 \2/p' "$dir/run.log" | sort -k2 >"$dir/outcomes"
 }
 
 run_config() {			# config port
@@ -90,10 +90,10 @@ total_pass=0
 total_fail=0
 printf '\n%-10s %-24s %-24s\n' suite "stock" "pgrac_storage + checker"
 for s in $SUITES; do
-	sp=$(grep -c '^ok ' "$OUT/stock/$s/results" || true)
-	sf=$(grep -c '^not ok ' "$OUT/stock/$s/results" || true)
-	pp=$(grep -c '^ok ' "$OUT/pgrac/$s/results" || true)
-	pf=$(grep -c '^not ok ' "$OUT/pgrac/$s/results" || true)
+	sp=$(grep -c '^ok ' "$OUT/stock/$s/outcomes" || true)
+	sf=$(grep -c '^not ok ' "$OUT/stock/$s/outcomes" || true)
+	pp=$(grep -c '^ok ' "$OUT/pgrac/$s/outcomes" || true)
+	pf=$(grep -c '^not ok ' "$OUT/pgrac/$s/outcomes" || true)
 	printf '%-10s %-24s %-24s\n' "$s" "$sp passed, $sf failed" "$pp passed, $pf failed"
 	total_pass=$((total_pass + pp))
 	total_fail=$((total_fail + pf))
@@ -102,7 +102,7 @@ for s in $SUITES; do
 		status=1
 		total_fail=$((total_fail + 1))
 	fi
-	if ! diff -u "$OUT/stock/$s/results" "$OUT/pgrac/$s/results" >"$OUT/$s.results.diff"; then
+	if ! diff -u "$OUT/stock/$s/outcomes" "$OUT/pgrac/$s/outcomes" >"$OUT/$s.results.diff"; then
 		echo "FAIL: $s results differ from stock:"
 		cat "$OUT/$s.results.diff"
 		status=1

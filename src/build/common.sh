@@ -72,6 +72,18 @@ as_os_user() {
 	fi
 }
 
+# Stop (immediately) every server whose data directory lies below $2, using
+# pg_ctl from bin directory $1.  Wiping a directory under a running server
+# would leave a postmaster behind that, on noticing its lock file gone,
+# exits and unlinks the socket a newer server on the same port uses.
+stop_servers_under() {
+	local pidfile
+	[ -d "$2" ] || return 0
+	while IFS= read -r pidfile; do
+		as_os_user "$1/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
+	done < <(find "$2" -name postmaster.pid 2>/dev/null)
+}
+
 # A directory the unprivileged user owns, created fresh.
 fresh_user_dir() {
 	rm -rf "$1"

@@ -35,7 +35,7 @@ start) ;;
 esac
 
 ensure_os_user
-stop_server
+stop_servers_under "$BINDIR" "$JOB_DIR"
 fresh_user_dir "$JOB_DIR"
 fresh_user_dir "$PGRAC_BUILD/home"
 

@@ -39,6 +39,8 @@ ensure_os_user
 
 OUT=$PGRAC_BUILD/bench-results/fsync-checker-$(date -u +%Y%m%dT%H%M%SZ)
 WORK=$PGRAC_BUILD/bench-work
+stop_servers_under "$BINDIR" "$WORK"
+trap 'stop_servers_under "$BINDIR" "$WORK"' EXIT
 fresh_user_dir "$WORK"
 mkdir -p "$OUT"
 

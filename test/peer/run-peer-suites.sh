@@ -25,6 +25,8 @@ PORT_BASE=${PEER_PORT_BASE:-55432}
 	die "PostgreSQL's test programs are not built in $SRC (make builds them; with your own PG_CONFIG set PG_SOURCE_TREE to its built source tree)"
 
 ensure_os_user
+stop_servers_under "$BINDIR" "$OUT"
+trap 'stop_servers_under "$BINDIR" "$OUT"' EXIT
 fresh_user_dir "$OUT"
 
 sql() { as_os_user "$BINDIR/psql" -X -At -h "$OUT" -p "$1" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }

@@ -44,12 +44,15 @@ open_target(Oid relid, ForkNumber forknum)
 
 /* Write one empty, valid page at blkno with skipFsync, optionally WAL-logged. */
 static void
-write_unsynced_page(Relation rel, ForkNumber forknum, BlockNumber blkno,
+write_unsynced_page(Relation rel, ForkNumber forknum, int64 blkno,
 					bool wal_log)
 {
 	SMgrRelation smgr = RelationGetSmgr(rel);
 	PGIOAlignedBlock buf;
 	Page		page = (Page) buf.data;
+
+	if (blkno < 0 || blkno >= MaxBlockNumber)
+		elog(ERROR, "fsync_inject: block number out of range");
 
 	PageInit(page, BLCKSZ, 0);
 	if (wal_log)
@@ -78,9 +81,7 @@ fsync_inject_unsynced_write(PG_FUNCTION_ARGS)
 	bool		wal_log = PG_GETARG_BOOL(3);
 	Relation	rel = open_target(relid, forknum);
 
-	if (blkno < 0 || blkno >= MaxBlockNumber)
-		elog(ERROR, "fsync_inject: block number out of range");
-	write_unsynced_page(rel, forknum, (BlockNumber) blkno, wal_log);
+	write_unsynced_page(rel, forknum, blkno, wal_log);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();
 }
@@ -157,9 +158,7 @@ fsync_inject_synced_write(PG_FUNCTION_ARGS)
 	int64		blkno = PG_GETARG_INT64(1);
 	Relation	rel = open_target(relid, MAIN_FORKNUM);
 
-	if (blkno < 0 || blkno >= MaxBlockNumber)
-		elog(ERROR, "fsync_inject: block number out of range");
-	write_unsynced_page(rel, MAIN_FORKNUM, (BlockNumber) blkno, true);
+	write_unsynced_page(rel, MAIN_FORKNUM, blkno, true);
 	smgrimmedsync(RelationGetSmgr(rel), MAIN_FORKNUM);
 	relation_close(rel, NoLock);
 	PG_RETURN_VOID();

@@ -24,6 +24,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build and the tests need, installed when missing.
 PGRAC_PACKAGES=(
 	gcc make patch bzip2 xz-utils perl pkg-config   # toolchain, unpacking
+	dpkg-dev                                        # apt-get source
 	bison flex libreadline-dev zlib1g-dev           # PostgreSQL build
 	libipc-run-perl                                 # PostgreSQL TAP tests
 	libcmocka-dev                                   # unit tests

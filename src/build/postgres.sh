@@ -52,7 +52,8 @@ deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.de
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
 SRC
 	say "reading Debian trixie source index (private apt configuration in $APT_DIR)"
-	apt_private update >/dev/null
+	apt_private update >/dev/null ||
+		die "could not read Debian's trixie source index; is deb.debian.org reachable?"
 
 	local versions pinned others v
 	versions=$(apt_private_cache showsrc postgresql-17 | sed -n 's/^Version: //p' | sort -u)

@@ -19,6 +19,14 @@ PG_INSTALL_DIR=$PGRAC_BUILD/postgres${PGRAC_PG_VARIANT:+-$PGRAC_PG_VARIANT}
 PGRAC_OS_USER=${PGRAC_OS_USER:-pgrac}
 
 say() { printf '== %s\n' "$*" >&2; }
+
+# PostgreSQL's own build generates headers only in a top-level make
+# (MAKELEVEL 0); invoked below our Makefile it would inherit MAKELEVEL and
+# the jobserver, and fail on a missing errcodes.h.  Scripts that run
+# PostgreSQL's make call this first.
+detach_from_parent_make() {
+	unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages the build and the tests need, installed when missing.

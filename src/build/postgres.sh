@@ -83,6 +83,7 @@ apt_private_cache() {
 }
 
 main() {
+	detach_from_parent_make
 	ensure_packages "${PGRAC_PACKAGES[@]}"
 	local tarball version
 	tarball=$(fetch_source)

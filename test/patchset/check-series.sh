@@ -13,6 +13,7 @@ WORK=$PGRAC_BUILD/patchset-check
 PATCHES=("$PGRAC_ROOT"/patches/pg17/*.patch)
 fail=0
 
+detach_from_parent_make
 ensure_packages "${PGRAC_PACKAGES[@]}"
 ensure_os_user
 tarball=$("$PGRAC_ROOT/src/build/postgres.sh" --fetch-only)

@@ -44,11 +44,14 @@ suite_unit() {
 	for t in "$PGRAC_ROOT"/test/unit/test_*.c; do
 		local name
 		name=$(basename "$t" .c)
-		# the pure sources a test needs are named in its first line
-		# "// sources: a.c b.c", else the file of the same subsystem
+		# the pure sources a test needs are named in its header comment
+		# (" * sources: a.c b.c"); PostgreSQL's frontend-safe headers and
+		# libraries (c.h, pg_crc32c) are available to them
 		cc -std=c99 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
-			-fno-omit-frame-pointer -I"$PGRAC_ROOT/include" "$t" \
-			$(unit_sources "$t") -lcmocka -o "$dir/$name"
+			-fno-omit-frame-pointer -I"$PGRAC_ROOT/include" \
+			-I"$("$PG_CONFIG" --includedir-server)" "$t" $(unit_sources "$t") \
+			"$("$PG_CONFIG" --libdir)/libpgcommon.a" "$("$PG_CONFIG" --libdir)/libpgport.a" \
+			-lcmocka -o "$dir/$name"
 		log=$OUT/unit-$name.log
 		if "$dir/$name" >"$log" 2>&1; then :; fi
 		cat "$log"

@@ -1,0 +1,115 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_format.h
+ *	  On-disk format (version 1) of the block-device backend: metadata page
+ *	  header, superblock, and geometry.  docs/block-device.md documents it.
+ *
+ * Pure code: it includes only c.h and PostgreSQL's CRC-32C, so the server,
+ * pgrac_image and the unit tests share it unchanged.  Everything on the
+ * device is little-endian; encode/decode functions convert explicitly
+ * rather than overlaying structs, so the format does not depend on the
+ * compiler's padding.
+ *
+ * include/pgrac/bd_format.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAC_BD_FORMAT_H
+#define PGRAC_BD_FORMAT_H
+
+#define BD_PAGE_SIZE			8192
+#define BD_MAGIC				0x50475243	/* "PGRC" */
+#define BD_FORMAT_VERSION		1
+#define BD_HEADER_SIZE			32
+
+#define BD_DEFAULT_EXTENT_PAGES	128 /* 1 MiB */
+
+/* page types */
+#define BD_PAGE_SUPERBLOCK		1
+#define BD_PAGE_ALLOC_MAP		2
+#define BD_PAGE_DIRECTORY		3
+#define BD_PAGE_EXTENT_MAP		4
+
+/* fixed page addresses */
+#define BD_SUPERBLOCK_A			0
+#define BD_SUPERBLOCK_B			1
+#define BD_FIRST_ALLOC_MAP_PAGE	2
+
+/* extents covered by one allocation-map page */
+#define BD_ALLOC_BITS_PER_PAGE	((BD_PAGE_SIZE - BD_HEADER_SIZE) * 8)
+
+/* Why a metadata page was rejected */
+typedef enum BdPageError
+{
+	BD_PAGE_OK = 0,
+	BD_PAGE_ALL_ZERO,			/* never written */
+	BD_PAGE_BAD_MAGIC,
+	BD_PAGE_BAD_CHECKSUM,		/* torn or corrupted */
+	BD_PAGE_WRONG_ADDRESS,		/* misdirected write, or read */
+	BD_PAGE_WRONG_TYPE,
+	BD_PAGE_BAD_VERSION,
+} BdPageError;
+
+typedef struct BdPageHeader
+{
+	uint16		type;
+	uint16		version;
+	uint64		address;		/* own page number */
+	uint64		lsn;
+} BdPageHeader;
+
+typedef struct BdSuperblock
+{
+	uint64		generation;
+	uint8		device_uuid[16];
+	uint64		system_identifier;	/* 0 until first start */
+	uint32		extent_pages;
+	uint32		max_extents;
+	uint32		nextents;
+	uint32		alloc_map_pages;
+	uint64		directory_root; /* page address */
+	bool		clean;
+	uint64		checkpoint_redo;
+} BdSuperblock;
+
+/* Why a superblock's contents were rejected (after the page checks) */
+typedef enum BdSuperblockError
+{
+	BD_SB_OK = 0,
+	BD_SB_BAD_EXTENT_SIZE,
+	BD_SB_BAD_CAPACITY,
+	BD_SB_BAD_ALLOC_MAP,
+	BD_SB_BAD_DIRECTORY_ROOT,
+} BdSuperblockError;
+
+extern void bd_page_init(uint8 *page, uint16 type, uint64 address, uint64 lsn);
+extern void bd_page_seal(uint8 *page);
+extern BdPageError bd_page_check(const uint8 *page, uint16 expected_type,
+								 uint64 expected_address);
+extern void bd_page_read_header(const uint8 *page, BdPageHeader *header);
+extern void bd_page_set_lsn(uint8 *page, uint64 lsn);
+extern const char *bd_page_error_text(BdPageError error);
+
+extern uint32 bd_alloc_map_pages(uint32 max_extents);
+extern uint64 bd_first_directory_page(uint32 alloc_map_pages);
+
+extern void bd_superblock_encode(const BdSuperblock *sb, uint64 address,
+								 uint8 *page);
+extern BdPageError bd_superblock_decode(const uint8 *page, uint64 address,
+										BdSuperblock *sb);
+extern BdSuperblockError bd_superblock_validate(const BdSuperblock *sb);
+extern const char *bd_superblock_error_text(BdSuperblockError error);
+extern int	bd_superblock_choose(const uint8 *page_a, const uint8 *page_b,
+								 BdSuperblock *best, BdPageError *error_a,
+								 BdPageError *error_b);
+extern uint64 bd_superblock_address_for(uint64 generation);
+
+/* little-endian field access, also used by the other format modules */
+extern void bd_put16(uint8 *p, uint16 v);
+extern void bd_put32(uint8 *p, uint32 v);
+extern void bd_put64(uint8 *p, uint64 v);
+extern uint16 bd_get16(const uint8 *p);
+extern uint32 bd_get32(const uint8 *p);
+extern uint64 bd_get64(const uint8 *p);
+
+#endif							/* PGRAC_BD_FORMAT_H */

@@ -47,12 +47,16 @@ suite_unit() {
 		# the pure sources a test needs are named in its header comment
 		# (" * sources: a.c b.c"); PostgreSQL's frontend-safe headers and
 		# libraries (c.h, pg_crc32c) are available to them
-		cc -std=c99 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
-			-fno-omit-frame-pointer -I"$PGRAC_ROOT/include" \
+		log=$OUT/unit-$name.log
+		if ! cc -std=c99 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
+			-fno-omit-frame-pointer -DFRONTEND -I"$PGRAC_ROOT/include" \
 			-I"$("$PG_CONFIG" --includedir-server)" "$t" $(unit_sources "$t") \
 			"$("$PG_CONFIG" --libdir)/libpgcommon.a" "$("$PG_CONFIG" --libdir)/libpgport.a" \
-			-lcmocka -o "$dir/$name"
-		log=$OUT/unit-$name.log
+			-lcmocka -o "$dir/$name"; then
+			echo "unit: $name does not compile"
+			failed=$((failed + 1))
+			continue
+		fi
 		if "$dir/$name" >"$log" 2>&1; then :; fi
 		cat "$log"
 		passed=$((passed + $(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1 | grep . || echo 0)))

@@ -48,6 +48,7 @@ typedef enum BdPageError
 	BD_PAGE_WRONG_ADDRESS,		/* misdirected write, or read */
 	BD_PAGE_WRONG_TYPE,
 	BD_PAGE_BAD_VERSION,
+	BD_PAGE_INCONSISTENT,		/* intact, but contradicts the superblock */
 } BdPageError;
 
 typedef struct BdPageHeader

@@ -184,6 +184,8 @@ bd_page_error_text(BdPageError error)
 			return "page is of another metadata type";
 		case BD_PAGE_BAD_VERSION:
 			return "unsupported on-disk format version";
+		case BD_PAGE_INCONSISTENT:
+			return "contents contradict the superblock";
 	}
 	return "unknown";
 }

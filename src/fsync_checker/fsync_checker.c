@@ -130,12 +130,16 @@ current_wal_position(void)
 	return RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
 }
 
-/* Findings of one event, collected under the lock and reported after it. */
+/*
+ * Findings of one event, collected under the lock and logged after it is
+ * released (each one, however many: the log is the record of last resort
+ * when the shared log is full).
+ */
 typedef struct FindingBatch
 {
 	int			n;
-	FsrFinding	items[16];
-	int			lost;			/* beyond items[]: still stored, not logged */
+	int			size;
+	FsrFinding *items;
 } FindingBatch;
 
 static void
@@ -146,14 +150,19 @@ batch_emit(void *arg, const FsrFinding *finding)
 
 	f.reported_at = GetCurrentTimestamp();
 	fsr_log_add(checker->log, &f);
-	if (batch->n < lengthof(batch->items))
-		batch->items[batch->n++] = f;
-	else
-		batch->lost++;
+	if (batch->n == batch->size)
+	{
+		batch->size = Max(16, batch->size * 2);
+		batch->items = batch->items == NULL ?
+			palloc(sizeof(FsrFinding) * batch->size) :
+			repalloc(batch->items, sizeof(FsrFinding) * batch->size);
+	}
+	batch->items[batch->n++] = f;
 }
 
+/* Log each finding once, as a WARNING, and free the batch. */
 static void
-report_batch(const FindingBatch *batch)
+report_batch(FindingBatch *batch)
 {
 	for (int i = 0; i < batch->n; i++)
 	{
@@ -179,11 +188,8 @@ report_batch(const FindingBatch *batch)
 						   LSN_FORMAT_ARGS(f->checkpoint_redo))));
 		pfree(path);
 	}
-	if (batch->lost > 0)
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("fsync checker: %d more findings, see pgrac_fsync_report()",
-						batch->lost)));
+	if (batch->items != NULL)
+		pfree(batch->items);
 }
 
 static void

@@ -139,6 +139,15 @@ is($small->safe_psql('postgres',
 	'SELECT findings, findings_dropped FROM pgrac_fsync_checker_stats()'),
 	'2|2', 'findings beyond pgrac.fsync_checker_max_findings are counted as dropped');
 is(scalar(checker_warnings($small)), 4, 'dropped findings are still logged');
+
+# many findings from one event (one commit) are each logged
+my $many = join("\n", map {
+	"CREATE TABLE m$_ (x int); SELECT fsync_inject_unsynced_write('m$_', 'main', 0, true);"
+} 1 .. 20);
+$small->psql('postgres', "BEGIN;\n$many\nCOMMIT;");
+is(scalar(checker_warnings($small)), 24, 'twenty findings of one commit: twenty WARNINGs');
+is($small->safe_psql('postgres', 'SELECT findings_dropped FROM pgrac_fsync_checker_stats()'),
+	'22', '... and counted as dropped beyond the bound');
 $small->safe_psql('postgres', 'SELECT pgrac_fsync_report_reset()');
 is($small->safe_psql('postgres',
 	'SELECT findings, findings_dropped FROM pgrac_fsync_checker_stats()'),

@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_image.h
+ *	  Formatting a block device (or image file) and loading its whole
+ *	  metadata into memory, through page I/O callbacks, so that the server,
+ *	  pgrac_image and the unit tests (an in-memory device) share the code.
+ *
+ * include/pgrac/bd_image.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAC_BD_IMAGE_H
+#define PGRAC_BD_IMAGE_H
+
+#include "pgrac/bd_directory.h"
+#include "pgrac/bd_layout.h"
+
+typedef struct BdIo
+{
+	/* read/write one 8 kB page at a page address; false on I/O error */
+	bool		(*read_page) (void *arg, uint64 address, uint8 *page);
+	bool		(*write_page) (void *arg, uint64 address, const uint8 *page);
+	void	   *(*alloc) (void *arg, size_t size);	/* zeroed memory */
+	void		(*free) (void *arg, void *ptr);
+	void	   *arg;
+} BdIo;
+
+typedef struct BdFormatParams
+{
+	uint32		extent_pages;
+	uint32		nextents;		/* current size in extents */
+	uint32		max_extents;	/* capacity the metadata is sized for */
+	uint8		device_uuid[16];
+} BdFormatParams;
+
+/* One fork as found in the directory */
+typedef struct BdLoadedFork
+{
+	BdDirEntry	entry;
+	uint64		dir_page;		/* where its entry lives */
+	int			slot;
+	uint32	   *extents;		/* entry.nextents of them */
+} BdLoadedFork;
+
+typedef struct BdLoadedLayout
+{
+	BdSuperblock sb;
+	int			sb_copy;		/* 0 = A, 1 = B */
+	BdPageError sb_error_a;
+	BdPageError sb_error_b;
+	BdAllocator alloc;
+	int			nforks;
+	BdLoadedFork *forks;
+	int			nmetadata;		/* directory and map extents beyond the reserved area */
+	uint32	   *metadata_extents;
+	uint32		ndirectory_pages;
+} BdLoadedLayout;
+
+extern bool bd_image_format(const BdIo *io, const BdFormatParams *params,
+							char *error, size_t error_size);
+extern bool bd_image_load(const BdIo *io, BdLoadedLayout *layout,
+						  char *error, size_t error_size);
+extern void bd_image_release(const BdIo *io, BdLoadedLayout *layout);
+extern int	bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
+							BdProblem *problems, int max_problems);
+
+#endif							/* PGRAC_BD_IMAGE_H */

@@ -2,7 +2,7 @@
 #
 #   make            build PostgreSQL 17 with the patchset (into build/postgres)
 #                   and the extension against it
-#   make install    install the extension into that PostgreSQL
+#   make install    install the extension and pgrac_image into that PostgreSQL
 #   make run        the main job: a server with the extension, a short
 #                   pgbench run, the fsync report (see README.md)
 #   make stop       stop the main job's server
@@ -20,6 +20,8 @@ endif
 
 EXT_BUILD := $(ROOT)/build/extension
 EXT_MAKE = $(MAKE) --no-print-directory -C $(EXT_BUILD) -f $(ROOT)/src/extension.mk PG_CONFIG=$(PG_CONFIG)
+TOOLS_BUILD := $(ROOT)/build/tools
+TOOLS_MAKE = $(MAKE) --no-print-directory -C $(TOOLS_BUILD) -f $(ROOT)/src/tools/pgrac_image.mk PG_CONFIG=$(PG_CONFIG)
 
 .PHONY: all postgres extension install run stop check check-patchset clean distclean
 
@@ -33,11 +35,13 @@ else
 endif
 
 extension: postgres
-	@mkdir -p $(EXT_BUILD)
+	@mkdir -p $(EXT_BUILD) $(TOOLS_BUILD)
 	@$(EXT_MAKE)
+	@$(TOOLS_MAKE)
 
 install: extension
 	@$(EXT_MAKE) install
+	@$(TOOLS_MAKE) install
 
 run: install
 	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/src/build/main-job.sh start
@@ -52,7 +56,7 @@ check-patchset:
 	@$(ROOT)/test/patchset/check-series.sh
 
 clean:
-	rm -rf $(EXT_BUILD) $(ROOT)/build/test-modules $(ROOT)/build/test-results $(ROOT)/build/unit
+	rm -rf $(EXT_BUILD) $(TOOLS_BUILD) $(ROOT)/build/test-modules $(ROOT)/build/test-results $(ROOT)/build/unit
 
 distclean: clean
 	rm -rf $(ROOT)/build

@@ -44,7 +44,7 @@ trap 'stop_servers_under "$BINDIR" "$WORK"' EXIT
 fresh_user_dir "$WORK"
 mkdir -p "$OUT"
 
-sql() { as_os_user "$BINDIR/psql" -X -At -h "$WORK" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
+sql() { as_os_user "$BINDIR/psql" -X -At -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
 now_ms() { date +%s%3N; }
 
 setup_config() {

@@ -8,11 +8,17 @@
 #   on     pgrac_storage loaded, pgrac.fsync_checker = on
 #
 # Workloads, interleaved over ROUNDS rounds so that drift hits every
-# configuration alike; the median of the rounds is reported:
-#   pgbench   TPC-B, scale SCALE, 4 clients, SECONDS seconds (buffered writes:
+# configuration alike; the median of the rounds is reported with the
+# range.  synchronous_commit is off (SYNC_COMMIT=on to change): this VM's
+# fsync latency varies by a third from run to run, which would bury the
+# storage-manager path being compared.
+#   pgbench   TPC-B, scale SCALE, 4 clients, BENCH_SECONDS seconds (buffered writes:
 #             the checker's hot path)
 #   index     CREATE INDEX on a 2-million-row table (unbuffered bulk writes:
 #             the checker takes its lock per page)
+#
+# Settings: ROUNDS (5), BENCH_SECONDS (20), SCALE (20), SYNC_COMMIT (off),
+# BENCH_DIR, BENCH_PORT.
 #
 # Writes results.md, results.csv and overhead.png (gnuplot) into
 # build/bench-results/fsync-checker-<time>/ and prints the table.
@@ -20,8 +26,9 @@
 set -euo pipefail
 . "$(dirname "$0")/../../src/build/common.sh"
 
-ROUNDS=${ROUNDS:-3}
-SECONDS_PER_RUN=${SECONDS:-30}
+ROUNDS=${ROUNDS:-5}
+SECONDS_PER_RUN=${BENCH_SECONDS:-20}
+SYNC_COMMIT=${SYNC_COMMIT:-off}
 SCALE=${SCALE:-20}
 PORT=${BENCH_PORT:-55532}
 CONFIGS=(stock off on)
@@ -38,7 +45,9 @@ ensure_packages gnuplot-nox
 ensure_os_user
 
 OUT=$PGRAC_BUILD/bench-results/fsync-checker-$(date -u +%Y%m%dT%H%M%SZ)
-WORK=$PGRAC_BUILD/bench-work
+# BENCH_DIR=/dev/shm/... puts the clusters on tmpfs, taking the disk's
+# latency (and its noise) out of the comparison of the code paths
+WORK=${BENCH_DIR:-$PGRAC_BUILD/bench-work}
 stop_servers_under "$BINDIR" "$WORK"
 trap 'stop_servers_under "$BINDIR" "$WORK"' EXIT
 fresh_user_dir "$WORK"
@@ -57,6 +66,7 @@ listen_addresses = ''
 shared_buffers = 256MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min
+synchronous_commit = $SYNC_COMMIT
 CONF
 	case $cfg in
 	off) echo "shared_preload_libraries = 'pgrac_storage'" >>"$data/postgresql.conf" ;;
@@ -72,6 +82,8 @@ start() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/$1" -l "$WORK/$1.log" -w start >
 stop() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/$1" -m fast -w stop >/dev/null; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+range() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.0f-%.0f", lo, hi}'; }
+metric() { grep "^$1,$2," "$OUT/raw.csv" | cut -d, -f3; }
 
 for cfg in "${CONFIGS[@]}"; do
 	say "preparing $cfg"
@@ -103,9 +115,9 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 {
-	echo "config,pgbench_tps,index_ms"
+	echo "config,pgbench_tps,index_ms,tps_range,index_range"
 	for cfg in "${CONFIGS[@]}"; do
-		echo "$cfg,$(grep "^$cfg,pgbench_tps," "$OUT/raw.csv" | cut -d, -f3 | median),$(grep "^$cfg,index_ms," "$OUT/raw.csv" | cut -d, -f3 | median)"
+		echo "$cfg,$(metric "$cfg" pgbench_tps | median),$(metric "$cfg" index_ms | median),$(metric "$cfg" pgbench_tps | range),$(metric "$cfg" index_ms | range)"
 	done
 } >"$OUT/results.csv"
 
@@ -114,13 +126,13 @@ base_idx=$(awk -F, '$1=="stock"{print $3}' "$OUT/results.csv")
 {
 	echo "# fsync checker overhead ($(date -u +%Y-%m-%d))"
 	echo
-	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), data on $(df -h "$WORK" | awk 'NR==2{print $1" ("$2")"}')."
+	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), data on $(df -h "$WORK" | awk 'NR==2{print $1" ("$2")"}') at $WORK."
 	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
-	echo "Median of $ROUNDS interleaved rounds; pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s; CREATE INDEX on 2,000,000 md5 strings."
+	echo "Median of $ROUNDS interleaved rounds (range in brackets); pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s, synchronous_commit = $SYNC_COMMIT; CREATE INDEX on 2,000,000 md5 strings."
 	echo
 	echo "| config | pgbench TPS | ratio to stock | CREATE INDEX ms | ratio to stock |"
 	echo "|---|---|---|---|---|"
-	awk -F, -v bt="$base_tps" -v bi="$base_idx" 'NR>1 {printf "| %s | %.0f | %.3f | %d | %.3f |\n", $1, $2, $2/bt, $3, $3/bi}' "$OUT/results.csv"
+	awk -F, -v bt="$base_tps" -v bi="$base_idx" 'NR>1 {printf "| %s | %.0f [%s] | %.3f | %d [%s] | %.3f |\n", $1, $2, $4, $2/bt, $3, $5, $3/bi}' "$OUT/results.csv"
 	echo
 	echo "Checker findings during the runs: $(grep '^on,findings,' "$OUT/raw.csv" | cut -d, -f3 | sort -u | tr '\n' ' ')"
 	echo
@@ -130,15 +142,16 @@ base_idx=$(awk -F, '$1=="stock"{print $3}' "$OUT/results.csv")
 } >"$OUT/results.md"
 
 gnuplot <<PLOT
-set terminal png size 800,400
+set terminal png size 800,400 noenhanced
 set output "$OUT/overhead.png"
 set datafile separator ","
+set key autotitle columnhead
 set style data histograms
 set style fill solid 0.8
 set yrange [0:*]
 set ylabel "ratio to stock"
-set title "pgrac_storage overhead (higher TPS ratio, lower index-time ratio is better)"
-set key top left
+set title "pgrac_storage: ratio to stock (TPS: higher is better; index time: lower)"
+set key outside right top
 plot "$OUT/results.csv" using (\$2/$base_tps):xtic(1) title "pgbench TPS", \
      "" using (\$3/$base_idx) title "CREATE INDEX time"
 PLOT

@@ -105,6 +105,9 @@ extern int	bd_superblock_choose(const uint8 *page_a, const uint8 *page_b,
 								 BdPageError *error_b);
 extern uint64 bd_superblock_address_for(uint64 generation);
 
+/* snprintf into a caller's error buffer; shared by the format modules */
+extern void bd_format_error(char *error, size_t size, const char *fmt,...) pg_attribute_printf(3, 4);
+
 /* little-endian field access, also used by the other format modules */
 extern void bd_put16(uint8 *p, uint16 v);
 extern void bd_put32(uint8 *p, uint32 v);

@@ -39,11 +39,19 @@ slot_ptr(uint8 *page, int slot)
 	return page + BD_DIR_ENTRIES_OFFSET + slot * BD_DIR_ENTRY_SIZE;
 }
 
+/* Directory and extent-map pages both form chains: header, then next page. */
+static void
+chain_page_init(uint8 *page, uint16 type, uint64 address, uint64 lsn,
+				uint64 next)
+{
+	bd_page_init(page, type, address, lsn);
+	bd_put64(page + P_NEXT, next);
+}
+
 void
 bd_dir_page_init(uint8 *page, uint64 address, uint64 lsn, uint64 next)
 {
-	bd_page_init(page, BD_PAGE_DIRECTORY, address, lsn);
-	bd_put64(page + P_NEXT, next);
+	chain_page_init(page, BD_PAGE_DIRECTORY, address, lsn, next);
 }
 
 uint64
@@ -142,14 +150,13 @@ bd_entry_error_text(BdEntryError error)
 void
 bd_map_page_init(uint8 *page, uint64 address, uint64 lsn, uint64 next)
 {
-	bd_page_init(page, BD_PAGE_EXTENT_MAP, address, lsn);
-	bd_put64(page + P_NEXT, next);
+	chain_page_init(page, BD_PAGE_EXTENT_MAP, address, lsn, next);
 }
 
 uint64
 bd_map_page_next(const uint8 *page)
 {
-	return bd_get64(page + P_NEXT);
+	return bd_dir_page_next(page);	/* same place in both chains */
 }
 
 uint32

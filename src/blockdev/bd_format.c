@@ -42,6 +42,16 @@
 #define SB_REDO			96
 
 void
+bd_format_error(char *error, size_t size, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error, size, fmt, ap);
+	va_end(ap);
+}
+
+void
 bd_put16(uint8 *p, uint16 v)
 {
 	p[0] = (uint8) v;

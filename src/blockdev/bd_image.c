@@ -23,18 +23,7 @@
 
 #include "pgrac/bd_image.h"
 
-static void
-set_error(char *error, size_t size, const char *fmt,...) pg_attribute_printf(3, 4);
-
-static void
-set_error(char *error, size_t size, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, size, fmt, ap);
-	va_end(ap);
-}
+#define set_error bd_format_error
 
 bool
 bd_image_format(const BdIo *io, const BdFormatParams *params,
@@ -93,9 +82,31 @@ bd_image_format(const BdIo *io, const BdFormatParams *params,
 	return ok;
 }
 
+/*
+ * Make room for one more element in an array allocated through io, doubling
+ * its capacity (at least to min_capacity) when full.
+ */
+static void *
+grow_array(const BdIo *io, void *array, int count, int *capacity,
+		   size_t elem_size, int min_capacity)
+{
+	void	   *grown;
+
+	if (count < *capacity)
+		return array;
+	grown = io->alloc(io->arg, (size_t) Max(min_capacity, *capacity * 2) * elem_size);
+	if (array)
+	{
+		memcpy(grown, array, (size_t) count * elem_size);
+		io->free(io->arg, array);
+	}
+	*capacity = Max(min_capacity, *capacity * 2);
+	return grown;
+}
+
 /* Record an extent holding directory or map pages, once. */
 static void
-note_metadata_extent(const BdIo *io, BdLoadedLayout *layout, uint32 *capacity,
+note_metadata_extent(const BdIo *io, BdLoadedLayout *layout, int *capacity,
 					 uint64 address)
 {
 	uint32		extent = (uint32) (address / layout->sb.extent_pages);
@@ -105,38 +116,17 @@ note_metadata_extent(const BdIo *io, BdLoadedLayout *layout, uint32 *capacity,
 	for (int i = 0; i < layout->nmetadata; i++)
 		if (layout->metadata_extents[i] == extent)
 			return;
-	if ((uint32) layout->nmetadata == *capacity)
-	{
-		uint32		newcap = Max(16, *capacity * 2);
-		uint32	   *grown = io->alloc(io->arg, newcap * sizeof(uint32));
-
-		if (layout->metadata_extents)
-		{
-			memcpy(grown, layout->metadata_extents, *capacity * sizeof(uint32));
-			io->free(io->arg, layout->metadata_extents);
-		}
-		layout->metadata_extents = grown;
-		*capacity = newcap;
-	}
+	layout->metadata_extents = grow_array(io, layout->metadata_extents,
+										  layout->nmetadata, capacity,
+										  sizeof(uint32), 16);
 	layout->metadata_extents[layout->nmetadata++] = extent;
 }
 
 static BdLoadedFork *
 add_fork(const BdIo *io, BdLoadedLayout *layout, int *capacity)
 {
-	if (layout->nforks == *capacity)
-	{
-		int			newcap = Max(64, *capacity * 2);
-		BdLoadedFork *grown = io->alloc(io->arg, newcap * sizeof(BdLoadedFork));
-
-		if (layout->forks)
-		{
-			memcpy(grown, layout->forks, *capacity * sizeof(BdLoadedFork));
-			io->free(io->arg, layout->forks);
-		}
-		layout->forks = grown;
-		*capacity = newcap;
-	}
+	layout->forks = grow_array(io, layout->forks, layout->nforks, capacity,
+							   sizeof(BdLoadedFork), 64);
 	return &layout->forks[layout->nforks++];
 }
 
@@ -186,7 +176,7 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 	uint8	   *map = io->alloc(io->arg, BD_PAGE_SIZE);
 	uint64		budget;
 	uint64		address;
-	uint32		meta_capacity = 0;
+	int			meta_capacity = 0;
 	int			fork_capacity = 0;
 	BdSuperblockError sberr;
 	bool		ok = false;

@@ -177,18 +177,7 @@ bd_wal_finish(BdWalBuilder *b)
 	return b->overflow || b->npages == 0 ? 0 : b->len;
 }
 
-static void
-decode_error(char *error, size_t size, const char *fmt,...) pg_attribute_printf(3, 4);
-
-static void
-decode_error(char *error, size_t size, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error, size, fmt, ap);
-	va_end(ap);
-}
+#define decode_error bd_format_error
 
 bool
 bd_wal_decode(const uint8 *data, size_t len, BdWalRecord *rec,

@@ -100,11 +100,12 @@ usage(void)
 	printf("3 the device could not be read, written or understood.\n");
 }
 
+/* Print "progname: error: ..." and exit with code; usage errors add a hint. */
 static void
-usage_error(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
+fail(int code, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
 static void
-usage_error(const char *fmt,...)
+fail(int code, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -113,25 +114,13 @@ usage_error(const char *fmt,...)
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	va_end(ap);
-	fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
-	exit(EXIT_USAGE);
+	if (code == EXIT_USAGE)
+		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+	exit(code);
 }
 
-static void
-device_error(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-device_error(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: error: ", progname);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(EXIT_DEVICE);
-}
+#define usage_error(...)	fail(EXIT_USAGE, __VA_ARGS__)
+#define device_error(...)	fail(EXIT_DEVICE, __VA_ARGS__)
 
 static uint64
 parse_size(const char *option, const char *value)

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
@@ -39,7 +40,6 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "access/twophase.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -160,6 +160,21 @@ batch_emit(void *arg, const FsrFinding *finding)
 	batch->items[batch->n++] = f;
 }
 
+/* The finding's segment file, relative to PGDATA, as md.c names it (palloc'd). */
+static char *
+finding_path(const FsrFinding *f)
+{
+	RelFileLocator loc = {f->key.spcoid, f->key.dboid, f->key.relnumber};
+	char	   *path = relpathperm(loc, f->key.fork);
+	char	   *segpath;
+
+	if (f->key.segno == 0)
+		return path;
+	segpath = psprintf("%s.%u", path, f->key.segno);
+	pfree(path);
+	return segpath;
+}
+
 /* Log each finding once, as a WARNING, and free the batch. */
 static void
 report_batch(FindingBatch *batch)
@@ -167,14 +182,7 @@ report_batch(FindingBatch *batch)
 	for (int i = 0; i < batch->n; i++)
 	{
 		const FsrFinding *f = &batch->items[i];
-		RelFileLocator loc = {f->key.spcoid, f->key.dboid, f->key.relnumber};
-		char	   *path = relpathperm(loc, f->key.fork);
-		char		segpath[MAXPGPATH + 16];
-
-		if (f->key.segno > 0)
-			snprintf(segpath, sizeof(segpath), "%s.%u", path, f->key.segno);
-		else
-			strlcpy(segpath, path, sizeof(segpath));
+		char	   *segpath = finding_path(f);
 
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -186,7 +194,7 @@ report_batch(FindingBatch *batch)
 						   fsr_reason_text(f->reason),
 						   LSN_FORMAT_ARGS(f->first_unsynced_lsn),
 						   LSN_FORMAT_ARGS(f->checkpoint_redo))));
-		pfree(path);
+		pfree(segpath);
 	}
 	if (batch->items != NULL)
 		pfree(batch->items);
@@ -679,8 +687,6 @@ pgrac_fsync_report(PG_FUNCTION_ARGS)
 		const FsrFinding *f = &copy[i];
 		Datum		values[10];
 		bool		nulls[10] = {0};
-		RelFileLocator loc = {f->key.spcoid, f->key.dboid, f->key.relnumber};
-		char	   *path = relpathperm(loc, f->key.fork);
 
 		values[0] = ObjectIdGetDatum(f->key.spcoid);
 		values[1] = ObjectIdGetDatum(f->key.dboid);
@@ -691,10 +697,7 @@ pgrac_fsync_report(PG_FUNCTION_ARGS)
 		values[6] = LSNGetDatum(f->checkpoint_redo);
 		values[7] = CStringGetTextDatum(fsr_reason_text(f->reason));
 		values[8] = TimestampTzGetDatum((TimestampTz) f->reported_at);
-		if (f->key.segno > 0)
-			values[9] = CStringGetTextDatum(psprintf("%s.%u", path, f->key.segno));
-		else
-			values[9] = CStringGetTextDatum(path);
+		values[9] = CStringGetTextDatum(finding_path(f));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -35,6 +35,11 @@
 #define BD_SUPERBLOCK_B			1
 #define BD_FIRST_ALLOC_MAP_PAGE	2
 
+/* largest metadata area (directory and extent-map pages): 4 GB */
+#define BD_MAX_METADATA_PAGES	(512 * 1024)
+/* u32 extent numbers per extent-map page (bd_directory.h has the layout) */
+#define BD_MAP_EXTENTS_PER_PAGE_FMT	((BD_PAGE_SIZE - 48) / 4)
+
 /* extents covered by one allocation-map page */
 #define BD_ALLOC_BITS_PER_PAGE	((BD_PAGE_SIZE - BD_HEADER_SIZE) * 8)
 
@@ -71,6 +76,7 @@ typedef struct BdSuperblock
 	uint64		directory_root; /* page address */
 	bool		clean;
 	uint64		checkpoint_redo;
+	uint32		metadata_pages; /* directory + extent-map area, from directory_root */
 } BdSuperblock;
 
 /* Why a superblock's contents were rejected (after the page checks) */
@@ -93,6 +99,8 @@ extern const char *bd_page_error_text(BdPageError error);
 
 extern uint32 bd_alloc_map_pages(uint32 max_extents);
 extern uint64 bd_first_directory_page(uint32 alloc_map_pages);
+extern uint32 bd_default_metadata_pages(uint32 max_extents);
+extern uint64 bd_metadata_end(const BdSuperblock *sb);
 
 extern void bd_superblock_encode(const BdSuperblock *sb, uint64 address,
 								 uint8 *page);

@@ -30,6 +30,7 @@ typedef struct BdFormatParams
 	uint32		extent_pages;
 	uint32		nextents;		/* current size in extents */
 	uint32		max_extents;	/* capacity the metadata is sized for */
+	uint32		metadata_pages; /* 0: bd_default_metadata_pages() */
 	uint8		device_uuid[16];
 } BdFormatParams;
 
@@ -51,8 +52,7 @@ typedef struct BdLoadedLayout
 	BdAllocator alloc;
 	int			nforks;
 	BdLoadedFork *forks;
-	int			nmetadata;		/* directory and map extents beyond the reserved area */
-	uint32	   *metadata_extents;
+	bool	   *metadata_used;	/* per page of the metadata area: in a chain */
 	uint32		ndirectory_pages;
 } BdLoadedLayout;
 

@@ -35,7 +35,7 @@ typedef struct BdAllocator
 #define BD_NO_EXTENT	UINT32_MAX
 
 extern size_t bd_allocator_words_size(uint32 max_extents);
-extern uint32 bd_reserved_extents(uint32 extent_pages, uint64 directory_root);
+extern uint32 bd_reserved_extents(uint32 extent_pages, uint64 last_page);
 extern void bd_allocator_init(BdAllocator *a, uint64 *words,
 							  uint32 max_extents, uint32 nextents,
 							  uint32 reserved);

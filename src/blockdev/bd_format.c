@@ -40,6 +40,7 @@
 #define SB_DIR_ROOT		80
 #define SB_CLEAN		88
 #define SB_REDO			96
+#define SB_META_PAGES	104
 
 void
 bd_format_error(char *error, size_t size, const char *fmt,...)
@@ -216,6 +217,31 @@ bd_first_directory_page(uint32 alloc_map_pages)
 }
 
 /*
+ * Pages of the metadata area (directory and extent-map pages) a device of
+ * max_extents extents gets by default: extent-map pages for every extent,
+ * one directory page (127 forks) per 1024 extents of capacity, plus 1024
+ * pages (127,000 forks) for small devices; never more than
+ * BD_MAX_METADATA_PAGES.  The server caches the whole area in shared
+ * memory, so it is sized for the forks expected, not for the worst case of
+ * one extent per fork; pgrac_image format --metadata-pages overrides it.
+ */
+uint32
+bd_default_metadata_pages(uint32 max_extents)
+{
+	uint64		pages = (uint64) max_extents / BD_MAP_EXTENTS_PER_PAGE_FMT + 1 +
+		max_extents / 1024 + 1024;
+
+	return (uint32) Min(pages, BD_MAX_METADATA_PAGES);
+}
+
+/* One past the last page of the metadata area. */
+uint64
+bd_metadata_end(const BdSuperblock *sb)
+{
+	return sb->directory_root + sb->metadata_pages;
+}
+
+/*
  * Superblock copies alternate by generation, so that a torn write of one
  * copy always leaves the previous generation intact in the other.
  */
@@ -239,6 +265,7 @@ bd_superblock_encode(const BdSuperblock *sb, uint64 address, uint8 *page)
 	bd_put64(page + SB_DIR_ROOT, sb->directory_root);
 	page[SB_CLEAN] = sb->clean ? 1 : 0;
 	bd_put64(page + SB_REDO, sb->checkpoint_redo);
+	bd_put32(page + SB_META_PAGES, sb->metadata_pages);
 	bd_page_seal(page);
 }
 
@@ -266,6 +293,7 @@ bd_superblock_decode(const uint8 *page, uint64 address, BdSuperblock *sb)
 	sb->directory_root = bd_get64(page + SB_DIR_ROOT);
 	sb->clean = page[SB_CLEAN] != 0;
 	sb->checkpoint_redo = bd_get64(page + SB_REDO);
+	sb->metadata_pages = bd_get32(page + SB_META_PAGES);
 	return BD_PAGE_OK;
 }
 
@@ -288,7 +316,9 @@ bd_superblock_validate(const BdSuperblock *sb)
 		return BD_SB_BAD_DIRECTORY_ROOT;
 
 	/* the reserved metadata extents must leave room for data */
-	metadata_pages = sb->directory_root + 1;
+	if (sb->metadata_pages < 1 || sb->metadata_pages > BD_MAX_METADATA_PAGES)
+		return BD_SB_BAD_CAPACITY;
+	metadata_pages = sb->directory_root + sb->metadata_pages;
 	if ((metadata_pages + sb->extent_pages - 1) / sb->extent_pages >= sb->nextents)
 		return BD_SB_BAD_CAPACITY;
 	return BD_SB_OK;

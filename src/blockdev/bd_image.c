@@ -7,7 +7,8 @@
  * Loading trusts nothing it has not checked: every page is checked for
  * type, own address and checksum, every entry is validated, chains are
  * followed only through addresses inside the device and for at most as
- * many pages as the device has (a cycle cannot loop forever).  The first
+ * pages of the metadata area, each at most once (a cycle cannot loop
+ * forever, two chains cannot share a page).  The first
  * problem stops the load with a message naming the page address; what a
  * load cannot see (double ownership, leaks) is bd_image_verify()'s job.
  *
@@ -42,6 +43,8 @@ bd_image_format(const BdIo *io, const BdFormatParams *params,
 	sb.nextents = params->nextents;
 	sb.alloc_map_pages = bd_alloc_map_pages(params->max_extents);
 	sb.directory_root = bd_first_directory_page(sb.alloc_map_pages);
+	sb.metadata_pages = params->metadata_pages ? params->metadata_pages :
+		bd_default_metadata_pages(params->max_extents);
 	sb.clean = true;
 	sberr = bd_superblock_validate(&sb);
 	if (sberr != BD_SB_OK)
@@ -54,7 +57,7 @@ bd_image_format(const BdIo *io, const BdFormatParams *params,
 	page = io->alloc(io->arg, BD_PAGE_SIZE);
 	bd_allocator_init(&alloc, io->alloc(io->arg, bd_allocator_words_size(sb.max_extents)),
 					  sb.max_extents, sb.nextents,
-					  bd_reserved_extents(sb.extent_pages, sb.directory_root));
+					  bd_reserved_extents(sb.extent_pages, bd_metadata_end(&sb) - 1));
 
 	for (uint32 i = 0; ok && i < sb.alloc_map_pages; i++)
 	{
@@ -104,22 +107,24 @@ grow_array(const BdIo *io, void *array, int count, int *capacity,
 	return grown;
 }
 
-/* Record an extent holding directory or map pages, once. */
-static void
-note_metadata_extent(const BdIo *io, BdLoadedLayout *layout, int *capacity,
-					 uint64 address)
+/*
+ * Claim a page of the metadata area for one chain; a page reached twice
+ * (two chains sharing it, or a chain looping) is corrupt metadata.
+ */
+static bool
+claim_metadata_page(BdLoadedLayout *layout, uint64 address, const char *what,
+					char *error, size_t error_size)
 {
-	uint32		extent = (uint32) (address / layout->sb.extent_pages);
+	uint64		index = address - layout->sb.directory_root;
 
-	if (extent < layout->alloc.reserved)
-		return;
-	for (int i = 0; i < layout->nmetadata; i++)
-		if (layout->metadata_extents[i] == extent)
-			return;
-	layout->metadata_extents = grow_array(io, layout->metadata_extents,
-										  layout->nmetadata, capacity,
-										  sizeof(uint32), 16);
-	layout->metadata_extents[layout->nmetadata++] = extent;
+	if (layout->metadata_used[index])
+	{
+		set_error(error, error_size, "%s page at page address %llu is reached twice (chains share it or loop)",
+				  what, (unsigned long long) address);
+		return false;
+	}
+	layout->metadata_used[index] = true;
+	return true;
 }
 
 static BdLoadedFork *
@@ -139,16 +144,16 @@ read_checked(const BdIo *io, const BdLoadedLayout *layout, uint64 address,
 			 uint16 type, uint8 *page, const char *what,
 			 char *error, size_t error_size)
 {
-	uint64		device_pages = (uint64) layout->sb.nextents * layout->sb.extent_pages;
+	uint64		end = bd_metadata_end(&layout->sb);
 	BdPageError perr;
 
-	/* below the directory root lie the superblocks and the allocation map */
-	if (address < layout->sb.directory_root || address >= device_pages)
+	/* directory and extent-map pages live in the metadata area only */
+	if (address < layout->sb.directory_root || address >= end)
 	{
 		set_error(error, error_size, "%s page address %llu lies outside the metadata pages (%llu .. %llu)",
 				  what, (unsigned long long) address,
 				  (unsigned long long) layout->sb.directory_root,
-				  (unsigned long long) device_pages - 1);
+				  (unsigned long long) end - 1);
 		return false;
 	}
 	if (!io->read_page(io->arg, address, page))
@@ -174,9 +179,7 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 	uint8	   *a = io->alloc(io->arg, BD_PAGE_SIZE);
 	uint8	   *b = io->alloc(io->arg, BD_PAGE_SIZE);
 	uint8	   *map = io->alloc(io->arg, BD_PAGE_SIZE);
-	uint64		budget;
 	uint64		address;
-	int			meta_capacity = 0;
 	int			fork_capacity = 0;
 	BdSuperblockError sberr;
 	bool		ok = false;
@@ -212,7 +215,7 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 					  io->alloc(io->arg, bd_allocator_words_size(layout->sb.max_extents)),
 					  layout->sb.max_extents, layout->sb.nextents,
 					  bd_reserved_extents(layout->sb.extent_pages,
-										  layout->sb.directory_root));
+										  bd_metadata_end(&layout->sb) - 1));
 	for (uint32 i = 0; i < layout->sb.alloc_map_pages; i++)
 	{
 		BdPageError perr;
@@ -234,20 +237,15 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 	}
 
 	/* the directory chain, and each fork's extent-map chain */
-	budget = (uint64) layout->sb.nextents * layout->sb.extent_pages;
+	layout->metadata_used = io->alloc(io->arg, layout->sb.metadata_pages * sizeof(bool));
 	for (address = layout->sb.directory_root; address != 0;
 		 address = bd_dir_page_next(a))
 	{
-		if (budget-- == 0)
-		{
-			set_error(error, error_size, "directory chain loops (at page address %llu)",
-					  (unsigned long long) address);
-			goto done;
-		}
 		if (!read_checked(io, layout, address, BD_PAGE_DIRECTORY, a, "directory",
 						  error, error_size))
 			goto done;
-		note_metadata_extent(io, layout, &meta_capacity, address);
+		if (!claim_metadata_page(layout, address, "directory", error, error_size))
+			goto done;
 		layout->ndirectory_pages++;
 
 		for (int slot = 0; slot < BD_DIR_ENTRIES_PER_PAGE; slot++)
@@ -288,16 +286,11 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 							  (unsigned long long) address, slot, n, e.nextents);
 					goto done;
 				}
-				if (budget-- == 0)
-				{
-					set_error(error, error_size, "extent map chain loops (at page address %llu)",
-							  (unsigned long long) maddr);
-					goto done;
-				}
 				if (!read_checked(io, layout, maddr, BD_PAGE_EXTENT_MAP, map,
 								  "extent map", error, error_size))
 					goto done;
-				note_metadata_extent(io, layout, &meta_capacity, maddr);
+				if (!claim_metadata_page(layout, maddr, "extent map", error, error_size))
+					goto done;
 				count = bd_map_page_count(map);
 				if (count > BD_MAP_EXTENTS_PER_PAGE)
 				{
@@ -326,8 +319,8 @@ bd_image_release(const BdIo *io, BdLoadedLayout *layout)
 		io->free(io->arg, layout->forks[i].extents);
 	if (layout->forks)
 		io->free(io->arg, layout->forks);
-	if (layout->metadata_extents)
-		io->free(io->arg, layout->metadata_extents);
+	if (layout->metadata_used)
+		io->free(io->arg, layout->metadata_used);
 	if (layout->alloc.words)
 		io->free(io->arg, layout->alloc.words);
 	memset(layout, 0, sizeof(*layout));
@@ -354,8 +347,7 @@ bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
 		forks[i].nextents = e->nextents;
 		forks[i].extents = layout->forks[i].extents;
 	}
-	n = bd_verify_layout(forks, layout->nforks, layout->metadata_extents,
-						 layout->nmetadata, &layout->alloc,
+	n = bd_verify_layout(forks, layout->nforks, NULL, 0, &layout->alloc,
 						 layout->sb.extent_pages, owners, problems, max_problems);
 	io->free(io->arg, owners);
 	io->free(io->arg, forks);

@@ -34,11 +34,11 @@ bd_allocator_words_size(uint32 max_extents)
 	return ((size_t) max_extents + WORD_BITS - 1) / WORD_BITS * sizeof(uint64);
 }
 
-/* Extents holding pages 0 .. directory_root (superblocks, map, first directory page) */
+/* Extents holding pages 0 .. last_page (superblocks, map, metadata area) */
 uint32
-bd_reserved_extents(uint32 extent_pages, uint64 directory_root)
+bd_reserved_extents(uint32 extent_pages, uint64 last_page)
 {
-	return (uint32) ((directory_root + 1 + extent_pages - 1) / extent_pages);
+	return (uint32) ((last_page + 1 + extent_pages - 1) / extent_pages);
 }
 
 static inline bool

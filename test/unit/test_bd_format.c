@@ -33,6 +33,7 @@ sample_superblock(uint64 generation)
 	sb.directory_root = bd_first_directory_page(sb.alloc_map_pages);
 	sb.clean = true;
 	sb.checkpoint_redo = UINT64CONST(0x1234567890);
+	sb.metadata_pages = 4;
 	return sb;
 }
 
@@ -73,6 +74,7 @@ test_superblock_round_trip(void **state)
 	assert_true(out.directory_root == in.directory_root);
 	assert_true(out.clean);
 	assert_true(out.checkpoint_redo == in.checkpoint_redo);
+	assert_int_equal(out.metadata_pages, 4);
 	assert_int_equal(bd_superblock_validate(&out), BD_SB_OK);
 }
 
@@ -323,6 +325,14 @@ test_validate_geometry(void **state)
 	assert_int_equal(bd_superblock_validate(&sb), BD_SB_BAD_CAPACITY);
 	sb.nextents = 4;
 	assert_int_equal(bd_superblock_validate(&sb), BD_SB_OK);
+	/* pages 0 .. 21 are metadata: four more pages need another extent */
+	sb.metadata_pages = 8;
+	assert_int_equal(bd_superblock_validate(&sb), BD_SB_BAD_CAPACITY);
+
+	/* no metadata area at all */
+	sb = sample_superblock(2);
+	sb.metadata_pages = 0;
+	assert_int_equal(bd_superblock_validate(&sb), BD_SB_BAD_CAPACITY);
 }
 
 static void

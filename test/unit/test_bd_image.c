@@ -14,6 +14,8 @@
 #define EXTENT_PAGES 8
 #define NEXTENTS 64
 #define NPAGES (EXTENT_PAGES * NEXTENTS)
+#define META_PAGES 13			/* pages 3 .. 15: extents 0 and 1 are reserved */
+#define MAP_PAGE 10				/* an extent-map page inside the metadata area */
 
 static uint8 *device;			/* NPAGES pages */
 static int	fail_reads_at = -1;
@@ -59,7 +61,8 @@ static char error[512];
 static int
 setup(void **state)
 {
-	BdFormatParams p = {EXTENT_PAGES, NEXTENTS, 1000, {1, 2, 3}};
+	BdFormatParams p = {.extent_pages = EXTENT_PAGES, .nextents = NEXTENTS,
+		.max_extents = 1000, .metadata_pages = META_PAGES, .device_uuid = {1, 2, 3}};
 
 	(void) state;
 	device = calloc(NPAGES, BD_PAGE_SIZE);
@@ -111,7 +114,6 @@ add_fork(int slot, uint32 rel, const uint32 *extents, uint32 n, uint32 nblocks,
 		for (uint32 i = BD_DIR_INLINE_EXTENTS; i < n; i++)
 			bd_map_page_set(map, i - BD_DIR_INLINE_EXTENTS, extents[i]);
 		bd_page_seal(map);
-		bd_allocator_mark(&l.alloc, (uint32) (map_page / EXTENT_PAGES));
 	}
 	bd_dir_entry_encode(dir, slot, &e);
 	bd_page_seal(dir);
@@ -134,8 +136,8 @@ test_format_then_load_empty(void **state)
 	assert_int_equal(l.sb.extent_pages, EXTENT_PAGES);
 	assert_int_equal(l.nforks, 0);
 	assert_int_equal(l.ndirectory_pages, 1);
-	assert_int_equal(l.alloc.reserved, 1);	/* pages 0..3 fit in extent 0 */
-	assert_int_equal(l.alloc.nfree, NEXTENTS - 1);
+	assert_int_equal(l.alloc.reserved, 2);	/* pages 0..15 fill extents 0 and 1 */
+	assert_int_equal(l.alloc.nfree, NEXTENTS - 2);
 	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
 	bd_image_release(&io, &l);
 }
@@ -143,7 +145,7 @@ test_format_then_load_empty(void **state)
 static void
 test_format_refuses_bad_geometry(void **state)
 {
-	BdFormatParams p = {100, NEXTENTS, 1000, {0}};
+	BdFormatParams p = {.extent_pages = 100, .nextents = NEXTENTS, .max_extents = 1000};
 
 	(void) state;
 	assert_false(bd_image_format(&io, &p, error, sizeof(error)));
@@ -159,7 +161,7 @@ test_load_forks_with_extent_map(void **state)
 	BdProblem	problems[8];
 
 	(void) state;
-	add_fork(0, 16384, ext, 12, 12 * EXTENT_PAGES, 40 * EXTENT_PAGES);
+	add_fork(0, 16384, ext, 12, 12 * EXTENT_PAGES, MAP_PAGE);
 	add_fork(5, 16385, small, 1, 3, 0);
 	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
 	assert_int_equal(l.nforks, 2);
@@ -167,8 +169,9 @@ test_load_forks_with_extent_map(void **state)
 	assert_int_equal(l.forks[0].extents[11], 21);
 	assert_int_equal(l.forks[0].extents[8], 18);
 	assert_int_equal(l.forks[1].slot, 5);
-	assert_int_equal(l.nmetadata, 1);	/* extent 40 holds the map page */
-	assert_int_equal(l.metadata_extents[0], 40);
+	assert_true(l.metadata_used[0]);	/* the directory root */
+	assert_true(l.metadata_used[MAP_PAGE - 3]);
+	assert_false(l.metadata_used[MAP_PAGE - 2]);
 	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
 	bd_image_release(&io, &l);
 }
@@ -220,17 +223,17 @@ test_load_refuses_corrupt_metadata(void **state)
 	uint64		root;
 
 	(void) state;
-	add_fork(0, 7, ext, 10, 0, 40 * EXTENT_PAGES);
+	add_fork(0, 7, ext, 10, 0, MAP_PAGE);
 	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
 	root = l.sb.directory_root;
 	bd_image_release(&io, &l);
 
 	/* torn extent-map page */
-	page_at(40 * EXTENT_PAGES)[100] ^= 0x80;
+	page_at(MAP_PAGE)[100] ^= 0x80;
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
-	assert_string_equal(error, "extent map page at page address 320: checksum mismatch (torn or corrupted write)");
+	assert_string_equal(error, "extent map page at page address 10: checksum mismatch (torn or corrupted write)");
 	bd_image_release(&io, &l);
-	page_at(40 * EXTENT_PAGES)[100] ^= 0x80;
+	page_at(MAP_PAGE)[100] ^= 0x80;
 
 	/* a directory entry that does not add up, in a correctly sealed page */
 	page_at(root)[64 + 64 * 0 + 20] = 7;	/* nextents 10 -> 7, map still set */
@@ -255,21 +258,37 @@ test_load_refuses_directory_cycle_and_wild_pointer(void **state)
 	bd_put64(page_at(root) + 32, root);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
-	assert_string_equal(error, "directory chain loops (at page address 3)");
+	assert_string_equal(error, "directory page at page address 3 is reached twice (chains share it or loop)");
 	bd_image_release(&io, &l);
 
 	/* ... or beyond the end of the device */
 	bd_put64(page_at(root) + 32, NPAGES + 5);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
-	assert_string_equal(error, "directory page address 517 lies outside the metadata pages (3 .. 511)");
+	assert_string_equal(error, "directory page address 517 lies outside the metadata pages (3 .. 15)");
 	bd_image_release(&io, &l);
 
 	/* ... or at the superblock */
 	bd_put64(page_at(root) + 32, 1);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
-	assert_string_equal(error, "directory page address 1 lies outside the metadata pages (3 .. 511)");
+	assert_string_equal(error, "directory page address 1 lies outside the metadata pages (3 .. 15)");
+	bd_image_release(&io, &l);
+}
+
+/* two forks whose extent maps start at the same page */
+static void
+test_load_refuses_shared_map_page(void **state)
+{
+	uint32		a[9] = {20, 21, 22, 23, 24, 25, 26, 27, 28};
+	uint32		b[9] = {30, 31, 32, 33, 34, 35, 36, 37, 38};
+	BdLoadedLayout l;
+
+	(void) state;
+	add_fork(0, 1, a, 9, 0, MAP_PAGE);
+	add_fork(1, 2, b, 9, 0, MAP_PAGE);
+	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_string_equal(error, "extent map page at page address 10 is reached twice (chains share it or loop)");
 	bd_image_release(&io, &l);
 }
 
@@ -296,6 +315,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_load_superblock_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_corrupt_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_directory_cycle_and_wild_pointer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_shared_map_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_reports_io_errors, setup, teardown),
 	};
 

@@ -50,3 +50,47 @@ REVOKE ALL ON FUNCTION pgrac_fsync_report_reset() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgrac_storage_layers() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgrac_fsync_report() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgrac_fsync_checker_stats() TO pg_monitor;
+
+-- The block-device backend (pgrac.storage_backend = 'block_device').
+CREATE FUNCTION pgrac_block_device_status(
+	OUT backend text,
+	OUT device text,
+	OUT embedded boolean,
+	OUT size_bytes bigint,
+	OUT max_size_bytes bigint,
+	OUT extent_bytes bigint,
+	OUT extents_used bigint,
+	OUT extents_free bigint,
+	OUT forks bigint,
+	OUT metadata_pages_used bigint,
+	OUT direct_io boolean,
+	OUT io_method text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgrac_block_device_status'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+-- The extension lives in pg_catalog, so that its functions are found from
+-- any search_path; a view there needs allow_system_table_mods while the
+-- script runs (as superuser).
+SET LOCAL allow_system_table_mods = on;
+CREATE VIEW pgrac_block_device AS SELECT * FROM pgrac_block_device_status();
+RESET allow_system_table_mods;
+
+-- A relation fork's extents, in order: where on the device its blocks are.
+CREATE FUNCTION pgrac_relation_extents(
+	rel regclass,
+	fork text DEFAULT 'main',
+	OUT extent_index int,
+	OUT extent bigint,
+	OUT device_offset bigint,
+	OUT blocks int)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgrac_relation_extents'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION pgrac_block_device_status() FROM PUBLIC;
+REVOKE ALL ON pgrac_block_device FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgrac_relation_extents(regclass, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgrac_block_device_status() TO pg_monitor;
+GRANT SELECT ON pgrac_block_device TO pg_monitor;
+GRANT EXECUTE ON FUNCTION pgrac_relation_extents(regclass, text) TO pg_monitor;

@@ -12,11 +12,24 @@ OBJS = \
 	src/pgrac_storage.o \
 	src/smgr/layer_stack.o \
 	src/fsync_checker/fsync_rules.o \
-	src/fsync_checker/fsync_checker.o
+	src/fsync_checker/fsync_checker.o \
+	src/blockdev/bd_format.o \
+	src/blockdev/bd_layout.o \
+	src/blockdev/bd_directory.o \
+	src/blockdev/bd_image.o \
+	src/blockdev/bd_wal.o \
+	src/blockdev/bd_io.o \
+	src/blockdev/bd_device.o \
+	src/blockdev/bd_meta.o \
+	src/blockdev/bd_smgr.o \
+	src/blockdev/bd_rmgr.o \
+	src/blockdev/bd_bypass.o \
+	src/blockdev/bd_import.o \
+	src/blockdev/bd_sql.o
 
 EXTENSION = pgrac_storage
 DATA = sql/pgrac_storage--1.0.sql
-PG_CPPFLAGS = -I$(PGRAC_SRC)/include
+PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -26,6 +26,9 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "access/xlog.h"
+
+#include "blockdev/bd_server.h"
 #include "pgrac/fsync_checker.h"
 #include "pgrac/smgr_layer.h"
 
@@ -34,10 +37,12 @@ PG_MODULE_MAGIC;
 typedef enum PgracStorageBackend
 {
 	PGRAC_BACKEND_MD,
+	PGRAC_BACKEND_BLOCK_DEVICE,
 } PgracStorageBackend;
 
 static const struct config_enum_entry storage_backend_options[] = {
 	{"md", PGRAC_BACKEND_MD, false},
+	{"block_device", PGRAC_BACKEND_BLOCK_DEVICE, false},
 	{NULL, 0, false}
 };
 
@@ -47,18 +52,80 @@ static int	pgrac_storage_backend = PGRAC_BACKEND_MD;
 static f_smgr md_base_ops;
 static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
 
+/* the block-device backend */
+static PgracSmgrBase block_device_base = {.name = "block_device"};
+char	   *pgrac_device = NULL;
+int			pgrac_image_max_size_mb = 64 * 1024;
+int			pgrac_image_extent_kb = 128;
+static checkpoint_hook_type prev_checkpoint_hook = NULL;
+static checkpoint_start_hook_type prev_checkpoint_start_hook = NULL;
+
+static bool
+check_extent_size(int *newval, void **extra, GucSource source)
+{
+	if ((*newval & (*newval - 1)) != 0)
+	{
+		GUC_check_errdetail("The extent size must be a power of two.");
+		return false;
+	}
+	return true;
+}
+
+static void
+block_device_checkpoint_start(int flags)
+{
+	bd_checkpoint_start(flags);
+	if (prev_checkpoint_start_hook)
+		prev_checkpoint_start_hook(flags);
+}
+
+static void
+block_device_checkpoint(XLogRecPtr redo, int flags)
+{
+	bd_checkpoint(redo, flags);
+	if (prev_checkpoint_hook)
+		prev_checkpoint_hook(redo, flags);
+}
+
 static void
 define_settings(void)
 {
 	DefineCustomEnumVariable("pgrac.storage_backend",
 							 "Base storage backend holding relation data.",
-							 "\"md\" keeps PostgreSQL's own files.",
+							 "\"md\" keeps PostgreSQL's own files; \"block_device\" keeps relation forks in extents of pgrac.device.",
 							 &pgrac_storage_backend,
 							 PGRAC_BACKEND_MD,
 							 storage_backend_options,
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgrac.device",
+							   "Block device or image file of the block_device backend.",
+							   "Empty: an image file inside the data directory (pg_pgrac/device.img), created on first start.",
+							   &pgrac_device,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.image_max_size",
+							"Largest size the embedded image may grow to.",
+							"Read when the image is created; its metadata is sized for it.",
+							&pgrac_image_max_size_mb,
+							64 * 1024, 64, 2 * 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.image_extent_size",
+							"Extent size of the embedded image.",
+							"Read when the image is created: a power of two from 64kB to 1GB.",
+							&pgrac_image_extent_kb,
+							128, 64, 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							check_extent_size, NULL, NULL);
 
 	DefineCustomBoolVariable("pgrac.fsync_checker",
 							 "Report relation data that would not survive an operating system crash.",
@@ -107,10 +174,25 @@ _PG_init(void)
 	define_settings();
 
 	/* the base backend */
-	md_base_ops = *smgr_get(MdSMgrId);
-	md_base_ops.smgr_init = NULL;
-	md_base_ops.smgr_shutdown = NULL;
-	pgrac_stack_set_base(&md_base);
+	if (pgrac_storage_backend == PGRAC_BACKEND_BLOCK_DEVICE)
+	{
+		block_device_base.ops = bd_smgr_ops();
+		pgrac_stack_set_base(&block_device_base);
+		bd_meta_shmem_request();
+		bd_rmgr_register();
+		bd_bypass_install();
+		prev_checkpoint_hook = checkpoint_hook;
+		checkpoint_hook = block_device_checkpoint;
+		prev_checkpoint_start_hook = checkpoint_start_hook;
+		checkpoint_start_hook = block_device_checkpoint_start;
+	}
+	else
+	{
+		md_base_ops = *smgr_get(MdSMgrId);
+		md_base_ops.smgr_init = NULL;
+		md_base_ops.smgr_shutdown = NULL;
+		pgrac_stack_set_base(&md_base);
+	}
 
 	/* layers, bottom-up */
 	if (pgrac_fsync_checker)

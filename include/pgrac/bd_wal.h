@@ -33,10 +33,11 @@ typedef enum BdWalOp
 	BD_WAL_FREE,				/* tombstones and their extents freed */
 	BD_WAL_GROW,				/* the device got more extents */
 	BD_WAL_SUPERBLOCK,			/* superblock fields (clean flag, redo) */
+	BD_WAL_IMAGE,				/* pages changed during recovery, logged after it */
 } BdWalOp;
 
-#define BD_WAL_MAX_OP		BD_WAL_SUPERBLOCK
-#define BD_WAL_MAX_PAGES	8	/* pages one record may change */
+#define BD_WAL_MAX_OP		BD_WAL_IMAGE
+#define BD_WAL_MAX_PAGES	32	/* pages one record may change */
 #define BD_WAL_MAX_PATCHES	64	/* byte ranges per page */
 
 typedef struct BdWalKey

@@ -371,6 +371,8 @@ bd_wal_op_name(BdWalOp op)
 			return "GROW";
 		case BD_WAL_SUPERBLOCK:
 			return "SUPERBLOCK";
+		case BD_WAL_IMAGE:
+			return "IMAGE";
 	}
 	return "UNKNOWN";
 }

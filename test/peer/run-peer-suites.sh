@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # PostgreSQL's own regression and isolation suites, run in installcheck mode
-# against two servers from the same patched build, one after the other:
+# against servers from the same patched build, one after the other:
 #
 #   stock   no library loaded
 #   pgrac   shared_preload_libraries = 'pgrac_storage', pgrac.fsync_checker = on
+#   bd      as pgrac, on pgrac.storage_backend = 'block_device' (embedded image)
 #
-# Passes when both give the same per-test results, no test fails, and the
-# fsync checker reported nothing: no row in pgrac_fsync_report() after a
-# final checkpoint, and no checker WARNING in the server log after a clean
-# shutdown (whose checkpoint is audited too).  Prints the counts side by side.
+# Passes when every configuration gives stock's per-test results, no test
+# fails, and the fsync checker reported nothing: no row in
+# pgrac_fsync_report() after a final checkpoint, and no checker WARNING in
+# the server log after a clean shutdown (whose checkpoint is audited too).
+# For bd, pgrac_image verify must accept the image after the shutdown.
+# Prints the counts side by side.
 #
-# PEER_SUITES="regress isolation" selects suites (default: both).
+# PEER_SUITES="regress isolation" selects suites (default: both);
+# PEER_CONFIGS="pgrac bd" the configurations compared with stock.
 set -euo pipefail
 . "$(dirname "$0")/../../src/build/common.sh"
 
@@ -19,6 +23,7 @@ BINDIR=$("$PG_CONFIG" --bindir)
 SRC=${PG_SOURCE_TREE:-$PG_SOURCE_DIR}
 OUT=$PGRAC_BUILD/test-results/peer
 SUITES=${PEER_SUITES:-regress isolation}
+CONFIGS=${PEER_CONFIGS:-pgrac bd}
 PORT_BASE=${PEER_PORT_BASE:-55432}
 
 [ -x "$SRC/src/test/isolation/pg_isolation_regress" ] && [ -f "$SRC/src/test/regress/regress.so" ] ||
@@ -62,69 +67,85 @@ listen_addresses = ''
 max_prepared_transactions = 10
 fsync = on
 CONF
-	if [ "$cfg" = pgrac ]; then
+	if [ "$cfg" != stock ]; then
 		cat >>"$data/postgresql.conf" <<CONF
 shared_preload_libraries = 'pgrac_storage'
 pgrac.fsync_checker = on
 CONF
 	fi
+	[ "$cfg" = bd ] && echo "pgrac.storage_backend = 'block_device'" >>"$data/postgresql.conf"
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -l "$OUT/$cfg/server.log" -w start >/dev/null
-	[ "$cfg" = pgrac ] && sql "$port" "CREATE EXTENSION pgrac_storage" >/dev/null
+	[ "$cfg" != stock ] && sql "$port" "CREATE EXTENSION pgrac_storage" >/dev/null
 	local s
 	for s in $SUITES; do
 		say "[$cfg] $s"
 		run_suite "$cfg" "$port" "$s"
 	done
-	if [ "$cfg" = pgrac ]; then
+	if [ "$cfg" != stock ]; then
 		sql "$port" "CHECKPOINT" >/dev/null
-		sql "$port" "SELECT count(*) FROM pgrac_fsync_report()" >"$OUT/pgrac/findings"
-		sql "$port" "SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()" >"$OUT/pgrac/unbuffered_writes"
-		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/pgrac/report"
+		sql "$port" "SELECT count(*) FROM pgrac_fsync_report()" >"$OUT/$cfg/findings"
+		sql "$port" "SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()" >"$OUT/$cfg/unbuffered_writes"
+		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/$cfg/report"
 	fi
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+	if [ "$cfg" = bd ]; then
+		as_os_user "$BINDIR/pgrac_image" verify --device="$data/pg_pgrac/device.img" >"$OUT/bd/verify" 2>&1 &&
+			echo ok >>"$OUT/bd/verify" || echo "FAILED" >>"$OUT/bd/verify"
+	fi
 }
 
 run_config stock "$PORT_BASE"
-run_config pgrac "$((PORT_BASE + 1))"
+n=1
+for c in $CONFIGS; do
+	run_config "$c" "$((PORT_BASE + n))"
+	n=$((n + 1))
+done
 
 status=0
 total_pass=0
 total_fail=0
-printf '\n%-10s %-24s %-24s\n' suite "stock" "pgrac_storage + checker"
+fail() { echo "FAIL: $*"; status=1; total_fail=$((total_fail + 1)); }
+
+printf '\n%-10s %-22s' suite stock
+for c in $CONFIGS; do printf ' %-22s' "$c"; done
+printf '\n'
 for s in $SUITES; do
-	sp=$(grep -c '^ok ' "$OUT/stock/$s/outcomes" || true)
-	sf=$(grep -c '^not ok ' "$OUT/stock/$s/outcomes" || true)
-	pp=$(grep -c '^ok ' "$OUT/pgrac/$s/outcomes" || true)
-	pf=$(grep -c '^not ok ' "$OUT/pgrac/$s/outcomes" || true)
-	printf '%-10s %-24s %-24s\n' "$s" "$sp passed, $sf failed" "$pp passed, $pf failed"
-	total_pass=$((total_pass + pp))
-	total_fail=$((total_fail + pf))
-	if [ $((pp + pf)) -eq 0 ]; then
-		echo "FAIL: $s ran no test with pgrac_storage; see $OUT/pgrac/$s/run.log"
-		status=1
-		total_fail=$((total_fail + 1))
+	printf '%-10s %-22s' "$s" "$(grep -c '^ok ' "$OUT/stock/$s/outcomes" || true) passed, $(grep -c '^not ok ' "$OUT/stock/$s/outcomes" || true) failed"
+	for c in $CONFIGS; do
+		printf ' %-22s' "$(grep -c '^ok ' "$OUT/$c/$s/outcomes" || true) passed, $(grep -c '^not ok ' "$OUT/$c/$s/outcomes" || true) failed"
+	done
+	printf '\n'
+done
+for c in $CONFIGS; do
+	for s in $SUITES; do
+		cp=$(grep -c '^ok ' "$OUT/$c/$s/outcomes" || true)
+		cf=$(grep -c '^not ok ' "$OUT/$c/$s/outcomes" || true)
+		total_pass=$((total_pass + cp))
+		total_fail=$((total_fail + cf))
+		[ $((cp + cf)) -eq 0 ] && fail "$s ran no test on $c; see $OUT/$c/$s/run.log"
+		if ! diff -u "$OUT/stock/$s/outcomes" "$OUT/$c/$s/outcomes" >"$OUT/$c.$s.results.diff"; then
+			echo "FAIL: $s results on $c differ from stock:"
+			cat "$OUT/$c.$s.results.diff"
+			status=1
+		fi
+		if [ "$cf" -ne 0 ]; then
+			echo "FAIL: $s has failing tests on $c; diffs: $OUT/$c/$s/regression.diffs"
+			head -n 60 "$OUT/$c/$s/regression.diffs" 2>/dev/null || true
+			status=1
+		fi
+	done
+	findings=$(cat "$OUT/$c/findings")
+	warnings=$(grep -c 'WARNING:  fsync checker:' "$OUT/$c/server.log" || true)
+	echo "$c: fsync checker: $findings findings in pgrac_fsync_report(), $warnings WARNINGs in the server log (incl. shutdown checkpoint); it tracked $(cat "$OUT/$c/unbuffered_writes") unbuffered writes"
+	if [ "$findings" != 0 ] || [ "$warnings" != 0 ]; then
+		fail "the fsync checker reported findings on $c:"
+		cat "$OUT/$c/report"
+		grep -A1 'WARNING:  fsync checker:' "$OUT/$c/server.log" | head -n 40
 	fi
-	if ! diff -u "$OUT/stock/$s/outcomes" "$OUT/pgrac/$s/outcomes" >"$OUT/$s.results.diff"; then
-		echo "FAIL: $s results differ from stock:"
-		cat "$OUT/$s.results.diff"
-		status=1
-	fi
-	if [ "$pf" -ne 0 ]; then
-		echo "FAIL: $s has failing tests with pgrac_storage; diffs: $OUT/pgrac/$s/regression.diffs"
-		head -n 60 "$OUT/pgrac/$s/regression.diffs" 2>/dev/null || true
-		status=1
+	if [ "$c" = bd ]; then
+		echo "bd: pgrac_image verify after shutdown: $(head -n 1 "$OUT/bd/verify")"
+		grep -q '^ok$' "$OUT/bd/verify" || fail "pgrac_image verify rejects the image: $(cat "$OUT/bd/verify")"
 	fi
 done
-
-findings=$(cat "$OUT/pgrac/findings")
-warnings=$(grep -c 'WARNING:  fsync checker:' "$OUT/pgrac/server.log" || true)
-echo "fsync checker: $findings findings in pgrac_fsync_report(), $warnings WARNINGs in the server log (incl. shutdown checkpoint); it tracked $(cat "$OUT/pgrac/unbuffered_writes") unbuffered writes"
-if [ "$findings" != 0 ] || [ "$warnings" != 0 ]; then
-	echo "FAIL: the fsync checker reported findings on PostgreSQL's own suites:"
-	cat "$OUT/pgrac/report"
-	grep -A1 'WARNING:  fsync checker:' "$OUT/pgrac/server.log" | head -n 40
-	status=1
-	total_fail=$((total_fail + 1))
-fi
 echo "peer suites: $total_pass passed, $total_fail failed"
 exit $status

@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_bypass.c
+ *	  The places where PostgreSQL handles relation storage as files behind
+ *	  the storage manager's back (ARCHITECTURE.md's table), and what the
+ *	  block-device backend does about each:
+ *
+ * - CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
+ *   TABLESPACE copy directories with copydir(): on the device there is
+ *   nothing in them to copy.  Refused with a message naming the way that
+ *   works (WAL_LOG, the default; ALTER TABLE ... SET TABLESPACE).
+ * - DROP DATABASE removes directories with rmtree() and never calls the
+ *   storage manager: the database's forks become tombstones when the
+ *   dropping transaction commits (logged before its commit record).
+ * - DROP TABLESPACE decides "empty" by looking at directories: refused
+ *   while the device still holds forks in the tablespace.
+ *
+ * src/blockdev/bd_bypass.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/memutils.h"
+
+#include "bd_server.h"
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+static object_access_hook_type prev_object_access = NULL;
+
+/* databases dropped by the current transaction */
+static List *dropped_databases = NIL;
+
+static void
+check_utility(Node *parsetree)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_CreatedbStmt:
+			foreach(lc, ((CreatedbStmt *) parsetree)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "strategy") == 0 &&
+					pg_strcasecmp(defGetString(opt), "file_copy") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported on the block device"),
+							 errdetail("FILE_COPY copies the template's files, and relation data lives in the block device, not in files."),
+							 errhint("Use STRATEGY WAL_LOG, the default.")));
+			}
+			break;
+		case T_AlterDatabaseStmt:
+			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+			{
+				DefElem    *opt = lfirst(lc);
+
+				if (strcmp(opt->defname, "tablespace") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("ALTER DATABASE ... SET TABLESPACE is not supported on the block device"),
+							 errdetail("It copies the database's files, and relation data lives in the block device, not in files."),
+							 errhint("Move relations one by one with ALTER TABLE ... SET TABLESPACE, or ALTER TABLE ALL IN TABLESPACE ... SET TABLESPACE.")));
+			}
+			break;
+		case T_DropTableSpaceStmt:
+			{
+				DropTableSpaceStmt *stmt = (DropTableSpaceStmt *) parsetree;
+				Oid			spcoid = get_tablespace_oid(stmt->tablespacename, true);
+
+				if (OidIsValid(spcoid) && bd_tablespace_in_use(spcoid))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("tablespace \"%s\" is not empty", stmt->tablespacename),
+							 errdetail("The block device holds relations in it, possibly of other databases.")));
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+bd_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	check_utility(pstmt->utilityStmt);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+							 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+static void
+bd_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				 int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		dropped_databases = lappend_oid(dropped_databases, objectId);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static void
+bd_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			/* dropdb() has removed the directories: the forks go too */
+			foreach_oid(dboid, dropped_databases)
+				bd_drop_database(dboid);
+			dropped_databases = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			dropped_databases = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+bd_bypass_install(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = bd_process_utility;
+	prev_object_access = object_access_hook;
+	object_access_hook = bd_object_access;
+	RegisterXactCallback(bd_xact_callback, NULL);
+}

@@ -1,0 +1,1895 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_meta.c
+ *	  The block-device backend's metadata in shared memory: every metadata
+ *	  page cached, a hash of forks, the extent allocator; the operations
+ *	  that change them, their WAL records and redo, and the checkpoint
+ *	  flush.  docs/block-device.md explains the rules this file keeps.
+ *
+ * Rules, in short:
+ *
+ * - A metadata page changes only under bd->lock held exclusively, and every
+ *   change made by a running server is logged by the resource manager as a
+ *   record carrying the full image of each page it changed.  The page gets
+ *   the record's LSN and is written to the device only by the checkpoint
+ *   hook, after WAL is flushed to that LSN.  Full images make redo
+ *   idempotent and repair a torn page whatever checkpoint redo starts from.
+ * - During recovery the storage manager still gets calls from PostgreSQL's
+ *   own redo (create, extend, truncate, unlink).  They change memory only
+ *   (EOF, a pending unlink); the rare page change that cannot wait is
+ *   marked "local" and logged as an IMAGE record by the end-of-recovery
+ *   checkpoint, before the page is written.
+ * - Extents are handed out only when they read as zeroes durably: a free
+ *   extent on the device is zero as of the last completed checkpoint.
+ *   Released extents (truncate, freed tombstones) are cleared in the
+ *   allocation map at once but stay allocated in memory ("zero pending")
+ *   until the next checkpoint has zeroed them and flushed the device.
+ *   Redo of a record that allocates an extent zeroes it again (the extent
+ *   was all zeroes when the record was written), except for forks whose
+ *   data is not WAL-logged (wal_level = minimal skipping WAL), which the
+ *   record says.
+ * - EOF (nblocks) is kept in memory; the directory's copy is brought up to
+ *   date by SET_EOF records at checkpoints and by immedsync.  Blocks under
+ *   any EOF lie in mapped extents and read as zeroes or as written data.
+ *
+ * src/blockdev/bd_meta.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/xlog.h"
+#include "access/xloginsert.h"
+#include "access/xlogrecovery.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "common/relpath.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "pgrac/bd_image.h"
+#include "pgrac/bd_io.h"
+#include "pgrac/bd_wal.h"
+#include "bd_server.h"
+
+#define WORD_BITS 64
+
+typedef struct BdShared
+{
+	LWLock	   *lock;
+	BdSuperblock sb;
+	uint64		end_page;		/* one past the metadata area */
+	uint64		dir_last;		/* last page of the directory chain */
+	uint64		dir_hint;		/* a directory page that may have a free slot */
+	uint32		meta_hint;		/* metadata-area index that may be free */
+	uint32		meta_used_count;
+	BdAllocator alloc;
+	uint64		sb_generation;
+} BdShared;
+
+static BdShared *bd = NULL;
+static BdShared *saved_bd = NULL;	/* bd_meta_reset() */
+static HTAB *bd_forks = NULL;
+static uint8 *bd_pages;			/* pages [BD_FIRST_ALLOC_MAP_PAGE, end_page) */
+static bool *bd_page_dirty;
+static bool *bd_page_local;		/* changed in recovery, not yet logged */
+static bool *bd_meta_used;		/* per metadata-area page */
+static uint64 *bd_zero_pending; /* per extent */
+
+/* geometry, read by the postmaster before sizing shared memory */
+static BdSuperblock bd_geometry;
+static bool bd_geometry_known = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Per-process memory for metadata changes.  PostgreSQL truncates relations
+ * inside a critical section, so this context may allocate in one.
+ */
+static MemoryContext bd_context = NULL;
+static uint8 *record_buf = NULL;
+
+static void *
+bd_alloc(Size size)
+{
+	if (bd_context == NULL)
+	{
+		bd_context = AllocSetContextCreate(TopMemoryContext, "pgrac block device",
+										   ALLOCSET_DEFAULT_SIZES);
+		MemoryContextAllowInCriticalSection(bd_context, true);
+	}
+	return MemoryContextAlloc(bd_context, size);
+}
+
+#define NCACHED(g) ((g)->directory_root + (g)->metadata_pages - BD_FIRST_ALLOC_MAP_PAGE)
+
+bool
+bd_meta_active(void)
+{
+	return bd != NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+
+static inline uint8 *
+page_ptr(uint64 address)
+{
+	Assert(address >= BD_FIRST_ALLOC_MAP_PAGE && address < bd->end_page);
+	return bd_pages + (address - BD_FIRST_ALLOC_MAP_PAGE) * BD_PAGE_SIZE;
+}
+
+static inline uint64
+page_index(uint64 address)
+{
+	return address - BD_FIRST_ALLOC_MAP_PAGE;
+}
+
+static inline bool
+bit_get(const uint64 *words, uint32 bit)
+{
+	return (words[bit / WORD_BITS] >> (bit % WORD_BITS)) & 1;
+}
+
+static inline void
+bit_put(uint64 *words, uint32 bit, bool value)
+{
+	if (value)
+		words[bit / WORD_BITS] |= UINT64CONST(1) << (bit % WORD_BITS);
+	else
+		words[bit / WORD_BITS] &= ~(UINT64CONST(1) << (bit % WORD_BITS));
+}
+
+/* allocation-map page bits, edited in place (the map page layout) */
+static inline uint64
+alloc_page_of(uint32 extent)
+{
+	return BD_FIRST_ALLOC_MAP_PAGE + extent / BD_ALLOC_BITS_PER_PAGE;
+}
+
+static inline bool
+alloc_page_bit(uint32 extent)
+{
+	uint32		i = extent % BD_ALLOC_BITS_PER_PAGE;
+
+	return (page_ptr(alloc_page_of(extent))[BD_HEADER_SIZE + i / 8] >> (i % 8)) & 1;
+}
+
+static inline void
+alloc_page_put(uint32 extent, bool value)
+{
+	uint32		i = extent % BD_ALLOC_BITS_PER_PAGE;
+	uint8	   *p = page_ptr(alloc_page_of(extent)) + BD_HEADER_SIZE + i / 8;
+
+	if (value)
+		*p |= (uint8) (1 << (i % 8));
+	else
+		*p &= (uint8) ~(1 << (i % 8));
+}
+
+void
+bd_fork_key(BdForkKey *key, RelFileLocator locator, ForkNumber fork)
+{
+	memset(key, 0, sizeof(*key));
+	key->spcoid = locator.spcOid;
+	key->dboid = locator.dbOid;
+	key->relnumber = locator.relNumber;
+	key->fork = (uint32) fork;
+}
+
+static void
+entry_read(const BdForkEntry *f, BdDirEntry *e)
+{
+	bd_dir_entry_decode(page_ptr(f->dir_page), f->slot, e);
+}
+
+static const char *
+fork_text(const BdForkKey *key)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%u/%u/%u fork %u", key->spcoid, key->dboid,
+			 key->relnumber, key->fork);
+	return buf;
+}
+
+/* ---------------------------------------------------------------------
+ * Changes and their WAL records
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct BdChange
+{
+	int			npages;
+	uint64		pages[BD_WAL_MAX_PAGES];
+} BdChange;
+
+static void
+change_touch(BdChange *c, uint64 address)
+{
+	for (int i = 0; i < c->npages; i++)
+		if (c->pages[i] == address)
+			return;
+	/* callers check change_full() before changing more pages */
+	if (c->npages == BD_WAL_MAX_PAGES)
+		elog(PANIC, "block-device metadata change touches more than %d pages",
+			 BD_WAL_MAX_PAGES);
+	c->pages[c->npages++] = address;
+}
+
+static bool
+change_full(const BdChange *c, int headroom)
+{
+	return c->npages + headroom > BD_WAL_MAX_PAGES;
+}
+
+/*
+ * Seal the changed pages and log them.  While WAL cannot be written
+ * (recovery), the pages are marked local: the end-of-recovery checkpoint
+ * logs them before writing them.
+ */
+static void
+change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
+{
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	if (c->npages == 0)
+		return;
+	if (record_buf == NULL)
+		record_buf = bd_alloc(bd_wal_max_size());
+
+	/* the pages are changed in memory: they must be logged, or PANIC */
+	START_CRIT_SECTION();
+	if (XLogInsertAllowed())
+	{
+		BdWalBuilder b;
+		BdWalKey	wkey;
+		size_t		len;
+
+		memset(&wkey, 0, sizeof(wkey));
+		if (key)
+		{
+			wkey.spcoid = key->spcoid;
+			wkey.dboid = key->dboid;
+			wkey.relnumber = key->relnumber;
+			wkey.fork = (uint8) key->fork;
+		}
+		wkey.arg = arg;
+		bd_wal_begin(&b, record_buf, bd_wal_max_size(), op, &wkey);
+		for (int i = 0; i < c->npages; i++)
+		{
+			bd_page_seal(page_ptr(c->pages[i]));
+			bd_wal_add_page(&b, c->pages[i], NULL, page_ptr(c->pages[i]), true);
+		}
+		len = bd_wal_finish(&b);
+		if (b.overflow || len == 0)
+			elog(PANIC, "block-device WAL record overflow");
+		XLogBeginInsert();
+		XLogRegisterData((char *) record_buf, len);
+		lsn = XLogInsert(PGRAC_RMGR_ID, (uint8) (op << 4));
+	}
+
+	for (int i = 0; i < c->npages; i++)
+	{
+		uint8	   *page = page_ptr(c->pages[i]);
+
+		if (lsn != InvalidXLogRecPtr)
+			bd_page_set_lsn(page, lsn);
+		bd_page_seal(page);
+		bd_page_dirty[page_index(c->pages[i])] = true;
+		bd_page_local[page_index(c->pages[i])] = (lsn == InvalidXLogRecPtr);
+	}
+	END_CRIT_SECTION();
+	c->npages = 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Metadata-area pages and extents
+ * ---------------------------------------------------------------------
+ */
+
+static uint64
+meta_page_alloc(void)
+{
+	uint32		n = bd->sb.metadata_pages;
+
+	for (uint32 k = 0; k < n; k++)
+	{
+		uint32		i = (bd->meta_hint + k) % n;
+
+		if (!bd_meta_used[i])
+		{
+			bd_meta_used[i] = true;
+			bd->meta_used_count++;
+			bd->meta_hint = i + 1;
+			return bd->sb.directory_root + i;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DISK_FULL),
+			 errmsg("block device \"%s\" has no free metadata page (%u in use)",
+					bd_dev.path, n),
+			 errhint("Format a device with a larger metadata area (pgrac_image format --metadata-pages) and move the cluster to it.")));
+	return 0;
+}
+
+static void
+meta_page_release(uint64 address)
+{
+	uint32		i = (uint32) (address - bd->sb.directory_root);
+
+	if (bd_meta_used[i])
+	{
+		bd_meta_used[i] = false;
+		bd->meta_used_count--;
+		if (i < bd->meta_hint)
+			bd->meta_hint = i;
+	}
+}
+
+/* Grow an image file when the allocator runs out */
+static bool
+device_grow(BdChange *c)
+{
+	uint32		old = bd->sb.nextents;
+	uint32		grown;
+
+	if (bd_dev.is_block_device || old >= bd->sb.max_extents)
+		return false;
+	/* by an eighth, at least 32 MB */
+	grown = Min((uint64) bd->sb.max_extents,
+				(uint64) old + Max(old / 8, (32 * 1024 * 1024) / ((uint64) bd->sb.extent_pages * BD_PAGE_SIZE)));
+	bd_device_resize((uint64) grown * bd->sb.extent_pages * BD_PAGE_SIZE);
+	bd_allocator_grow(&bd->alloc, grown);
+	bd->sb.nextents = grown;
+	/* GROW carries the allocation-map page of the first new extent */
+	change_touch(c, alloc_page_of(old));
+	change_commit(c, BD_WAL_GROW, NULL, grown);
+	ereport(LOG,
+			(errmsg("grew image file \"%s\" to %u extents (%llu MB)", bd_dev.path, grown,
+					(unsigned long long) grown * bd->sb.extent_pages * BD_PAGE_SIZE / (1024 * 1024))));
+	return true;
+}
+
+/* Take a free extent; ensure_capacity() made sure there is one. */
+static uint32
+extent_alloc(BdChange *c)
+{
+	uint32		e = bd_allocator_alloc(&bd->alloc);
+
+	if (e == BD_NO_EXTENT)
+		elog(PANIC, "block-device allocator has no free extent after ensure_capacity");
+	change_touch(c, alloc_page_of(e));
+	alloc_page_put(e, true);
+	return e;
+}
+
+/* Clear an extent in the map; it stays allocated in memory until zeroed. */
+static void
+extent_release(BdChange *c, uint32 e)
+{
+	change_touch(c, alloc_page_of(e));
+	alloc_page_put(e, false);
+	bit_put(bd_zero_pending, e, true);
+}
+
+/* ---------------------------------------------------------------------
+ * A fork's extents
+ * ---------------------------------------------------------------------
+ */
+
+/* The map page holding extent index idx (>= inline), or 0 if absent. */
+static uint64
+map_page_for(const BdDirEntry *e, uint32 idx, uint64 *prev)
+{
+	uint64		addr = e->extent_map;
+	uint32		hops = (idx - BD_DIR_INLINE_EXTENTS) / BD_MAP_EXTENTS_PER_PAGE;
+
+	*prev = 0;
+	while (addr != 0 && hops-- > 0)
+	{
+		*prev = addr;
+		addr = bd_map_page_next(page_ptr(addr));
+	}
+	return addr;
+}
+
+/* extents [first, first + count) of a fork into out */
+static void
+extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
+{
+	uint32		i = first;
+	uint64		prev;
+	uint64		map = 0;
+
+	while (i < first + count && i < BD_DIR_INLINE_EXTENTS)
+	{
+		*out++ = e->inline_extents[i];
+		i++;
+	}
+	if (i >= first + count)
+		return;
+	map = map_page_for(e, i, &prev);
+	while (i < first + count)
+	{
+		uint32		pos = (i - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
+
+		if (map == 0)
+			elog(ERROR, "block-device extent map of %u/%u/%u ends before extent %u",
+				 e->spcoid, e->dboid, e->relnumber, i);
+		*out++ = bd_map_page_get(page_ptr(map), pos);
+		i++;
+		if (pos + 1 == BD_MAP_EXTENTS_PER_PAGE)
+			map = bd_map_page_next(page_ptr(map));
+	}
+}
+
+/* Append one extent to the fork whose entry is e (written back by caller). */
+static void
+extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
+{
+	uint32		idx = e->nextents;
+
+	if (idx < BD_DIR_INLINE_EXTENTS)
+		e->inline_extents[idx] = extent;
+	else
+	{
+		uint64		prev;
+		uint64		map = map_page_for(e, idx, &prev);
+		uint32		pos = (idx - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
+		uint8	   *p;
+
+		if (map == 0)
+		{
+			map = meta_page_alloc();
+			bd_map_page_init(page_ptr(map), map, 0, 0);
+			if (prev == 0)
+				e->extent_map = map;
+			else
+			{
+				uint8	   *pp = page_ptr(prev);
+
+				change_touch(c, prev);
+				bd_put64(pp + 32, map);
+			}
+		}
+		change_touch(c, map);
+		p = page_ptr(map);
+		bd_map_page_set(p, pos, extent);
+		bd_put32(p + 40, pos + 1);
+	}
+	e->nextents++;
+}
+
+/* Drop the fork's extents from index keep on; release them. */
+static void
+extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
+{
+	uint32		n = e->nextents;
+	uint32	   *list;
+
+	if (keep >= n)
+		return;
+	list = bd_alloc(sizeof(uint32) * (n - keep));
+	extents_get(e, keep, n - keep, list);
+	for (uint32 i = 0; i < n - keep; i++)
+		extent_release(c, list[i]);
+	pfree(list);
+
+	for (uint32 i = keep; i < Min(n, BD_DIR_INLINE_EXTENTS); i++)
+		e->inline_extents[i] = 0;
+	if (n > BD_DIR_INLINE_EXTENTS)
+	{
+		uint64		prev;
+		uint64		map;
+
+		if (keep <= BD_DIR_INLINE_EXTENTS)
+		{
+			map = e->extent_map;
+			e->extent_map = 0;
+		}
+		else
+		{
+			uint32		pos = (keep - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
+			uint64		first = map_page_for(e, keep, &prev);
+
+			if (pos == 0)
+			{
+				/* the page holding index keep goes entirely */
+				map = first;
+				change_touch(c, prev);
+				bd_put64(page_ptr(prev) + 32, 0);
+			}
+			else
+			{
+				uint8	   *p = page_ptr(first);
+
+				change_touch(c, first);
+				for (uint32 i = pos; i < BD_MAP_EXTENTS_PER_PAGE; i++)
+					bd_map_page_set(p, i, 0);
+				bd_put32(p + 40, pos);
+				map = bd_map_page_next(p);
+				bd_put64(p + 32, 0);
+			}
+		}
+		while (map != 0)
+		{
+			uint64		next = bd_map_page_next(page_ptr(map));
+
+			meta_page_release(map);
+			map = next;
+		}
+	}
+	e->nextents = keep;
+}
+
+/* ---------------------------------------------------------------------
+ * Directory slots
+ * ---------------------------------------------------------------------
+ */
+
+static void
+slot_find_free(BdChange *c, uint64 *page_out, int *slot_out)
+{
+	uint64		addr = bd->dir_hint;
+	uint64		newp;
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (; addr != 0; addr = bd_dir_page_next(page_ptr(addr)))
+		{
+			const uint8 *p = page_ptr(addr);
+
+			for (int s = 0; s < BD_DIR_ENTRIES_PER_PAGE; s++)
+			{
+				/* state byte: free slots are all zero */
+				if (p[BD_DIR_ENTRIES_OFFSET + s * BD_DIR_ENTRY_SIZE + 13] == BD_ENTRY_FREE)
+				{
+					bd->dir_hint = addr;
+					*page_out = addr;
+					*slot_out = s;
+					return;
+				}
+			}
+		}
+		addr = bd->sb.directory_root;
+	}
+
+	/* every page is full: chain a new one */
+	newp = meta_page_alloc();
+	bd_dir_page_init(page_ptr(newp), newp, 0, 0);
+	change_touch(c, newp);
+	change_touch(c, bd->dir_last);
+	bd_put64(page_ptr(bd->dir_last) + 32, newp);
+	bd->dir_last = newp;
+	bd->dir_hint = newp;
+	*page_out = newp;
+	*slot_out = 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Shared memory
+ * ---------------------------------------------------------------------
+ */
+
+static uint32
+max_forks(const BdSuperblock *g)
+{
+	return Max(1024, Min((uint64) g->metadata_pages * BD_DIR_ENTRIES_PER_PAGE, 4 * 1024 * 1024));
+}
+
+static Size
+shmem_size(const BdSuperblock *g)
+{
+	Size		size = MAXALIGN(sizeof(BdShared));
+	uint64		ncached = NCACHED(g);
+
+	size = add_size(size, mul_size(ncached, BD_PAGE_SIZE));
+	size = add_size(size, MAXALIGN(ncached * 2));
+	size = add_size(size, MAXALIGN(g->metadata_pages));
+	size = add_size(size, 2 * bd_allocator_words_size(g->max_extents));
+	size = add_size(size, hash_estimate_size(max_forks(g), sizeof(BdForkEntry)));
+	return size + PG_IO_ALIGN_SIZE;
+}
+
+static bool
+postmaster_read_page(void *arg, uint64 address, uint8 *page)
+{
+	if (bd != NULL && address >= BD_FIRST_ALLOC_MAP_PAGE && address < bd->end_page)
+	{
+		memcpy(page, page_ptr(address), BD_PAGE_SIZE);
+		return true;
+	}
+	return pg_pread(bd_dev.fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
+}
+
+static bool
+postmaster_write_page(void *arg, uint64 address, const uint8 *page)
+{
+	return pg_pwrite(bd_dev.fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
+}
+
+static void *
+postmaster_alloc(void *arg, size_t size)
+{
+	return palloc_extended(size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+static void
+postmaster_free(void *arg, void *ptr)
+{
+	pfree(ptr);
+}
+
+static const BdIo postmaster_io = {
+	postmaster_read_page, postmaster_write_page, postmaster_alloc, postmaster_free, NULL
+};
+
+/* Format a freshly created embedded image. */
+static void
+format_embedded_image(void)
+{
+	BdFormatParams p;
+	char		error[512];
+	uint64		extent_bytes = (uint64) pgrac_image_extent_kb * 1024;
+	uint32		reserved;
+
+	memset(&p, 0, sizeof(p));
+	p.extent_pages = (uint32) (extent_bytes / BD_PAGE_SIZE);
+	p.max_extents = (uint32) (((uint64) pgrac_image_max_size_mb * 1024 * 1024) / extent_bytes);
+	p.metadata_pages = bd_default_metadata_pages(p.max_extents);
+	reserved = bd_reserved_extents(p.extent_pages,
+								   bd_first_directory_page(bd_alloc_map_pages(p.max_extents)) +
+								   p.metadata_pages - 1);
+	p.nextents = Min(p.max_extents, reserved + 64);
+	for (int i = 0; i < 16; i++)
+		p.device_uuid[i] = (uint8) random();
+	bd_device_resize((uint64) p.nextents * extent_bytes);
+	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
+		ereport(FATAL,
+				(errmsg("could not format the embedded image \"%s\": %s", bd_dev.path, error)));
+	bd_device_flush();
+	fsync_fname(bd_dev.path, false);
+	{
+		char		dir[MAXPGPATH];
+
+		snprintf(dir, sizeof(dir), "%s/pg_pgrac", DataDir);
+		fsync_fname(dir, true);
+	}
+	ereport(LOG,
+			(errmsg("formatted embedded image \"%s\": %u extents of %llu kB, may grow to %d MB",
+					bd_dev.path, p.nextents, (unsigned long long) extent_bytes / 1024,
+					pgrac_image_max_size_mb)));
+}
+
+/*
+ * Read the superblock to size shared memory: in the postmaster, before
+ * shared memory exists.  Creates and formats the embedded image on first
+ * start.
+ */
+static void
+read_geometry(void)
+{
+	uint8	   *a = palloc(BD_PAGE_SIZE);
+	uint8	   *b = palloc(BD_PAGE_SIZE);
+	BdPageError ea,
+				eb;
+	BdSuperblockError sberr;
+
+	if (bd_dev.fd < 0 && bd_device_open(true))
+		format_embedded_image();
+	if (!postmaster_read_page(NULL, BD_SUPERBLOCK_A, a) ||
+		!postmaster_read_page(NULL, BD_SUPERBLOCK_B, b))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the superblocks of block device \"%s\"", bd_dev.path),
+				 errhint("Format the device with pgrac_image format.")));
+	if (bd_superblock_choose(a, b, &bd_geometry, &ea, &eb) < 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block device \"%s\" has no valid superblock", bd_dev.path),
+				 errdetail("Copy A (page 0): %s; copy B (page 1): %s.",
+						   bd_page_error_text(ea), bd_page_error_text(eb)),
+				 errhint("Format the device with pgrac_image format, or point pgrac.device at the right device.")));
+	sberr = bd_superblock_validate(&bd_geometry);
+	if (sberr != BD_SB_OK)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("superblock of block device \"%s\" is invalid: %s",
+						bd_dev.path, bd_superblock_error_text(sberr))));
+	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev.size)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block device \"%s\" is smaller (%llu bytes) than its superblock says (%u extents of %u kB)",
+						bd_dev.path, (unsigned long long) bd_dev.size,
+						bd_geometry.nextents, bd_geometry.extent_pages * BD_PAGE_SIZE / 1024)));
+	bd_geometry_known = true;
+	pfree(a);
+	pfree(b);
+}
+
+static void
+bd_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	read_geometry();
+	RequestAddinShmemSpace(shmem_size(&bd_geometry));
+	RequestNamedLWLockTranche("pgrac_block_device", 1);
+}
+
+/* Load the device's metadata into shared memory and verify it. */
+static void
+load_metadata(void)
+{
+	BdLoadedLayout layout;
+	char		error[512];
+	BdProblem	problems[8];
+	int			nproblems;
+	uint64		ncached = NCACHED(&bd_geometry);
+
+	bd->end_page = bd_metadata_end(&bd_geometry);
+	/* the whole cached range in one read */
+	bd_device_read(BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE, bd_pages, ncached * BD_PAGE_SIZE);
+
+	if (!bd_image_load(&postmaster_io, &layout, error, sizeof(error)))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block device \"%s\" has corrupt metadata: %s", bd_dev.path, error),
+				 errhint("Run pgrac_image verify for the full report; restore the device from a backup.")));
+	nproblems = bd_image_verify(&postmaster_io, &layout, problems, lengthof(problems));
+	if (nproblems > 0)
+	{
+		BdProblem  *p = &problems[0];
+
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block device \"%s\" has an inconsistent layout: %d problem(s)",
+						bd_dev.path, nproblems),
+				 errdetail("First: %s (extent %u%s).", bd_problem_text(p->kind), p->extent,
+						   p->fork >= 0 ? psprintf(", relation %u/%u/%u fork %u",
+												   layout.forks[p->fork].entry.spcoid,
+												   layout.forks[p->fork].entry.dboid,
+												   layout.forks[p->fork].entry.relnumber,
+												   layout.forks[p->fork].entry.fork) : ""),
+				 errhint("Run pgrac_image verify for the full report; restore the device from a backup.")));
+	}
+
+	bd->sb = layout.sb;
+	bd->end_page = bd_metadata_end(&layout.sb);
+	bd_allocator_init(&bd->alloc, bd->alloc.words, layout.sb.max_extents,
+					  layout.alloc.nextents, layout.alloc.reserved);
+	memcpy(bd->alloc.words, layout.alloc.words, bd_allocator_words_size(layout.sb.max_extents));
+	bd->alloc.nfree = layout.alloc.nfree;
+	bd->alloc.hint = layout.alloc.reserved;
+
+	for (uint32 i = 0; i < layout.sb.metadata_pages; i++)
+		if ((bd_meta_used[i] = layout.metadata_used[i]))
+			bd->meta_used_count++;
+	bd->dir_last = layout.sb.directory_root;
+	for (uint64 a = layout.sb.directory_root; a != 0; a = bd_dir_page_next(page_ptr(a)))
+		bd->dir_last = a;
+	bd->dir_hint = layout.sb.directory_root;
+
+	for (int i = 0; i < layout.nforks; i++)
+	{
+		const BdLoadedFork *lf = &layout.forks[i];
+		BdForkKey	key;
+		BdForkEntry *f;
+		bool		found;
+
+		memset(&key, 0, sizeof(key));
+		key.spcoid = lf->entry.spcoid;
+		key.dboid = lf->entry.dboid;
+		key.relnumber = lf->entry.relnumber;
+		key.fork = lf->entry.fork;
+		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		if (f == NULL)
+			ereport(FATAL,
+					(errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev.path)));
+		if (found)
+			ereport(FATAL,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("block device \"%s\" lists relation %s twice (directory page %llu, entry %d)",
+							bd_dev.path, fork_text(&key), (unsigned long long) lf->dir_page, lf->slot)));
+		f->dir_page = lf->dir_page;
+		f->slot = lf->slot;
+		f->state = lf->entry.state;
+		f->nblocks = lf->entry.nblocks;
+	}
+	bd_image_release(&postmaster_io, &layout);
+}
+
+static void
+bd_shmem_startup(void)
+{
+	bool		found;
+	char	   *p;
+	uint64		ncached;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	if (!bd_geometry_known)
+		read_geometry();
+	ncached = NCACHED(&bd_geometry);
+	/* created here, so children inherit it outside any critical section */
+	(void) bd_alloc(1);
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	p = ShmemInitStruct("pgrac block device", shmem_size(&bd_geometry) -
+						hash_estimate_size(max_forks(&bd_geometry), sizeof(BdForkEntry)),
+						&found);
+	bd = (BdShared *) p;
+	p += MAXALIGN(sizeof(BdShared));
+	p = (char *) TYPEALIGN(PG_IO_ALIGN_SIZE, p);
+	bd_pages = (uint8 *) p;
+	p += ncached * BD_PAGE_SIZE;
+	bd_page_dirty = (bool *) p;
+	bd_page_local = (bool *) p + ncached;
+	p += MAXALIGN(ncached * 2);
+	bd_meta_used = (bool *) p;
+	p += MAXALIGN(bd_geometry.metadata_pages);
+	bd->alloc.words = (uint64 *) p;
+	p += bd_allocator_words_size(bd_geometry.max_extents);
+	bd_zero_pending = (uint64 *) p;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(BdForkKey);
+	info.entrysize = sizeof(BdForkEntry);
+	bd_forks = ShmemInitHash("pgrac block device forks", max_forks(&bd_geometry),
+							 max_forks(&bd_geometry), &info, HASH_ELEM | HASH_BLOBS);
+
+	if (!found)
+	{
+		bd->lock = &(GetNamedLWLockTranche("pgrac_block_device"))->lock;
+		memset(bd_page_dirty, 0, ncached * 2);
+		memset(bd_meta_used, 0, bd_geometry.metadata_pages);
+		memset(bd_zero_pending, 0, bd_allocator_words_size(bd_geometry.max_extents));
+		bd->meta_used_count = 0;
+		load_metadata();
+		bd->sb_generation = bd->sb.generation;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	/* claim the device, importing PGDATA's relation files the first time */
+	if (!found && !IsUnderPostmaster)
+		bd_import_if_needed();
+}
+
+uint64
+bd_meta_owner(void)
+{
+	return bd->sb.system_identifier;
+}
+
+/* Write every changed metadata page and flush (import, in the postmaster). */
+void
+bd_meta_write_all(void)
+{
+	uint64		ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
+
+	for (uint64 i = 0; i < ncached; i++)
+	{
+		if (!bd_page_dirty[i])
+			continue;
+		bd_device_write((BD_FIRST_ALLOC_MAP_PAGE + i) * BD_PAGE_SIZE,
+						page_ptr(BD_FIRST_ALLOC_MAP_PAGE + i), BD_PAGE_SIZE);
+		bd_page_dirty[i] = false;
+		bd_page_local[i] = false;
+	}
+	bd_device_flush();
+}
+
+/* Name the cluster owning the device in a new superblock generation. */
+void
+bd_meta_claim(uint64 system_identifier)
+{
+	uint8	   *page = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
+
+	bd->sb.system_identifier = system_identifier;
+	bd->sb.generation = ++bd->sb_generation;
+	bd_superblock_encode(&bd->sb, bd_superblock_address_for(bd->sb.generation), page);
+	bd_device_write(bd_superblock_address_for(bd->sb.generation) * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
+	bd_device_flush();
+	pfree(page);
+}
+
+/* Format the device again with its geometry, and load it (postmaster). */
+void
+bd_meta_reset(void)
+{
+	BdFormatParams p;
+	char		error[512];
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	uint64		ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
+
+	memset(&p, 0, sizeof(p));
+	p.extent_pages = bd->sb.extent_pages;
+	p.nextents = bd->sb.nextents;
+	p.max_extents = bd->sb.max_extents;
+	p.metadata_pages = bd->sb.metadata_pages;
+	memcpy(p.device_uuid, bd->sb.device_uuid, 16);
+	/* the formatter must read and write the device, not the cache */
+	saved_bd = bd;
+	bd = NULL;
+	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
+		ereport(FATAL,
+				(errmsg("could not format block device \"%s\": %s", bd_dev.path, error)));
+	bd_device_flush();
+	bd = saved_bd;
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+		hash_search(bd_forks, &f->key, HASH_REMOVE, NULL);
+	memset(bd_page_dirty, 0, ncached * 2);
+	memset(bd_meta_used, 0, bd->sb.metadata_pages);
+	memset(bd_zero_pending, 0, bd_allocator_words_size(bd->sb.max_extents));
+	bd->meta_used_count = 0;
+	load_metadata();
+	bd->sb_generation = bd->sb.generation;
+}
+
+void
+bd_meta_shmem_request(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = bd_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = bd_shmem_startup;
+}
+
+/* ---------------------------------------------------------------------
+ * Fork operations
+ * ---------------------------------------------------------------------
+ */
+
+static BdForkEntry *
+fork_lookup(const BdForkKey *key)
+{
+	return hash_search(bd_forks, key, HASH_FIND, NULL);
+}
+
+bool
+bd_fork_exists(const BdForkKey *key)
+{
+	BdForkEntry *f;
+	bool		live;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = fork_lookup(key);
+	live = f != NULL && f->state == BD_ENTRY_LIVE;
+	LWLockRelease(bd->lock);
+	return live;
+}
+
+/* Empty a directory slot's fork: release extents and map pages. */
+static void
+entry_clear(BdChange *c, BdForkEntry *f)
+{
+	BdDirEntry	e;
+
+	entry_read(f, &e);
+	change_touch(c, f->dir_page);
+	extents_trim(c, &e, 0);
+}
+
+void
+bd_fork_create(const BdForkKey *key, bool is_redo)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+	bool		found;
+	uint64		page;
+	int			slot;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(key);
+	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		if (is_redo)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("could not create relation %s on block device: it already exists",
+						fork_text(key))));
+	}
+	if (f != NULL)
+	{
+		BdDirEntry	old;
+
+		entry_read(f, &old);
+		if (old.state == BD_ENTRY_LIVE)
+		{
+			/* unlinked during redo and not yet logged: the page still has it */
+			f->state = BD_ENTRY_LIVE;
+			LWLockRelease(bd->lock);
+			return;
+		}
+		/* a tombstone of the same relation: reuse its slot */
+		entry_clear(&c, f);
+		page = f->dir_page;
+		slot = f->slot;
+	}
+	else
+		slot_find_free(&c, &page, &slot);
+
+	memset(&e, 0, sizeof(e));
+	e.spcoid = key->spcoid;
+	e.dboid = key->dboid;
+	e.relnumber = key->relnumber;
+	e.fork = (uint8) key->fork;
+	e.state = BD_ENTRY_LIVE;
+	change_touch(&c, page);
+	bd_dir_entry_encode(page_ptr(page), slot, &e);
+	f = hash_search(bd_forks, key, HASH_ENTER_NULL, &found);
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("too many relation forks on the block device for shared memory")));
+	f->dir_page = page;
+	f->slot = slot;
+	f->state = BD_ENTRY_LIVE;
+	f->nblocks = 0;
+	change_commit(&c, BD_WAL_CREATE_FORK, key, 0);
+	LWLockRelease(bd->lock);
+}
+
+void
+bd_fork_unlink(const BdForkKey *key, bool is_redo)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(key);
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		return;
+	}
+	f->state = BD_ENTRY_TOMBSTONE;
+	if (!XLogInsertAllowed())
+	{
+		/* the primary's UNLINK record follows, or the end of recovery logs it */
+		LWLockRelease(bd->lock);
+		return;
+	}
+	entry_read(f, &e);
+	e.state = BD_ENTRY_TOMBSTONE;
+	change_touch(&c, f->dir_page);
+	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+	change_commit(&c, BD_WAL_UNLINK, key, 0);
+	LWLockRelease(bd->lock);
+}
+
+BlockNumber
+bd_fork_nblocks(const BdForkKey *key, bool missing_ok, bool *found)
+{
+	BdForkEntry *f;
+	BlockNumber n = 0;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = fork_lookup(key);
+	*found = f != NULL && f->state == BD_ENTRY_LIVE;
+	if (*found)
+		n = f->nblocks;
+	LWLockRelease(bd->lock);
+	if (!*found && !missing_ok)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open relation %s on block device: it does not exist",
+						fork_text(key))));
+	return n;
+}
+
+/*
+ * Make sure count more extents and the map pages to hold them can be had,
+ * growing an image file if needed, before anything is changed: a full
+ * device fails the statement and changes nothing.
+ */
+static void
+ensure_capacity(uint32 nextents_now, uint32 count)
+{
+	uint32		map_pages = 0;
+	uint32		total = nextents_now + count;
+
+	if (total > BD_DIR_INLINE_EXTENTS)
+		map_pages = (total - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) / BD_MAP_EXTENTS_PER_PAGE -
+			(nextents_now > BD_DIR_INLINE_EXTENTS ?
+			 (nextents_now - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) / BD_MAP_EXTENTS_PER_PAGE : 0);
+	while (bd->alloc.nfree < count)
+	{
+		BdChange	grow = {0};
+
+		if (!device_grow(&grow))
+			ereport(ERROR,
+					(errcode(ERRCODE_DISK_FULL),
+					 errmsg("block device \"%s\" is full: %u more extents of %u kB needed, %u free",
+							bd_dev.path, count, bd->sb.extent_pages * BD_PAGE_SIZE / 1024,
+							bd->alloc.nfree),
+					 bd_dev.is_block_device ?
+					 errhint("Free space by dropping or truncating relations, or move the cluster to a larger device.") :
+					 errhint("The image reached its maximum size; free space, or grow it offline with pgrac_image grow.")));
+	}
+	if (bd->sb.metadata_pages - bd->meta_used_count < map_pages)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("block device \"%s\" has no free metadata page (%u in use)",
+						bd_dev.path, bd->meta_used_count),
+				 errhint("Format a device with a larger metadata area (pgrac_image format --metadata-pages) and move the cluster to it.")));
+}
+
+/*
+ * Make blocks [first, first + count) part of the fork: map extents as
+ * needed (they read as zeroes) and move EOF.  Allocation is logged; EOF is
+ * not (see the file header).  *old_eof and *old_mapped tell the caller
+ * which blocks below the new EOF may still hold bytes of this fork from
+ * before a truncation: [old_eof, old_mapped) must be zeroed unless written.
+ */
+void
+bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
+			   bool skip_wal, BlockNumber *old_eof, BlockNumber *old_mapped)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+	uint32		need;
+	uint64		end = (uint64) first + count;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(key);
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not extend relation %s on block device: it does not exist",
+						fork_text(key))));
+	}
+	if (end > MaxBlockNumber)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot extend relation %s beyond %u blocks", fork_text(key), MaxBlockNumber)));
+	}
+	need = (uint32) ((end + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
+	entry_read(f, &e);
+	*old_eof = f->nblocks;
+	*old_mapped = e.nextents * bd->sb.extent_pages;
+	if (need > e.nextents)
+	{
+		if (InRecovery)
+			ereport(LOG,
+					(errmsg("relation %s extended during recovery beyond the extents the WAL mapped", fork_text(key))));
+		ensure_capacity(e.nextents, need - e.nextents);
+		/* from here on nothing can fail but a bug */
+		while (e.nextents < need)
+		{
+			uint32		ext = extent_alloc(&c);
+
+			change_touch(&c, f->dir_page);
+			extents_append(&c, &e, ext);
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+			if (change_full(&c, 4))
+				change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+		}
+		change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+	}
+	if (end > f->nblocks)
+		f->nblocks = (uint32) end;
+	LWLockRelease(bd->lock);
+}
+
+void
+bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+	uint32		keep;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(key);
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not truncate relation %s on block device: it does not exist",
+						fork_text(key))));
+	}
+	f->nblocks = nblocks;
+	if (!XLogInsertAllowed())
+	{
+		/* the primary's TRUNCATE record follows; EOF is memory's until then */
+		LWLockRelease(bd->lock);
+		return;
+	}
+	entry_read(f, &e);
+	keep = (nblocks + bd->sb.extent_pages - 1) / bd->sb.extent_pages;
+	change_touch(&c, f->dir_page);
+	extents_trim(&c, &e, keep);
+	e.nblocks = nblocks;
+	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+	change_commit(&c, BD_WAL_TRUNCATE, key, nblocks);
+	LWLockRelease(bd->lock);
+}
+
+/* Log the fork's current EOF (immedsync: its data was just flushed). */
+void
+bd_fork_set_durable_eof(const BdForkKey *key)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(key);
+	if (f != NULL && f->state == BD_ENTRY_LIVE && XLogInsertAllowed())
+	{
+		entry_read(f, &e);
+		if (e.nblocks != f->nblocks)
+		{
+			e.nblocks = f->nblocks;
+			change_touch(&c, f->dir_page);
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+			change_commit(&c, BD_WAL_SET_EOF, key, f->nblocks);
+		}
+	}
+	LWLockRelease(bd->lock);
+}
+
+/*
+ * Map blocks [blocknum, blocknum + nblocks) of a fork to device byte ranges
+ * (offsets[i], counts[i] blocks), as few as the extents allow.  Returns the
+ * number of ranges.
+ */
+int
+bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
+			bool allow_beyond_eof, uint64 *offsets, uint32 *counts,
+			int max_ranges)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	uint32		ep;
+	uint32		first_ext,
+				last_ext;
+	uint32		local[64];
+	BdIoRange	ranges[64];
+	int			n;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	ep = bd->sb.extent_pages;
+	f = fork_lookup(key);
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not access relation %s on block device: it does not exist",
+						fork_text(key))));
+	}
+	entry_read(f, &e);
+	if ((!allow_beyond_eof && (uint64) blocknum + nblocks > f->nblocks) ||
+		((uint64) blocknum + nblocks + ep - 1) / ep > e.nextents)
+	{
+		BlockNumber eof = f->nblocks;
+
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not access blocks %u..%u of relation %s on block device: it has %u blocks",
+						blocknum, blocknum + nblocks - 1, fork_text(key), eof)));
+	}
+	first_ext = blocknum / ep;
+	last_ext = (blocknum + nblocks - 1) / ep;
+	Assert(last_ext - first_ext < lengthof(local));
+	extents_get(&e, first_ext, last_ext - first_ext + 1, local);
+	LWLockRelease(bd->lock);
+
+	n = bd_plan_io(local, last_ext - first_ext + 1, ep, blocknum - first_ext * ep,
+				   nblocks, ranges, Min(max_ranges, (int) lengthof(ranges)));
+	if (n < 0)
+		elog(ERROR, "could not plan I/O for blocks %u..%u of relation %s",
+			 blocknum, blocknum + nblocks - 1, fork_text(key));
+	for (int i = 0; i < n; i++)
+	{
+		offsets[i] = ranges[i].offset;
+		counts[i] = ranges[i].nblocks;
+	}
+	return n;
+}
+
+/* DROP DATABASE: every fork of the database becomes a tombstone. */
+void
+bd_drop_database(Oid dboid)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdForkKey	key = {0};
+
+	key.dboid = dboid;
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		if (f->key.dboid != dboid || f->state != BD_ENTRY_LIVE)
+			continue;
+		f->state = BD_ENTRY_TOMBSTONE;
+		entry_read(f, &e);
+		e.state = BD_ENTRY_TOMBSTONE;
+		change_touch(&c, f->dir_page);
+		bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+		if (change_full(&c, 1))
+		{
+			change_commit(&c, BD_WAL_UNLINK, &key, 0);
+		}
+	}
+	change_commit(&c, BD_WAL_UNLINK, &key, 0);
+	LWLockRelease(bd->lock);
+}
+
+bool
+bd_tablespace_in_use(Oid spcoid)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	bool		used = false;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		if (f->key.spcoid == spcoid && f->state == BD_ENTRY_LIVE)
+		{
+			used = true;
+			hash_seq_term(&seq);
+			break;
+		}
+	}
+	LWLockRelease(bd->lock);
+	return used;
+}
+
+/* ---------------------------------------------------------------------
+ * Checkpoints
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Everything the running server owes the device at a checkpoint, under the
+ * lock: pending unlinks and local pages from recovery, tombstones freed,
+ * EOFs recorded.
+ */
+static void
+checkpoint_log_changes(void)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	BdChange	c = {0};
+	uint64		ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
+	List	   *freed = NIL;
+
+	/* pages changed locally during recovery */
+	for (uint64 i = 0; i < ncached; i++)
+	{
+		if (!bd_page_local[i])
+			continue;
+		change_touch(&c, BD_FIRST_ALLOC_MAP_PAGE + i);
+		if (change_full(&c, 1))
+			change_commit(&c, BD_WAL_IMAGE, NULL, 0);
+	}
+	change_commit(&c, BD_WAL_IMAGE, NULL, 0);
+
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		entry_read(f, &e);
+		if (f->state == BD_ENTRY_TOMBSTONE && e.state == BD_ENTRY_LIVE)
+		{
+			/* unlinked by redo; the record never came: log it now */
+			e.state = BD_ENTRY_TOMBSTONE;
+			change_touch(&c, f->dir_page);
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+			change_commit(&c, BD_WAL_UNLINK, &f->key, 0);
+		}
+		if (e.state == BD_ENTRY_TOMBSTONE)
+		{
+			/* free the tombstone: extents released, slot emptied */
+			BdDirEntry	empty;
+
+			change_touch(&c, f->dir_page);
+			extents_trim(&c, &e, 0);
+			memset(&empty, 0, sizeof(empty));
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &empty);
+			if (f->dir_page < bd->dir_hint || bd->dir_hint == 0)
+				bd->dir_hint = f->dir_page;
+			change_commit(&c, BD_WAL_FREE, &f->key, 0);
+			freed = lappend(freed, f);
+			continue;
+		}
+		if (e.state == BD_ENTRY_LIVE && e.nblocks != f->nblocks)
+		{
+			e.nblocks = f->nblocks;
+			change_touch(&c, f->dir_page);
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+			if (change_full(&c, 1))
+				change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
+		}
+	}
+	change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
+
+	foreach_ptr(BdForkEntry, fe, freed)
+		hash_search(bd_forks, &fe->key, HASH_REMOVE, NULL);
+	list_free(freed);
+}
+
+/* Zero the released extents the map already shows free; returns them. */
+static List *
+checkpoint_zero_released(void)
+{
+	List	   *zeroed = NIL;
+	uint64		extent_bytes = (uint64) bd->sb.extent_pages * BD_PAGE_SIZE;
+
+	for (uint32 w = 0; w < (bd->alloc.nextents + WORD_BITS - 1) / WORD_BITS; w++)
+	{
+		if (bd_zero_pending[w] == 0)
+			continue;
+		for (uint32 e = w * WORD_BITS; e < (w + 1) * WORD_BITS && e < bd->alloc.nextents; e++)
+		{
+			if (!bit_get(bd_zero_pending, e) || alloc_page_bit(e))
+				continue;
+			bd_device_zero((uint64) e * extent_bytes, extent_bytes);
+			zeroed = lappend_int(zeroed, (int) e);
+		}
+	}
+	return zeroed;
+}
+
+/*
+ * Before a checkpoint fixes its redo pointer (checkpoint_start_hook): log
+ * what the checkpoint owes the device, so that a completed checkpoint is
+ * never replayed over it.  Runs in the checkpoint's critical section.
+ */
+void
+bd_checkpoint_start(int flags)
+{
+	MemoryContext old;
+
+	if (bd == NULL || !XLogInsertAllowed())
+		return;
+	(void) bd_alloc(1);			/* bd_context exists */
+	old = MemoryContextSwitchTo(bd_context);
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	checkpoint_log_changes();
+	LWLockRelease(bd->lock);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * In the checkpoint (checkpoint_hook, after dirty buffers were written and
+ * fsync requests processed): zero released extents, write the dirty
+ * metadata pages and the superblock, and flush the device once.
+ */
+void
+bd_checkpoint(XLogRecPtr redo, int flags)
+{
+	uint64		ncached;
+	List	   *zeroed;
+	uint8	   *copy;
+	uint64	   *addrs;
+	int			ndirty = 0;
+	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
+	uint8	   *sbpage;
+
+	if (bd == NULL)
+		return;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
+
+	/* zero released extents under the lock: redo may be mapping them */
+	zeroed = checkpoint_zero_released();
+
+	/* take copies of the dirty pages */
+	for (uint64 i = 0; i < ncached; i++)
+		if (bd_page_dirty[i] && !bd_page_local[i])
+			ndirty++;
+	copy = palloc_aligned((Size) Max(ndirty, 1) * BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, MCXT_ALLOC_HUGE);
+	addrs = palloc(sizeof(uint64) * Max(ndirty, 1));
+	ndirty = 0;
+	for (uint64 i = 0; i < ncached; i++)
+	{
+		BdPageHeader h;
+		uint64		addr = BD_FIRST_ALLOC_MAP_PAGE + i;
+
+		if (!bd_page_dirty[i] || bd_page_local[i])
+			continue;
+		memcpy(copy + (Size) ndirty * BD_PAGE_SIZE, page_ptr(addr), BD_PAGE_SIZE);
+		bd_page_read_header(page_ptr(addr), &h);
+		if (h.lsn > max_lsn)
+			max_lsn = h.lsn;
+		addrs[ndirty++] = addr;
+		bd_page_dirty[i] = false;
+	}
+	bd->sb_generation++;
+	bd->sb.generation = bd->sb_generation;
+	bd->sb.checkpoint_redo = redo;
+	bd->sb.clean = (flags & CHECKPOINT_IS_SHUTDOWN) != 0;
+	sbpage = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
+	bd_superblock_encode(&bd->sb, bd_superblock_address_for(bd->sb.generation), sbpage);
+	LWLockRelease(bd->lock);
+
+	/* WAL before metadata */
+	if (max_lsn != InvalidXLogRecPtr && !RecoveryInProgress())
+		XLogFlush(max_lsn);
+	else if (max_lsn != InvalidXLogRecPtr && XLogInsertAllowed())
+		XLogFlush(max_lsn);
+
+	for (int i = 0; i < ndirty; i++)
+		bd_device_write(addrs[i] * BD_PAGE_SIZE, copy + (Size) i * BD_PAGE_SIZE, BD_PAGE_SIZE);
+	bd_device_write(bd_superblock_address_for(bd->sb.generation) * BD_PAGE_SIZE, sbpage, BD_PAGE_SIZE);
+
+	/* the one flush: data written since the last checkpoint, and metadata */
+	bd_device_flush();
+
+	/* zeroed extents are durable zeroes now: hand them out again */
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	foreach_int(e, zeroed)
+	{
+		if (bit_get(bd_zero_pending, (uint32) e) && !alloc_page_bit((uint32) e))
+		{
+			bit_put(bd_zero_pending, (uint32) e, false);
+			bd_allocator_free(&bd->alloc, (uint32) e);
+		}
+	}
+	LWLockRelease(bd->lock);
+
+	list_free(zeroed);
+	pfree(copy);
+	pfree(addrs);
+	pfree(sbpage);
+}
+
+/* ---------------------------------------------------------------------
+ * Redo
+ * ---------------------------------------------------------------------
+ */
+
+/* Bring memory in line with a directory page that redo replaced. */
+static void
+refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
+				  const BdWalKey *rkey)
+{
+	const uint8 *after = page_ptr(address);
+
+	for (int s = 0; s < BD_DIR_ENTRIES_PER_PAGE; s++)
+	{
+		BdDirEntry	old,
+					cur;
+		BdForkKey	key;
+		BdForkEntry *f;
+		bool		found;
+
+		bd_dir_entry_decode(before, s, &old);
+		bd_dir_entry_decode(after, s, &cur);
+
+		/* the fork that was here before, if it is gone or replaced */
+		if (old.state != BD_ENTRY_FREE &&
+			(cur.state == BD_ENTRY_FREE || old.spcoid != cur.spcoid ||
+			 old.dboid != cur.dboid || old.relnumber != cur.relnumber ||
+			 old.fork != cur.fork))
+		{
+			memset(&key, 0, sizeof(key));
+			key.spcoid = old.spcoid;
+			key.dboid = old.dboid;
+			key.relnumber = old.relnumber;
+			key.fork = old.fork;
+			f = fork_lookup(&key);
+			if (f && f->dir_page == address && f->slot == s)
+				hash_search(bd_forks, &key, HASH_REMOVE, NULL);
+		}
+		if (cur.state == BD_ENTRY_FREE)
+			continue;
+
+		memset(&key, 0, sizeof(key));
+		key.spcoid = cur.spcoid;
+		key.dboid = cur.dboid;
+		key.relnumber = cur.relnumber;
+		key.fork = cur.fork;
+		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		if (f == NULL)
+			ereport(FATAL,
+					(errmsg("too many relation forks on the block device for shared memory")));
+		f->dir_page = address;
+		f->slot = s;
+		if (!found)
+		{
+			f->state = cur.state;
+			f->nblocks = cur.nblocks;
+			continue;
+		}
+		/* a pending unlink by redo stays pending until the page says so */
+		if (cur.state == BD_ENTRY_TOMBSTONE || old.state != cur.state)
+			f->state = cur.state;
+		if (op == BD_WAL_SET_EOF ||
+			((op == BD_WAL_TRUNCATE || op == BD_WAL_CREATE_FORK) &&
+			 rkey->spcoid == cur.spcoid && rkey->dboid == cur.dboid &&
+			 rkey->relnumber == cur.relnumber && rkey->fork == cur.fork))
+			f->nblocks = cur.nblocks;
+	}
+}
+
+/*
+ * Bring the allocator in line with an allocation-map page that redo
+ * replaced: newly set bits allocate (and zero: the extent was all zeroes
+ * when the record was written), cleared bits put the extent in quarantine
+ * until a checkpoint zeroes it.
+ */
+static void
+refresh_alloc(uint64 address, const uint8 *before, bool zero_new)
+{
+	const uint8 *after = page_ptr(address);
+	uint32		base = (uint32) (address - BD_FIRST_ALLOC_MAP_PAGE) * BD_ALLOC_BITS_PER_PAGE;
+	uint64		extent_bytes = (uint64) bd->sb.extent_pages * BD_PAGE_SIZE;
+
+	for (uint32 byte = 0; byte < BD_ALLOC_BITS_PER_PAGE / 8; byte++)
+	{
+		uint8		b0 = before[BD_HEADER_SIZE + byte];
+		uint8		b1 = after[BD_HEADER_SIZE + byte];
+
+		for (int bit = 0; bit < 8; bit++)
+		{
+			uint32		e = base + byte * 8 + bit;
+			bool		was = (b0 >> bit) & 1;
+			bool		now = (b1 >> bit) & 1;
+			bool		mem;
+
+			if (e >= bd->alloc.nextents)
+				return;
+			if (e < bd->alloc.reserved)
+				continue;
+			mem = bd_allocator_is_allocated(&bd->alloc, e);
+			if (now && !was)
+			{
+				/* allocated by the record */
+				if (!mem)
+					bd_allocator_mark(&bd->alloc, e);
+				bit_put(bd_zero_pending, e, false);
+				if (zero_new)
+					bd_device_zero((uint64) e * extent_bytes, extent_bytes);
+			}
+			else if (now && !mem)
+				bd_allocator_mark(&bd->alloc, e);
+			else if (!now && mem && !bit_get(bd_zero_pending, e))
+				bit_put(bd_zero_pending, e, true);	/* released: quarantine */
+		}
+	}
+}
+
+void
+bd_redo_record(XLogReaderState *record)
+{
+	BdWalRecord *rec = palloc(sizeof(BdWalRecord));
+	char		error[256];
+	uint8	   *before = palloc(BD_PAGE_SIZE);
+	uint64		lsn = record->EndRecPtr;
+
+	if (!bd_wal_decode((const uint8 *) XLogRecGetData(record), XLogRecGetDataLen(record),
+					   rec, error, sizeof(error)))
+		elog(PANIC, "invalid block-device WAL record at %X/%X: %s",
+			 LSN_FORMAT_ARGS(record->ReadRecPtr), error);
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	if (rec->op == BD_WAL_GROW && rec->key.arg > bd->sb.nextents)
+	{
+		uint64		bytes = (uint64) rec->key.arg * bd->sb.extent_pages * BD_PAGE_SIZE;
+
+		if (rec->key.arg > bd->sb.max_extents)
+			elog(PANIC, "block-device GROW record beyond the device's capacity");
+		if (!bd_dev.is_block_device)
+		{
+			struct stat st;
+
+			if (fstat(bd_dev.fd, &st) == 0 && (uint64) st.st_size < bytes)
+				bd_device_resize(bytes);
+		}
+		bd_allocator_grow(&bd->alloc, rec->key.arg);
+		bd->sb.nextents = rec->key.arg;
+	}
+	for (int i = 0; i < rec->npages; i++)
+	{
+		BdWalPage  *part = &rec->pages[i];
+		uint64		addr = part->address;
+		uint8	   *page;
+
+		if (addr < BD_FIRST_ALLOC_MAP_PAGE || addr >= bd->end_page)
+			elog(PANIC, "block-device WAL record at %X/%X changes page %llu outside the metadata",
+				 LSN_FORMAT_ARGS(record->ReadRecPtr), (unsigned long long) addr);
+		page = page_ptr(addr);
+		memcpy(before, page, BD_PAGE_SIZE);
+		if (bd_wal_apply(part, page, lsn) == BD_WAL_PAGE_INVALID)
+			elog(PANIC, "block-device metadata page %llu is invalid and the record at %X/%X has no image of it",
+				 (unsigned long long) addr, LSN_FORMAT_ARGS(record->ReadRecPtr));
+		bd_page_dirty[page_index(addr)] = true;
+		bd_page_local[page_index(addr)] = false;
+
+		switch (part->type)
+		{
+			case BD_PAGE_ALLOC_MAP:
+				refresh_alloc(addr, before,
+							  rec->op == BD_WAL_EXTEND && !(rec->key.arg & 1));
+				break;
+			case BD_PAGE_DIRECTORY:
+				refresh_directory(addr, before, rec->op, &rec->key);
+				/* fall through */
+			case BD_PAGE_EXTENT_MAP:
+				{
+					uint32		mi = (uint32) (addr - bd->sb.directory_root);
+
+					if (!bd_meta_used[mi])
+					{
+						bd_meta_used[mi] = true;
+						bd->meta_used_count++;
+					}
+					if (part->type == BD_PAGE_DIRECTORY && bd_dir_page_next(page) == 0)
+						bd->dir_last = addr;
+				}
+				break;
+		}
+	}
+	LWLockRelease(bd->lock);
+	pfree(before);
+	pfree(rec);
+}
+
+/*
+ * Reset unlogged relations at the end of recovery, as PostgreSQL's
+ * ResetUnloggedRelations() does for files (which it cannot see here): for
+ * every init fork, the main fork becomes a copy of it and the other forks
+ * go.  Recovery cannot write WAL, so the page changes are local: the
+ * end-of-recovery checkpoint (or, after a promotion, the first checkpoint)
+ * logs them before writing them, and flushes the copied data.
+ */
+void
+bd_redo_cleanup(void)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	List	   *inits = NIL;
+	int			nreset = 0;
+	char	   *buf = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+		if (f->key.fork == INIT_FORKNUM && f->state == BD_ENTRY_LIVE)
+			{
+			BdForkKey  *k = palloc(sizeof(BdForkKey));
+
+			*k = f->key;
+			inits = lappend(inits, k);
+		}
+	LWLockRelease(bd->lock);
+
+	foreach_ptr(BdForkKey, init, inits)
+	{
+		BdForkKey	key = *init;
+		BdForkEntry *src;
+		BdForkEntry *dst;
+		BdChange	c = {0};
+		BdDirEntry	e;
+		BlockNumber n;
+		BlockNumber old_eof,
+					old_mapped;
+
+		/* the visibility map goes, and the free-space map (md.c's file) */
+		key.fork = VISIBILITYMAP_FORKNUM;
+		bd_fork_unlink(&key, true);
+		bd_smgr_unlink_fsm(&key);
+
+		key.fork = MAIN_FORKNUM;
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+		src = fork_lookup(init);
+		n = src->nblocks;
+		dst = fork_lookup(&key);
+		if (dst != NULL && dst->state == BD_ENTRY_LIVE)
+		{
+			/* empty the main fork: its extents are released */
+			entry_read(dst, &e);
+			change_touch(&c, dst->dir_page);
+			extents_trim(&c, &e, 0);
+			e.nblocks = 0;
+			bd_dir_entry_encode(page_ptr(dst->dir_page), dst->slot, &e);
+			change_commit(&c, BD_WAL_TRUNCATE, &key, 0);
+			dst->nblocks = 0;
+			LWLockRelease(bd->lock);
+		}
+		else
+		{
+			LWLockRelease(bd->lock);
+			bd_fork_create(&key, true);
+		}
+		if (n > 0)
+			bd_fork_extend(&key, 0, n, false, &old_eof, &old_mapped);
+		for (BlockNumber b = 0; b < n; b++)
+		{
+			uint64		off;
+			uint32		cnt;
+
+			bd_fork_map(init, b, 1, false, &off, &cnt, 1);
+			bd_device_read(off, buf, BD_PAGE_SIZE);
+			bd_fork_map(&key, b, 1, false, &off, &cnt, 1);
+			bd_device_write(off, buf, BD_PAGE_SIZE);
+		}
+		nreset++;
+	}
+	if (nreset > 0)
+		ereport(LOG,
+				(errmsg("reset %d unlogged relation(s) on the block device from their init forks", nreset)));
+	list_free_deep(inits);
+	pfree(buf);
+}
+
+/* ---------------------------------------------------------------------
+ * Status
+ * ---------------------------------------------------------------------
+ */
+
+void
+bd_status(BdStatus *st)
+{
+	LWLockAcquire(bd->lock, LW_SHARED);
+	st->extent_pages = bd->sb.extent_pages;
+	st->extents_total = bd->alloc.nextents;
+	st->extents_free = bd->alloc.nfree;
+	st->size_bytes = (uint64) bd->sb.nextents * bd->sb.extent_pages * BD_PAGE_SIZE;
+	st->max_bytes = (uint64) bd->sb.max_extents * bd->sb.extent_pages * BD_PAGE_SIZE;
+	st->forks = (uint32) hash_get_num_entries(bd_forks);
+	st->metadata_pages = bd->sb.metadata_pages;
+	st->metadata_pages_used = bd->meta_used_count;
+	LWLockRelease(bd->lock);
+}
+
+int
+bd_fork_extent_list(const BdForkKey *key, uint32 *extents, int max,
+					uint32 *nblocks)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	int			n = -1;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = fork_lookup(key);
+	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	{
+		entry_read(f, &e);
+		n = (int) Min(e.nextents, (uint32) max);
+		extents_get(&e, 0, n, extents);
+		*nblocks = f->nblocks;
+		if ((int) e.nextents > max)
+			n = -(int) e.nextents - 2;
+	}
+	LWLockRelease(bd->lock);
+	return n;
+}

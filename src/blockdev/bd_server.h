@@ -1,0 +1,143 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_server.h
+ *	  Server side of the block-device backend: the device, the metadata
+ *	  cached in shared memory, the storage manager and the WAL resource
+ *	  manager.  Internal to the extension.
+ *
+ * src/blockdev/bd_server.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAC_BD_SERVER_H
+#define PGRAC_BD_SERVER_H
+
+#include "access/xlogreader.h"
+#include "lib/stringinfo.h"
+#include "storage/lwlock.h"
+#include "storage/relfilelocator.h"
+#include "storage/smgr.h"
+
+#include "pgrac/bd_directory.h"
+#include "pgrac/bd_layout.h"
+
+/* settings (pgrac_storage.c defines them) */
+extern char *pgrac_device;
+extern int	pgrac_image_max_size_mb;
+extern int	pgrac_image_extent_kb;
+
+/* ---- the device (bd_device.c) ---- */
+
+typedef struct BdDevice
+{
+	int			fd;
+	bool		is_block_device;
+	uint64		size;			/* bytes */
+	char		path[MAXPGPATH];
+} BdDevice;
+
+extern BdDevice bd_dev;
+
+extern bool bd_device_embedded(void);
+extern void bd_device_path(char *path);
+extern bool bd_device_open(bool create_embedded);
+extern void bd_device_read(uint64 offset, void *buf, size_t len);
+extern void bd_device_write(uint64 offset, const void *buf, size_t len);
+extern void bd_device_readv(uint64 offset, struct iovec *iov, int iovcnt,
+							size_t len);
+extern void bd_device_writev(uint64 offset, const struct iovec *iov,
+							 int iovcnt, size_t len);
+extern void bd_device_zero(uint64 offset, uint64 len);
+extern void bd_device_flush(void);
+extern void bd_device_resize(uint64 size);
+
+/* ---- metadata in shared memory (bd_meta.c) ---- */
+
+typedef struct BdForkKey
+{
+	uint32		spcoid;
+	uint32		dboid;
+	uint32		relnumber;
+	uint32		fork;
+} BdForkKey;
+
+typedef struct BdForkEntry
+{
+	BdForkKey	key;			/* hash key: must be first */
+	uint64		dir_page;		/* where the directory entry lives */
+	int32		slot;
+	uint8		state;			/* BdEntryState, as in memory */
+	uint32		nblocks;		/* EOF as this server knows it */
+} BdForkEntry;
+
+extern void bd_meta_shmem_request(void);
+extern uint64 bd_meta_owner(void);
+extern void bd_meta_reset(void);
+extern void bd_meta_write_all(void);
+extern void bd_meta_claim(uint64 system_identifier);
+extern void bd_meta_shmem_startup(void);
+extern bool bd_meta_active(void);
+
+extern void bd_fork_key(BdForkKey *key, RelFileLocator locator, ForkNumber fork);
+
+/* relation forks: callers are the storage manager */
+extern bool bd_fork_exists(const BdForkKey *key);
+extern void bd_fork_create(const BdForkKey *key, bool is_redo);
+extern void bd_fork_unlink(const BdForkKey *key, bool is_redo);
+extern BlockNumber bd_fork_nblocks(const BdForkKey *key, bool missing_ok,
+								   bool *found);
+extern void bd_fork_extend(const BdForkKey *key, BlockNumber first,
+						   BlockNumber count, bool skip_wal,
+						   BlockNumber *old_eof, BlockNumber *old_mapped);
+extern void bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks);
+extern void bd_fork_set_durable_eof(const BdForkKey *key);
+extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
+						BlockNumber nblocks, bool allow_beyond_eof,
+						uint64 *offsets, uint32 *counts, int max_ranges);
+extern void bd_drop_database(Oid dboid);
+extern bool bd_tablespace_in_use(Oid spcoid);
+
+/* checkpoints (called from the checkpoint hooks) */
+extern void bd_checkpoint_start(int flags);
+extern void bd_checkpoint(XLogRecPtr redo, int flags);
+
+/* redo (bd_meta.c) */
+extern void bd_redo_record(XLogReaderState *record);
+extern void bd_redo_cleanup(void);
+
+/* status, for SQL */
+typedef struct BdStatus
+{
+	uint64		size_bytes;
+	uint64		max_bytes;
+	uint32		extent_pages;
+	uint32		extents_total;
+	uint32		extents_free;
+	uint32		forks;
+	uint32		metadata_pages;
+	uint32		metadata_pages_used;
+} BdStatus;
+
+extern void bd_status(BdStatus *status);
+extern int	bd_fork_extent_list(const BdForkKey *key, uint32 *extents,
+								int max, uint32 *nblocks);
+
+/* ---- the resource manager (bd_rmgr.c) ---- */
+
+#define PGRAC_RMGR_ID	RM_EXPERIMENTAL_ID
+extern void bd_rmgr_register(void);
+
+/* ---- the storage manager (bd_smgr.c) ---- */
+
+extern const f_smgr *bd_smgr_ops(void);
+extern void bd_smgr_unlink_fsm(const BdForkKey *key);
+
+/* ---- import of a PGDATA's relation files (bd_import.c) ---- */
+
+extern void bd_import_if_needed(void);
+
+/* ---- bypasses of the storage manager (bd_bypass.c) ---- */
+
+extern void bd_bypass_install(void);
+
+#endif							/* PGRAC_BD_SERVER_H */

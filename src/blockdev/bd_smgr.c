@@ -1,0 +1,408 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_smgr.c
+ *	  The block_device base backend: PostgreSQL's storage manager calls
+ *	  mapped onto extents of the device (bd_meta.c keeps the mappings).
+ *
+ * Two kinds of fork stay in md.c's files on purpose:
+ *
+ * - temporary relations: private to one backend, never WAL-logged or
+ *   shared, removed at restart; the device buys them nothing;
+ * - the free-space map: PostgreSQL creates and extends it during WAL
+ *   replay without logging it, so on the device a standby or crash
+ *   recovery would have to allocate extents the primary never logged, and
+ *   the two could no longer agree on who owns an extent.  It is a hint
+ *   (lost or stale pages are repaired by VACUUM) and small (one page per
+ *   ~4000 heap pages).
+ *
+ * src/blockdev/bd_smgr.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include "access/xlogutils.h"
+#include "catalog/storage.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/fd.h"
+#include "storage/md.h"
+
+#include "bd_server.h"
+
+static const f_smgr *md;
+
+#define ON_MD(reln, forknum) (SmgrIsTemp(reln) || (forknum) == FSM_FORKNUM)
+
+/* ranges one call may need: extents crossed by the I/O combine limit */
+#define MAX_RANGES 64
+
+static inline void
+key_of(SMgrRelation reln, ForkNumber forknum, BdForkKey *key)
+{
+	bd_fork_key(key, reln->smgr_rlocator.locator, forknum);
+}
+
+static void
+bd_open(SMgrRelation reln)
+{
+	md->smgr_open(reln);
+}
+
+static void
+bd_close(SMgrRelation reln, ForkNumber forknum)
+{
+	md->smgr_close(reln, forknum);
+}
+
+static void
+bd_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
+{
+	BdForkKey	key;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_create(reln, forknum, isRedo);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	bd_fork_create(&key, isRedo);
+}
+
+static bool
+bd_exists(SMgrRelation reln, ForkNumber forknum)
+{
+	BdForkKey	key;
+
+	if (ON_MD(reln, forknum))
+		return md->smgr_exists(reln, forknum);
+	key_of(reln, forknum, &key);
+	return bd_fork_exists(&key);
+}
+
+/* Runs after commit: must not ERROR for a fork that is already gone. */
+static void
+bd_unlink(RelFileLocatorBackend rlocator, ForkNumber forknum, bool isRedo)
+{
+	BdForkKey	key;
+
+	if (forknum == InvalidForkNumber)
+	{
+		for (ForkNumber f = 0; f <= MAX_FORKNUM; f++)
+			bd_unlink(rlocator, f, isRedo);
+		return;
+	}
+	if (RelFileLocatorBackendIsTemp(rlocator) || forknum == FSM_FORKNUM)
+	{
+		md->smgr_unlink(rlocator, forknum, isRedo);
+		return;
+	}
+	bd_fork_key(&key, rlocator.locator, forknum);
+	bd_fork_unlink(&key, isRedo);
+}
+
+/* Write nblocks buffers at blocknum, mapped onto device ranges. */
+static void
+transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+		 void **buffers, BlockNumber nblocks, bool write, bool beyond_eof)
+{
+	BdForkKey	key;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+	int			n;
+	BlockNumber done = 0;
+
+	key_of(reln, forknum, &key);
+	n = bd_fork_map(&key, blocknum, nblocks, beyond_eof, offsets, counts, MAX_RANGES);
+	for (int r = 0; r < n; r++)
+	{
+		struct iovec iov[PG_IOV_MAX];
+		uint32		left = counts[r];
+		uint64		offset = offsets[r];
+
+		while (left > 0)
+		{
+			int			iovcnt = (int) Min(left, PG_IOV_MAX);
+
+			for (int i = 0; i < iovcnt; i++)
+			{
+				iov[i].iov_base = buffers[done + i];
+				iov[i].iov_len = BLCKSZ;
+			}
+			if (write)
+				bd_device_writev(offset, iov, iovcnt, (size_t) iovcnt * BLCKSZ);
+			else
+				bd_device_readv(offset, iov, iovcnt, (size_t) iovcnt * BLCKSZ);
+			done += iovcnt;
+			left -= iovcnt;
+			offset += (uint64) iovcnt * BLCKSZ;
+		}
+	}
+}
+
+/* Zero blocks [from, to) of a fork that are already mapped. */
+static void
+zero_mapped(SMgrRelation reln, ForkNumber forknum, BlockNumber from,
+			BlockNumber to)
+{
+	BdForkKey	key;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+
+	key_of(reln, forknum, &key);
+	while (from < to)
+	{
+		BlockNumber chunk = Min(to - from, 1024);
+		int			n = bd_fork_map(&key, from, chunk, true, offsets, counts, MAX_RANGES);
+
+		for (int r = 0; r < n; r++)
+			bd_device_zero(offsets[r], (uint64) counts[r] * BLCKSZ);
+		from += chunk;
+	}
+}
+
+static bool
+skipping_wal(SMgrRelation reln)
+{
+	return RelFileLocatorSkippingWAL(reln->smgr_rlocator.locator);
+}
+
+static void
+bd_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+		  const void *buffer, bool skipFsync)
+{
+	BdForkKey	key;
+	BlockNumber old_eof,
+				old_mapped;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_extend(reln, forknum, blocknum, buffer, skipFsync);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	bd_fork_extend(&key, blocknum, 1, skipping_wal(reln), &old_eof, &old_mapped);
+	/* a gap left below the block, over bytes kept from before a truncation */
+	if (old_eof < blocknum && old_eof < old_mapped)
+		zero_mapped(reln, forknum, old_eof, Min(blocknum, old_mapped));
+	transfer(reln, forknum, blocknum, (void **) &buffer, 1, true, true);
+}
+
+static void
+bd_zeroextend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			  int nblocks, bool skipFsync)
+{
+	BdForkKey	key;
+	BlockNumber old_eof,
+				old_mapped;
+	BlockNumber end = blocknum + nblocks;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_zeroextend(reln, forknum, blocknum, nblocks, skipFsync);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	bd_fork_extend(&key, blocknum, nblocks, skipping_wal(reln), &old_eof, &old_mapped);
+	/* new extents read as zeroes; blocks of extents mapped before may not */
+	if (Min(old_eof, blocknum) < Min(end, old_mapped))
+		zero_mapped(reln, forknum, Min(old_eof, blocknum), Min(end, old_mapped));
+}
+
+static bool
+bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			int nblocks)
+{
+#ifdef USE_PREFETCH
+	BdForkKey	key;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+	bool		found;
+	BlockNumber eof;
+	int			n;
+
+	if (ON_MD(reln, forknum))
+		return md->smgr_prefetch(reln, forknum, blocknum, nblocks);
+	key_of(reln, forknum, &key);
+	eof = bd_fork_nblocks(&key, true, &found);
+	if (!found || blocknum >= eof)
+		return false;
+	nblocks = Min(nblocks, (int) (eof - blocknum));
+	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
+	for (int r = 0; r < n; r++)
+		(void) posix_fadvise(bd_dev.fd, (off_t) offsets[r],
+							 (off_t) counts[r] * BLCKSZ, POSIX_FADV_WILLNEED);
+#endif
+	return true;
+}
+
+static void
+bd_readv(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+		 void **buffers, BlockNumber nblocks)
+{
+	BdForkKey	key;
+	BlockNumber eof;
+	bool		found;
+	BlockNumber readable;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_readv(reln, forknum, blocknum, buffers, nblocks);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	eof = bd_fork_nblocks(&key, false, &found);
+	readable = blocknum >= eof ? 0 : Min(nblocks, eof - blocknum);
+	if (readable < nblocks)
+	{
+		/* as md.c: beyond EOF is zeroes in recovery or with zero_damaged_pages */
+		if (!(InRecovery || zero_damaged_pages))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not read blocks %u..%u of relation %u/%u/%u fork %d on block device: it has %u blocks",
+							blocknum, blocknum + nblocks - 1, key.spcoid, key.dboid,
+							key.relnumber, forknum, eof)));
+		for (BlockNumber i = readable; i < nblocks; i++)
+			MemSet(buffers[i], 0, BLCKSZ);
+	}
+	if (readable > 0)
+		transfer(reln, forknum, blocknum, buffers, readable, false, false);
+}
+
+static void
+bd_writev(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+		  const void **buffers, BlockNumber nblocks, bool skipFsync)
+{
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_writev(reln, forknum, blocknum, buffers, nblocks, skipFsync);
+		return;
+	}
+	/* no sync request: the next checkpoint flushes the whole device */
+	transfer(reln, forknum, blocknum, (void **) buffers, nblocks, true, true);
+}
+
+static void
+bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			 BlockNumber nblocks)
+{
+	BdForkKey	key;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+	int			n;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_writeback(reln, forknum, blocknum, nblocks);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	while (nblocks > 0)
+	{
+		BlockNumber chunk = Min(nblocks, 1024);
+
+		n = bd_fork_map(&key, blocknum, chunk, true, offsets, counts, MAX_RANGES);
+		for (int r = 0; r < n; r++)
+			pg_flush_data(bd_dev.fd, (off_t) offsets[r], (off_t) counts[r] * BLCKSZ);
+		blocknum += chunk;
+		nblocks -= chunk;
+	}
+}
+
+static BlockNumber
+bd_nblocks(SMgrRelation reln, ForkNumber forknum)
+{
+	BdForkKey	key;
+	bool		found;
+
+	if (ON_MD(reln, forknum))
+		return md->smgr_nblocks(reln, forknum);
+	key_of(reln, forknum, &key);
+	return bd_fork_nblocks(&key, false, &found);
+}
+
+static void
+bd_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
+			BlockNumber nblocks)
+{
+	BdForkKey	key;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_truncate(reln, forknum, old_blocks, nblocks);
+		return;
+	}
+	key_of(reln, forknum, &key);
+	bd_fork_truncate(&key, nblocks);
+}
+
+/*
+ * Data written so far must survive a crash: flush the device, then log
+ * the fork's EOF, which reaches disk with the caller's commit record.
+ */
+static void
+bd_immedsync(SMgrRelation reln, ForkNumber forknum)
+{
+	BdForkKey	key;
+
+	if (ON_MD(reln, forknum))
+	{
+		md->smgr_immedsync(reln, forknum);
+		return;
+	}
+	bd_device_flush();
+	key_of(reln, forknum, &key);
+	bd_fork_set_durable_eof(&key);
+}
+
+/* The next checkpoint flushes the whole device: nothing to remember. */
+static void
+bd_registersync(SMgrRelation reln, ForkNumber forknum)
+{
+	if (ON_MD(reln, forknum))
+		md->smgr_registersync(reln, forknum);
+}
+
+/* Remove a relation's free-space map file (unlogged reset). */
+void
+bd_smgr_unlink_fsm(const BdForkKey *key)
+{
+	RelFileLocatorBackend rlocator;
+
+	rlocator.locator.spcOid = key->spcoid;
+	rlocator.locator.dbOid = key->dboid;
+	rlocator.locator.relNumber = key->relnumber;
+	rlocator.backend = INVALID_PROC_NUMBER;
+	smgr_get(MdSMgrId)->smgr_unlink(rlocator, FSM_FORKNUM, true);
+}
+
+static f_smgr bd_ops = {
+	.name = "block_device",
+	.smgr_init = NULL,
+	.smgr_shutdown = NULL,
+	.smgr_open = bd_open,
+	.smgr_close = bd_close,
+	.smgr_create = bd_create,
+	.smgr_exists = bd_exists,
+	.smgr_unlink = bd_unlink,
+	.smgr_extend = bd_extend,
+	.smgr_zeroextend = bd_zeroextend,
+	.smgr_prefetch = bd_prefetch,
+	.smgr_readv = bd_readv,
+	.smgr_writev = bd_writev,
+	.smgr_writeback = bd_writeback,
+	.smgr_nblocks = bd_nblocks,
+	.smgr_truncate = bd_truncate,
+	.smgr_immedsync = bd_immedsync,
+	.smgr_registersync = bd_registersync,
+};
+
+const f_smgr *
+bd_smgr_ops(void)
+{
+	md = smgr_get(MdSMgrId);
+	return &bd_ops;
+}

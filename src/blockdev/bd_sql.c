@@ -1,0 +1,112 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_sql.c
+ *	  SQL functions of the block-device backend: its status, and the
+ *	  extents of one relation fork.
+ *
+ * src/blockdev/bd_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "common/relpath.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+
+#include "bd_server.h"
+
+static void
+require_block_device(void)
+{
+	if (!bd_meta_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the block-device backend is not in use"),
+				 errhint("Set pgrac.storage_backend = 'block_device' and restart the server.")));
+}
+
+PG_FUNCTION_INFO_V1(pgrac_block_device_status);
+
+Datum
+pgrac_block_device_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[12];
+	bool		nulls[12] = {0};
+	BdStatus	st;
+
+	require_block_device();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	bd_status(&st);
+	values[0] = CStringGetTextDatum("block_device");
+	values[1] = CStringGetTextDatum(bd_dev.path);
+	values[2] = BoolGetDatum(bd_device_embedded());
+	values[3] = Int64GetDatum((int64) st.size_bytes);
+	values[4] = Int64GetDatum((int64) st.max_bytes);
+	values[5] = Int64GetDatum((int64) st.extent_pages * BLCKSZ);
+	values[6] = Int64GetDatum(st.extents_total - st.extents_free);
+	values[7] = Int64GetDatum(st.extents_free);
+	values[8] = Int64GetDatum(st.forks);
+	values[9] = Int64GetDatum(st.metadata_pages_used);
+	values[10] = BoolGetDatum(false);
+	values[11] = CStringGetTextDatum("sync");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(pgrac_relation_extents);
+
+Datum
+pgrac_relation_extents(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *forkname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ForkNumber	fork = forkname_to_number(forkname);
+	Relation	rel;
+	BdForkKey	key;
+	BdStatus	st;
+	uint32	   *extents;
+	uint32		nblocks = 0;
+	int			n;
+	int			max = 1024 * 1024;
+
+	require_block_device();
+	rel = relation_open(relid, AccessShareLock);
+	if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" has no storage", RelationGetRelationName(rel))));
+	if (RelationUsesLocalBuffers(rel) || fork == FSM_FORKNUM)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s of \"%s\" is kept in files, not on the block device",
+						fork == FSM_FORKNUM ? "the free-space map" : "a temporary relation",
+						RelationGetRelationName(rel))));
+	bd_fork_key(&key, rel->rd_locator, fork);
+	relation_close(rel, AccessShareLock);
+
+	bd_status(&st);
+	InitMaterializedSRF(fcinfo, 0);
+	extents = palloc_extended(sizeof(uint32) * max, MCXT_ALLOC_HUGE);
+	n = bd_fork_extent_list(&key, extents, max, &nblocks);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {0};
+		uint32		first = (uint32) i * st.extent_pages;
+
+		values[0] = Int32GetDatum(i);
+		values[1] = Int64GetDatum(extents[i]);
+		values[2] = Int64GetDatum((int64) extents[i] * st.extent_pages * BLCKSZ);
+		values[3] = Int32GetDatum(nblocks <= first ? 0 : Min(nblocks - first, st.extent_pages));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

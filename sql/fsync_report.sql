@@ -54,6 +54,14 @@ SELECT * FROM pgrac_fsync_report(0);
 SELECT pgrac_fsync_report_reset(true);
 \echo :LAST_ERROR_SQLSTATE
 
+-- the block-device functions refuse on md, saying what to set
+\set VERBOSITY terse
+SELECT * FROM pgrac_block_device;
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrac_relation_extents('pg_class');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+
 DROP TABLE regress_fsync_t, regress_fsync_u;
 DROP ROLE regress_fsync_nobody, regress_fsync_monitor;
 DROP EXTENSION pgrac_storage;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: a PostgreSQL server from the patched build with
-# pgrac_storage loaded and the fsync checker on, a short pgbench run, and
-# the fsync checker's report.  The server keeps running afterwards so you
+# pgrac_storage loaded, its relation data on the block-device backend's
+# embedded image (the default device) and the fsync checker on, a short
+# pgbench run, the device's status and the fsync checker's report.  The server keeps running afterwards so you
 # can look around; "make stop" (or "main-job.sh stop") stops it.
 #
 # Settings: PGRAC_PORT (default 5433), PGBENCH_SECONDS (default 20).
@@ -49,10 +50,12 @@ shared_preload_libraries = 'pgrac_storage'
 log_checkpoints = on
 CONF
 
-say "starting the server, then: ALTER SYSTEM SET pgrac.fsync_checker = on; restart"
+say "starting the server, then: ALTER SYSTEM SET pgrac.storage_backend = 'block_device', pgrac.fsync_checker = on; restart"
 pg pg_ctl -D "$DATA" -l "$JOB_DIR/server.log" -w start >/dev/null
+sql -U postgres -q -c "ALTER SYSTEM SET pgrac.storage_backend = 'block_device'"
 sql -U postgres -q -c "ALTER SYSTEM SET pgrac.fsync_checker = on"
 pg pg_ctl -D "$DATA" -l "$JOB_DIR/server.log" -w restart >/dev/null
+grep -E 'formatted embedded image|imported [0-9]+ relation forks' "$JOB_DIR/server.log" | sed 's/^.*LOG:  /    /'
 sql -U postgres -q -c "CREATE EXTENSION pgrac_storage"
 
 say "pgbench: initialize (scale 10), then $SECONDS_TO_RUN s with 4 clients"
@@ -64,6 +67,9 @@ sql -U postgres -q -c "CHECKPOINT"
 echo
 echo "Storage stack (level 0 is the base backend):"
 sql -U postgres -c "SELECT * FROM pgrac_storage_layers()"
+echo "Block device (the embedded image pg_pgrac/device.img):"
+sql -U postgres -c "SELECT device, size_bytes, extent_bytes, extents_used, extents_free, forks FROM pgrac_block_device"
+sql -U postgres -c "SELECT count(*) AS extents, sum(blocks) AS blocks FROM pgrac_relation_extents('pgbench_accounts')"
 echo "fsync checker report (empty means: nothing written would have been lost by an OS crash):"
 sql -U postgres -c "SELECT * FROM pgrac_fsync_report()"
 sql -U postgres -c "SELECT * FROM pgrac_fsync_checker_stats()"

@@ -13,7 +13,10 @@
  *   storage manager: the database's forks become tombstones when the
  *   dropping transaction commits (logged before its commit record).
  * - DROP TABLESPACE decides "empty" by looking at directories: refused
- *   while the device still holds forks in the tablespace.
+ *   while the device still holds forks in the tablespace, at the point
+ *   where PostgreSQL would find files (after its dependency checks).
+ * - pg_relation_size() and friends stat() files: relation_size_hook (core
+ *   patch 0005) answers from the device.
  *
  * src/blockdev/bd_bypass.c
  *
@@ -24,6 +27,7 @@
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_tablespace.h"
 #include "commands/defrem.h"
 #include "commands/tablespace.h"
 #include "nodes/parsenodes.h"
@@ -72,18 +76,6 @@ check_utility(Node *parsetree)
 							 errhint("Move relations one by one with ALTER TABLE ... SET TABLESPACE, or ALTER TABLE ALL IN TABLESPACE ... SET TABLESPACE.")));
 			}
 			break;
-		case T_DropTableSpaceStmt:
-			{
-				DropTableSpaceStmt *stmt = (DropTableSpaceStmt *) parsetree;
-				Oid			spcoid = get_tablespace_oid(stmt->tablespacename, true);
-
-				if (OidIsValid(spcoid) && bd_tablespace_in_use(spcoid))
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							 errmsg("tablespace \"%s\" is not empty", stmt->tablespacename),
-							 errdetail("The block device holds relations in it, possibly of other databases.")));
-			}
-			break;
 		default:
 			break;
 	}
@@ -110,6 +102,13 @@ bd_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 {
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
+	/* DropTableSpace() calls this after its dependency checks */
+	if (access == OAT_DROP && classId == TableSpaceRelationId &&
+		bd_tablespace_in_use(objectId))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tablespace \"%s\" is not empty", get_tablespace_name(objectId)),
+				 errdetail("The block device holds relations in it, possibly of other databases.")));
 	if (access == OAT_DROP && classId == DatabaseRelationId)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
@@ -140,6 +139,21 @@ bd_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* pg_relation_size() and friends, for forks on the device */
+static int64
+bd_relation_size(RelFileLocator locator, ProcNumber backend, ForkNumber forknum)
+{
+	BdForkKey	key;
+	bool		found;
+	BlockNumber n;
+
+	if (backend != INVALID_PROC_NUMBER || forknum == FSM_FORKNUM)
+		return -1;				/* md.c's files */
+	bd_fork_key(&key, locator, forknum);
+	n = bd_fork_nblocks(&key, true, &found);
+	return found ? (int64) n * BLCKSZ : 0;
+}
+
 void
 bd_bypass_install(void)
 {
@@ -148,4 +162,5 @@ bd_bypass_install(void)
 	prev_object_access = object_access_hook;
 	object_access_hook = bd_object_access;
 	RegisterXactCallback(bd_xact_callback, NULL);
+	relation_size_hook = bd_relation_size;
 }

@@ -151,7 +151,7 @@ scan_all(void)
 static void
 copy_fork(ImportFile *f)
 {
-	const int	chunk = 128;
+	const int	chunk = BD_MAP_MAX_BLOCKS;
 	char	   *buf = palloc_aligned((Size) chunk * BLCKSZ, PG_IO_ALIGN_SIZE, 0);
 	BlockNumber block = 0;
 	BlockNumber old_eof,
@@ -178,15 +178,15 @@ copy_fork(ImportFile *f)
 		while ((got = read(fd, buf, (Size) chunk * BLCKSZ)) > 0)
 		{
 			BlockNumber n = (BlockNumber) (got / BLCKSZ);
-			uint64		offsets[8];
-			uint32		counts[8];
+			uint64		offsets[BD_MAP_MAX_BLOCKS];
+			uint32		counts[BD_MAP_MAX_BLOCKS];
 			int			nr;
 			BlockNumber done = 0;
 
 			if (got % BLCKSZ != 0)
 				ereport(FATAL,
 						(errmsg("short read of \"%s\" during import", seg)));
-			nr = bd_fork_map(&f->key, block, n, true, offsets, counts, 8);
+			nr = bd_fork_map(&f->key, block, n, true, offsets, counts, BD_MAP_MAX_BLOCKS);
 			for (int r = 0; r < nr; r++)
 			{
 				bd_device_write(offsets[r], buf + (Size) done * BLCKSZ, (Size) counts[r] * BLCKSZ);

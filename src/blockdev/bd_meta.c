@@ -1257,7 +1257,8 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 /*
  * Map blocks [blocknum, blocknum + nblocks) of a fork to device byte ranges
  * (offsets[i], counts[i] blocks), as few as the extents allow.  Returns the
- * number of ranges.
+ * number of ranges.  At most BD_MAP_MAX_BLOCKS blocks per call: that many
+ * cross at most 6 extents of the smallest size.
  */
 int
 bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
@@ -1298,7 +1299,12 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 	}
 	first_ext = blocknum / ep;
 	last_ext = (blocknum + nblocks - 1) / ep;
-	Assert(last_ext - first_ext < lengthof(local));
+	if (last_ext - first_ext >= lengthof(local))
+	{
+		LWLockRelease(bd->lock);
+		elog(ERROR, "cannot map %u blocks of relation %s at once (more than %d extents)",
+			 nblocks, fork_text(key), (int) lengthof(local));
+	}
 	extents_get(&e, first_ext, last_ext - first_ext + 1, local);
 	LWLockRelease(bd->lock);
 

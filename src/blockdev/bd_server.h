@@ -91,6 +91,9 @@ extern void bd_fork_extend(const BdForkKey *key, BlockNumber first,
 						   BlockNumber *old_eof, BlockNumber *old_mapped);
 extern void bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks);
 extern void bd_fork_set_durable_eof(const BdForkKey *key);
+/* blocks one bd_fork_map() call may map (PG_IOV_MAX, the I/O combine limit) */
+#define BD_MAP_MAX_BLOCKS	32
+
 extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
 						BlockNumber nblocks, bool allow_beyond_eof,
 						uint64 *offsets, uint32 *counts, int max_ranges);

@@ -155,7 +155,7 @@ zero_mapped(SMgrRelation reln, ForkNumber forknum, BlockNumber from,
 	key_of(reln, forknum, &key);
 	while (from < to)
 	{
-		BlockNumber chunk = Min(to - from, 1024);
+		BlockNumber chunk = Min(to - from, BD_MAP_MAX_BLOCKS);
 		int			n = bd_fork_map(&key, from, chunk, true, offsets, counts, MAX_RANGES);
 
 		for (int r = 0; r < n; r++)
@@ -302,7 +302,7 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	key_of(reln, forknum, &key);
 	while (nblocks > 0)
 	{
-		BlockNumber chunk = Min(nblocks, 1024);
+		BlockNumber chunk = Min(nblocks, BD_MAP_MAX_BLOCKS);
 
 		n = bd_fork_map(&key, blocknum, chunk, true, offsets, counts, MAX_RANGES);
 		for (int r = 0; r < n; r++)

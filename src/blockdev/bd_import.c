@@ -200,6 +200,8 @@ copy_fork(ImportFile *f)
 					 errmsg("could not read file \"%s\": %m", seg)));
 		CloseTransientFile(fd);
 	}
+	/* the EOF goes into the directory entry now, not at a checkpoint */
+	bd_fork_set_durable_eof(&f->key);
 	pfree(buf);
 }
 

@@ -75,6 +75,7 @@ typedef struct BdShared
 
 static BdShared *bd = NULL;
 static BdShared *saved_bd = NULL;	/* bd_meta_reset() */
+static bool local_mapping_allowed = false;	/* see may_map_extents() */
 static HTAB *bd_forks = NULL;
 static uint8 *bd_pages;			/* pages [BD_FIRST_ALLOC_MAP_PAGE, end_page) */
 static bool *bd_page_dirty;
@@ -864,7 +865,11 @@ bd_shmem_startup(void)
 
 	/* claim the device, importing PGDATA's relation files the first time */
 	if (!found && !IsUnderPostmaster)
+	{
+		local_mapping_allowed = true;
 		bd_import_if_needed();
+		local_mapping_allowed = false;
+	}
 }
 
 uint64
@@ -1134,6 +1139,62 @@ ensure_capacity(uint32 nextents_now, uint32 count)
 }
 
 /*
+ * Whether this process may map extents now.  A running server logs each
+ * mapping.  During recovery the primary's EXTEND record for a block can
+ * follow WAL that already wrote the block (bulk_write.c logs pages before
+ * extending the relation), so recovery never chooses extents itself: the
+ * blocks stay unmapped (reading as zeroes) until the record maps them.
+ * The exceptions run where no record can follow: the import in the
+ * postmaster and the unlogged reset at the end of recovery.
+ */
+static bool
+may_map_extents(void)
+{
+	return XLogInsertAllowed() || local_mapping_allowed;
+}
+
+/* Map extents until the fork has need of them; caller holds the lock. */
+static void
+map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
+{
+	BdChange	c = {0};
+	BdDirEntry	e;
+
+	entry_read(f, &e);
+	if (need <= e.nextents)
+		return;
+	ensure_capacity(e.nextents, need - e.nextents);
+	/* from here on nothing can fail but a bug */
+	while (e.nextents < need)
+	{
+		uint32		ext = extent_alloc(&c);
+
+		change_touch(&c, f->dir_page);
+		extents_append(&c, &e, ext);
+		bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+		if (change_full(&c, 4))
+			change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+	}
+	change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+}
+
+static BdForkEntry *
+live_fork_or_error(const BdForkKey *key, const char *action)
+{
+	BdForkEntry *f = fork_lookup(key);
+
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not %s relation %s on block device: it does not exist",
+						action, fork_text(key))));
+	}
+	return f;
+}
+
+/*
  * Make blocks [first, first + count) part of the fork: map extents as
  * needed (they read as zeroes) and move EOF.  Allocation is logged; EOF is
  * not (see the file header).  *old_eof and *old_mapped tell the caller
@@ -1145,21 +1206,11 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 			   bool skip_wal, BlockNumber *old_eof, BlockNumber *old_mapped)
 {
 	BdForkEntry *f;
-	BdChange	c = {0};
 	BdDirEntry	e;
-	uint32		need;
 	uint64		end = (uint64) first + count;
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(key);
-	if (f == NULL || f->state != BD_ENTRY_LIVE)
-	{
-		LWLockRelease(bd->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not extend relation %s on block device: it does not exist",
-						fork_text(key))));
-	}
+	f = live_fork_or_error(key, "extend");
 	if (end > MaxBlockNumber)
 	{
 		LWLockRelease(bd->lock);
@@ -1167,31 +1218,62 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cannot extend relation %s beyond %u blocks", fork_text(key), MaxBlockNumber)));
 	}
-	need = (uint32) ((end + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
 	entry_read(f, &e);
 	*old_eof = f->nblocks;
 	*old_mapped = e.nextents * bd->sb.extent_pages;
-	if (need > e.nextents)
-	{
-		if (InRecovery)
-			ereport(LOG,
-					(errmsg("relation %s extended during recovery beyond the extents the WAL mapped", fork_text(key))));
-		ensure_capacity(e.nextents, need - e.nextents);
-		/* from here on nothing can fail but a bug */
-		while (e.nextents < need)
-		{
-			uint32		ext = extent_alloc(&c);
-
-			change_touch(&c, f->dir_page);
-			extents_append(&c, &e, ext);
-			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
-			if (change_full(&c, 4))
-				change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
-		}
-		change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
-	}
+	if (may_map_extents())
+		map_extents(f, key, (uint32) ((end + bd->sb.extent_pages - 1) / bd->sb.extent_pages),
+					skip_wal);
 	if (end > f->nblocks)
 		f->nblocks = (uint32) end;
+	LWLockRelease(bd->lock);
+}
+
+/*
+ * Before writing blocks [first, first + count): map what is not mapped yet
+ * (during recovery that is an error, retried by the next write: the record
+ * mapping the block follows in the WAL).
+ */
+void
+bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count,
+					  bool skip_wal)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	uint32		need = (uint32) (((uint64) first + count + bd->sb.extent_pages - 1) /
+								 bd->sb.extent_pages);
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, "write");
+	entry_read(f, &e);
+	if (need > e.nextents)
+	{
+		if (!may_map_extents())
+		{
+			LWLockRelease(bd->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot write blocks %u..%u of relation %s during recovery: their extent is not mapped yet",
+							first, first + count - 1, fork_text(key)),
+					 errdetail("The WAL record mapping the extent follows the one that wrote the blocks; the write is retried later.")));
+		}
+		map_extents(f, key, need, skip_wal);
+	}
+	LWLockRelease(bd->lock);
+}
+
+/* EOF and the number of blocks the mapped extents hold */
+void
+bd_fork_size(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *mapped)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = live_fork_or_error(key, "read");
+	entry_read(f, &e);
+	*nblocks = f->nblocks;
+	*mapped = e.nextents * bd->sb.extent_pages;
 	LWLockRelease(bd->lock);
 }
 
@@ -1230,7 +1312,10 @@ bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks)
 	LWLockRelease(bd->lock);
 }
 
-/* Log the fork's current EOF (immedsync: its data was just flushed). */
+/*
+ * Log the fork's current EOF (immedsync: its data was just flushed; the
+ * import: its data is flushed before the device is claimed).
+ */
 void
 bd_fork_set_durable_eof(const BdForkKey *key)
 {
@@ -1240,15 +1325,15 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	f = fork_lookup(key);
-	if (f != NULL && f->state == BD_ENTRY_LIVE && XLogInsertAllowed())
+	if (f != NULL && f->state == BD_ENTRY_LIVE && may_map_extents())
 	{
 		entry_read(f, &e);
-		if (e.nblocks != f->nblocks)
+		if (e.nblocks != Min(f->nblocks, e.nextents * bd->sb.extent_pages))
 		{
-			e.nblocks = f->nblocks;
+			e.nblocks = Min(f->nblocks, e.nextents * bd->sb.extent_pages);
 			change_touch(&c, f->dir_page);
 			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
-			change_commit(&c, BD_WAL_SET_EOF, key, f->nblocks);
+			change_commit(&c, BD_WAL_SET_EOF, key, e.nblocks);
 		}
 	}
 	LWLockRelease(bd->lock);
@@ -1434,9 +1519,11 @@ checkpoint_log_changes(void)
 			freed = lappend(freed, f);
 			continue;
 		}
-		if (e.state == BD_ENTRY_LIVE && e.nblocks != f->nblocks)
+		/* only blocks of mapped extents can be durable */
+		if (e.state == BD_ENTRY_LIVE &&
+			e.nblocks != Min(f->nblocks, e.nextents * bd->sb.extent_pages))
 		{
-			e.nblocks = f->nblocks;
+			e.nblocks = Min(f->nblocks, e.nextents * bd->sb.extent_pages);
 			change_touch(&c, f->dir_page);
 			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 			if (change_full(&c, 1))
@@ -1786,6 +1873,9 @@ bd_redo_cleanup(void)
 	int			nreset = 0;
 	char	   *buf = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
 
+	/* no record follows the end of recovery: this is the last word */
+	local_mapping_allowed = true;
+
 	LWLockAcquire(bd->lock, LW_SHARED);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
@@ -1850,6 +1940,7 @@ bd_redo_cleanup(void)
 		}
 		nreset++;
 	}
+	local_mapping_allowed = false;
 	if (nreset > 0)
 		ereport(LOG,
 				(errmsg("reset %d unlogged relation(s) on the block device from their init forks", nreset)));

@@ -89,6 +89,10 @@ extern BlockNumber bd_fork_nblocks(const BdForkKey *key, bool missing_ok,
 extern void bd_fork_extend(const BdForkKey *key, BlockNumber first,
 						   BlockNumber count, bool skip_wal,
 						   BlockNumber *old_eof, BlockNumber *old_mapped);
+extern void bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first,
+								  BlockNumber count, bool skip_wal);
+extern void bd_fork_size(const BdForkKey *key, BlockNumber *nblocks,
+						 BlockNumber *mapped);
 extern void bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks);
 extern void bd_fork_set_durable_eof(const BdForkKey *key);
 /* blocks one bd_fork_map() call may map (PG_IOV_MAX, the I/O combine limit) */

@@ -104,7 +104,13 @@ bd_unlink(RelFileLocatorBackend rlocator, ForkNumber forknum, bool isRedo)
 	bd_fork_unlink(&key, isRedo);
 }
 
-/* Write nblocks buffers at blocknum, mapped onto device ranges. */
+static bool
+skipping_wal(SMgrRelation reln)
+{
+	return RelFileLocatorSkippingWAL(reln->smgr_rlocator.locator);
+}
+
+/* Read or write nblocks buffers at blocknum, mapped onto device ranges. */
 static void
 transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		 void **buffers, BlockNumber nblocks, bool write, bool beyond_eof)
@@ -116,6 +122,8 @@ transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	BlockNumber done = 0;
 
 	key_of(reln, forknum, &key);
+	if (write)
+		bd_fork_ensure_mapped(&key, blocknum, nblocks, skipping_wal(reln));
 	n = bd_fork_map(&key, blocknum, nblocks, beyond_eof, offsets, counts, MAX_RANGES);
 	for (int r = 0; r < n; r++)
 	{
@@ -162,12 +170,6 @@ zero_mapped(SMgrRelation reln, ForkNumber forknum, BlockNumber from,
 			bd_device_zero(offsets[r], (uint64) counts[r] * BLCKSZ);
 		from += chunk;
 	}
-}
-
-static bool
-skipping_wal(SMgrRelation reln)
-{
-	return RelFileLocatorSkippingWAL(reln->smgr_rlocator.locator);
 }
 
 static void
@@ -220,15 +222,18 @@ bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	BdForkKey	key;
 	uint64		offsets[MAX_RANGES];
 	uint32		counts[MAX_RANGES];
-	bool		found;
 	BlockNumber eof;
+	BlockNumber mapped;
 	int			n;
 
 	if (ON_MD(reln, forknum))
 		return md->smgr_prefetch(reln, forknum, blocknum, nblocks);
 	key_of(reln, forknum, &key);
-	eof = bd_fork_nblocks(&key, true, &found);
-	if (!found || blocknum >= eof)
+	if (!bd_fork_exists(&key))
+		return false;
+	bd_fork_size(&key, &eof, &mapped);
+	eof = Min(eof, mapped);
+	if (blocknum >= eof)
 		return false;
 	nblocks = Min(nblocks, (int) (eof - blocknum));
 	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
@@ -245,8 +250,8 @@ bd_readv(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 {
 	BdForkKey	key;
 	BlockNumber eof;
-	bool		found;
-	BlockNumber readable;
+	BlockNumber mapped;
+	BlockNumber on_device;
 
 	if (ON_MD(reln, forknum))
 	{
@@ -254,22 +259,20 @@ bd_readv(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		return;
 	}
 	key_of(reln, forknum, &key);
-	eof = bd_fork_nblocks(&key, false, &found);
-	readable = blocknum >= eof ? 0 : Min(nblocks, eof - blocknum);
-	if (readable < nblocks)
-	{
-		/* as md.c: beyond EOF is zeroes in recovery or with zero_damaged_pages */
-		if (!(InRecovery || zero_damaged_pages))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("could not read blocks %u..%u of relation %u/%u/%u fork %d on block device: it has %u blocks",
-							blocknum, blocknum + nblocks - 1, key.spcoid, key.dboid,
-							key.relnumber, forknum, eof)));
-		for (BlockNumber i = readable; i < nblocks; i++)
-			MemSet(buffers[i], 0, BLCKSZ);
-	}
-	if (readable > 0)
-		transfer(reln, forknum, blocknum, buffers, readable, false, false);
+	bd_fork_size(&key, &eof, &mapped);
+	/* below EOF but in no extent yet (recovery): never written, zeroes */
+	on_device = blocknum >= Min(eof, mapped) ? 0 : Min(nblocks, Min(eof, mapped) - blocknum);
+	if (blocknum + nblocks > eof && !(InRecovery || zero_damaged_pages))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read blocks %u..%u of relation %u/%u/%u fork %d on block device: it has %u blocks",
+						blocknum, blocknum + nblocks - 1, key.spcoid, key.dboid,
+						key.relnumber, forknum, eof)));
+	/* as md.c: beyond EOF is zeroes in recovery or with zero_damaged_pages */
+	for (BlockNumber i = on_device; i < nblocks; i++)
+		MemSet(buffers[i], 0, BLCKSZ);
+	if (on_device > 0)
+		transfer(reln, forknum, blocknum, buffers, on_device, false, false);
 }
 
 static void
@@ -290,6 +293,8 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 			 BlockNumber nblocks)
 {
 	BdForkKey	key;
+	BlockNumber eof;
+	BlockNumber mapped;
 	uint64		offsets[MAX_RANGES];
 	uint32		counts[MAX_RANGES];
 	int			n;
@@ -300,6 +305,10 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		return;
 	}
 	key_of(reln, forknum, &key);
+	bd_fork_size(&key, &eof, &mapped);
+	if (blocknum >= mapped)
+		return;
+	nblocks = Min(nblocks, mapped - blocknum);
 	while (nblocks > 0)
 	{
 		BlockNumber chunk = Min(nblocks, BD_MAP_MAX_BLOCKS);

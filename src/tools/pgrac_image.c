@@ -82,7 +82,8 @@ usage(void)
 	printf("  %s verify --device=PATH\n", progname);
 	printf("  %s ls     --device=PATH\n", progname);
 	printf("\nCommands:\n");
-	printf("  format   write an empty pgrac_storage layout (refuses to overwrite one)\n");
+	printf("  format   zero the device and write an empty pgrac_storage layout\n");
+	printf("           (refuses to overwrite anything without --force)\n");
 	printf("  verify   check every metadata page and the layout invariants\n");
 	printf("  ls       list the relation forks with their EOF and extents\n");
 	printf("\nOptions:\n");
@@ -93,6 +94,8 @@ usage(void)
 	printf("                          (default 1TB; the metadata is sized for it)\n");
 	printf("  -e, --extent-size=SIZE  format: extent size, a power of two from 64kB\n");
 	printf("                          to 1GB (default 1MB)\n");
+	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
+	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
 	printf("  -?, --help              show this help, then exit\n");
 	printf("\nSIZE is a number of bytes with an optional kB, MB, GB or TB suffix (powers of 1024).\n");
@@ -218,7 +221,7 @@ device_is_blank(Device *dev)
 
 static int
 cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
-		   uint64 extent_size, bool force)
+		   uint64 extent_size, uint32 metadata_pages, bool force)
 {
 	Device		dev;
 	BdIo		io;
@@ -246,13 +249,26 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 					 "is not empty (its first 16 kB are not zero)");
 	}
 
+	/*
+	 * The server hands out only extents that read as zeroes, and trusts a
+	 * freshly formatted device to be all zeroes: zero it first (a block
+	 * device with BLKZEROOUT, which thin devices and loop devices turn into
+	 * discards; an image file by truncating it to nothing).
+	 */
 	if (dev.is_block_device)
 	{
+		uint64		range[2] = {0, 0};
+
 		if (size_given)
 			usage_error("--size and --max-size do not apply to a block device, which is used whole");
 		size = dev.size;
 		max_size = dev.size;
+		range[1] = dev.size;
+		if (ioctl(dev.fd, BLKZEROOUT, range) < 0)
+			device_error("could not zero block device \"%s\": %m", path);
 	}
+	else if (ftruncate(dev.fd, 0) < 0)
+		device_error("could not truncate image file \"%s\": %m", path);
 	else
 	{
 		if (size > max_size)
@@ -269,6 +285,7 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 		usage_error("too many extents: use a larger --extent-size");
 	p.nextents = (uint32) (size / extent_bytes);
 	p.max_extents = (uint32) (max_size / extent_bytes);
+	p.metadata_pages = metadata_pages;	/* 0: sized for max_extents */
 	fill_uuid(p.device_uuid);
 	if (!bd_image_format(&io, &p, error, sizeof(error)))
 		device_error("could not format \"%s\": %s", path, error);
@@ -394,6 +411,7 @@ main(int argc, char **argv)
 		{"size", required_argument, NULL, 's'},
 		{"max-size", required_argument, NULL, 'm'},
 		{"extent-size", required_argument, NULL, 'e'},
+		{"metadata-pages", required_argument, NULL, 'M'},
 		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -403,6 +421,7 @@ main(int argc, char **argv)
 	uint64		size = UINT64CONST(64) << 20;
 	uint64		max_size = UINT64CONST(1) << 40;
 	uint64		extent_size = UINT64CONST(1) << 20;
+	uint32		metadata_pages = 0;
 	bool		force = false;
 	bool		size_given = false;
 	bool		format_options = false;
@@ -424,7 +443,7 @@ main(int argc, char **argv)
 		usage_error("unknown command \"%s\" (format, verify or ls)", command);
 
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:s:m:e:f", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:s:m:e:M:f", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -445,6 +464,18 @@ main(int argc, char **argv)
 				extent_size = parse_size("--extent-size", optarg);
 				format_options = true;
 				break;
+			case 'M':
+				{
+					char	   *end;
+					unsigned long v = strtoul(optarg, &end, 10);
+
+					if (*end != '\0' || v < 1 || v > BD_MAX_METADATA_PAGES)
+						usage_error("--metadata-pages must be a number of pages from 1 to %d",
+									BD_MAX_METADATA_PAGES);
+					metadata_pages = (uint32) v;
+					format_options = true;
+				}
+				break;
 			case 'f':
 				force = true;
 				format_options = true;
@@ -463,10 +494,11 @@ main(int argc, char **argv)
 	if (device == NULL)
 		usage_error("no device specified (--device)");
 	if (format_options && strcmp(command, "format") != 0)
-		usage_error("--size, --max-size, --extent-size and --force apply to format only");
+		usage_error("--size, --max-size, --extent-size, --metadata-pages and --force apply to format only");
 
 	if (strcmp(command, "format") == 0)
-		return cmd_format(device, size, max_size, size_given, extent_size, force);
+		return cmd_format(device, size, max_size, size_given, extent_size,
+						  metadata_pages, force);
 	if (strcmp(command, "verify") == 0)
 		return cmd_verify(device);
 	return cmd_ls(device);

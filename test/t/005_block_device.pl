@@ -41,6 +41,13 @@ my $dbdir = $node->data_dir . '/base/' . $node->safe_psql('postgres', "SELECT oi
 my @left = grep { !/_fsm$/ && /^\d+(_\w+)?$/ } map { s{.*/}{}r } glob("$dbdir/*");
 is(scalar(@left), 0, 'no relation files but free-space maps are left in PGDATA');
 
+# a crash before any checkpoint: the import alone must be durable
+my $ncat = $node->safe_psql('postgres', 'SELECT count(*) FROM pg_class');
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_class'), $ncat,
+	'a crash right after the import loses nothing');
+
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
 is($node->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac_storage_layers()}),
 	'block_device', 'the base backend is block_device');

@@ -16,9 +16,10 @@
  *   idempotent and repair a torn page whatever checkpoint redo starts from.
  * - During recovery the storage manager still gets calls from PostgreSQL's
  *   own redo (create, extend, truncate, unlink).  They change memory only
- *   (EOF, a pending unlink); the rare page change that cannot wait is
- *   marked "local" and logged as an IMAGE record by the end-of-recovery
- *   checkpoint, before the page is written.
+ *   (EOF, a pending unlink) and never map extents (may_map_extents()).
+ *   Page changes made where no record can follow (a fork created by redo,
+ *   the unlogged reset at the end of recovery) are marked "local" and
+ *   logged as IMAGE records by the next checkpoint before being written.
  * - Extents are handed out only when they read as zeroes durably: a free
  *   extent on the device is zero as of the last completed checkpoint.
  *   Released extents (truncate, freed tombstones) are cleared in the

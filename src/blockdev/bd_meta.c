@@ -1497,6 +1497,10 @@ checkpoint_log_changes(void)
 		BdDirEntry	e;
 
 		entry_read(f, &e);
+		/* an UNLINK or FREE record carries only its own fork's pages */
+		if (e.state == BD_ENTRY_TOMBSTONE ||
+			(f->state == BD_ENTRY_TOMBSTONE && e.state == BD_ENTRY_LIVE))
+			change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
 		if (f->state == BD_ENTRY_TOMBSTONE && e.state == BD_ENTRY_LIVE)
 		{
 			/* unlinked by redo; the record never came: log it now */

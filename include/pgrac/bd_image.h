@@ -56,6 +56,8 @@ typedef struct BdLoadedLayout
 	uint32		ndirectory_pages;
 } BdLoadedLayout;
 
+extern bool bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
+								  char *error, size_t error_size);
 extern bool bd_image_format(const BdIo *io, const BdFormatParams *params,
 							char *error, size_t error_size);
 extern bool bd_image_load(const BdIo *io, BdLoadedLayout *layout,

@@ -107,8 +107,7 @@ bd_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		bd_tablespace_in_use(objectId))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tablespace \"%s\" is not empty", get_tablespace_name(objectId)),
-				 errdetail("The block device holds relations in it, possibly of other databases.")));
+				 errmsg("tablespace \"%s\" is not empty", get_tablespace_name(objectId))));
 	if (access == OAT_DROP && classId == DatabaseRelationId)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);

@@ -26,33 +26,47 @@
 
 #define set_error bd_format_error
 
+/*
+ * The superblock a format with these parameters would write, or false with
+ * the reason: callers check before they destroy anything.
+ */
 bool
-bd_image_format(const BdIo *io, const BdFormatParams *params,
-				char *error, size_t error_size)
+bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
+					  char *error, size_t error_size)
 {
-	BdSuperblock sb;
 	BdSuperblockError sberr;
-	BdAllocator alloc;
-	uint8	   *page;
-	bool		ok = true;
 
-	memset(&sb, 0, sizeof(sb));
-	memcpy(sb.device_uuid, params->device_uuid, 16);
-	sb.extent_pages = params->extent_pages;
-	sb.max_extents = params->max_extents;
-	sb.nextents = params->nextents;
-	sb.alloc_map_pages = bd_alloc_map_pages(params->max_extents);
-	sb.directory_root = bd_first_directory_page(sb.alloc_map_pages);
-	sb.metadata_pages = params->metadata_pages ? params->metadata_pages :
+	memset(sb, 0, sizeof(*sb));
+	memcpy(sb->device_uuid, params->device_uuid, 16);
+	sb->extent_pages = params->extent_pages;
+	sb->max_extents = params->max_extents;
+	sb->nextents = params->nextents;
+	sb->alloc_map_pages = bd_alloc_map_pages(params->max_extents);
+	sb->directory_root = bd_first_directory_page(sb->alloc_map_pages);
+	sb->metadata_pages = params->metadata_pages ? params->metadata_pages :
 		bd_default_metadata_pages(params->max_extents);
-	sb.clean = true;
-	sberr = bd_superblock_validate(&sb);
+	sb->clean = true;
+	sberr = bd_superblock_validate(sb);
 	if (sberr != BD_SB_OK)
 	{
 		set_error(error, error_size, "invalid geometry: %s",
 				  bd_superblock_error_text(sberr));
 		return false;
 	}
+	return true;
+}
+
+bool
+bd_image_format(const BdIo *io, const BdFormatParams *params,
+				char *error, size_t error_size)
+{
+	BdSuperblock sb;
+	BdAllocator alloc;
+	uint8	   *page;
+	bool		ok = true;
+
+	if (!bd_image_check_params(params, &sb, error, error_size))
+		return false;
 
 	page = io->alloc(io->arg, BD_PAGE_SIZE);
 	bd_allocator_init(&alloc, io->alloc(io->arg, bd_allocator_words_size(sb.max_extents)),

@@ -226,6 +226,7 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 	Device		dev;
 	BdIo		io;
 	BdFormatParams p;
+	BdSuperblock planned;
 	BdLoadedLayout existing;
 	char		error[512];
 	uint64		extent_bytes;
@@ -249,36 +250,18 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 					 "is not empty (its first 16 kB are not zero)");
 	}
 
-	/*
-	 * The server hands out only extents that read as zeroes, and trusts a
-	 * freshly formatted device to be all zeroes: zero it first (a block
-	 * device with BLKZEROOUT, which thin devices and loop devices turn into
-	 * discards; an image file by truncating it to nothing).
-	 */
 	if (dev.is_block_device)
 	{
-		uint64		range[2] = {0, 0};
-
 		if (size_given)
 			usage_error("--size and --max-size do not apply to a block device, which is used whole");
 		size = dev.size;
 		max_size = dev.size;
-		range[1] = dev.size;
-		if (ioctl(dev.fd, BLKZEROOUT, range) < 0)
-			device_error("could not zero block device \"%s\": %m", path);
 	}
-	else if (ftruncate(dev.fd, 0) < 0)
-		device_error("could not truncate image file \"%s\": %m", path);
-	else
-	{
-		if (size > max_size)
-			usage_error("--size (%llu bytes) exceeds --max-size (%llu bytes)",
-						(unsigned long long) size, (unsigned long long) max_size);
-		if (ftruncate(dev.fd, (off_t) size) < 0)
-			device_error("could not resize image file \"%s\" to %llu bytes: %m",
-						 path, (unsigned long long) size);
-	}
+	else if (size > max_size)
+		usage_error("--size (%llu bytes) exceeds --max-size (%llu bytes)",
+					(unsigned long long) size, (unsigned long long) max_size);
 
+	/* every check before anything is destroyed */
 	memset(&p, 0, sizeof(p));
 	p.extent_pages = (uint32) (extent_bytes / BD_PAGE_SIZE);
 	if (size / extent_bytes > PG_UINT32_MAX || max_size / extent_bytes > PG_UINT32_MAX)
@@ -287,6 +270,26 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 	p.max_extents = (uint32) (max_size / extent_bytes);
 	p.metadata_pages = metadata_pages;	/* 0: sized for max_extents */
 	fill_uuid(p.device_uuid);
+	if (!bd_image_check_params(&p, &planned, error, sizeof(error)))
+		device_error("could not format \"%s\": %s", path, error);
+
+	/*
+	 * The server hands out only extents that read as zeroes, and trusts a
+	 * freshly formatted device to be all zeroes: zero it first (a block
+	 * device with BLKZEROOUT, which thin devices and loop devices turn into
+	 * discards; an image file by truncating it to nothing).
+	 */
+	if (dev.is_block_device)
+	{
+		uint64		range[2] = {0, dev.size};
+
+		if (ioctl(dev.fd, BLKZEROOUT, range) < 0)
+			device_error("could not zero block device \"%s\": %m", path);
+	}
+	else if (ftruncate(dev.fd, 0) < 0 || ftruncate(dev.fd, (off_t) size) < 0)
+		device_error("could not resize image file \"%s\" to %llu bytes: %m",
+					 path, (unsigned long long) size);
+
 	if (!bd_image_format(&io, &p, error, sizeof(error)))
 		device_error("could not format \"%s\": %s", path, error);
 	if (fsync(dev.fd) < 0)

@@ -142,7 +142,7 @@ for c in $CONFIGS; do
 		total_fail=$((total_fail + cf))
 		[ $((cp + cf)) -eq 0 ] && fail "$s ran no test on $c; see $OUT/$c/$s/run.log"
 		grep '^deviation ' "$OUT/$c/$s/outcomes" | sed "s|^|$c: $s: documented deviation (test/peer/deviations/$c/$s): |" || true
-		if ! sed 's/^deviation /ok /' "$OUT/$c/$s/outcomes" | diff -u "$OUT/stock/$s/outcomes" - >"$OUT/$c.$s.results.diff"; then
+		if ! sed 's/^deviation /ok /' "$OUT/$c/$s/outcomes" | sort -k2 | diff -u "$OUT/stock/$s/outcomes" - >"$OUT/$c.$s.results.diff"; then
 			echo "FAIL: $s results on $c differ from stock:"
 			cat "$OUT/$c.$s.results.diff"
 			status=1

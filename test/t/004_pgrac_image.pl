@@ -55,7 +55,7 @@ is($rc, 3, 'a missing device exits 3');
 like($err, qr/could not open device .*missing.img.*No such file/, '... naming the device');
 
 # format, verify, ls
-($rc, $out, $err) = image('format', "--device=$img", '--size=16MB', '--max-size=4GB');
+($rc, $out, $err) = image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64');
 is($rc, 0, 'format succeeds');
 like($out, qr/16 extents of 1024 kB \(16 MB\), metadata sized for 4096 extents/, 'format reports the geometry');
 is(-s $img, 16 * 1024 * 1024, 'the image file has the requested size');
@@ -78,6 +78,12 @@ close $fh;
 is($rc, 3, 'formatting a non-empty file is refused');
 is(slurp_file($other), "precious data\n", '... and the file is untouched');
 ($rc, $out, $err) = image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--force');
+is($rc, 3, 'an image too small for the metadata its maximum size needs is refused');
+like($err, qr/invalid geometry: capacity is inconsistent \(current extents, maximum extents, metadata area\)/,
+	'... saying why');
+($rc, $out, $err) = image('verify', "--device=$img");
+is($rc, 0, '... and the layout it would have replaced is intact');
+($rc, $out, $err) = image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--metadata-pages=64', '--force');
 is($rc, 0, '--force formats over a layout');
 like($out, qr/32 extents of 256 kB/, '... with the new geometry');
 
@@ -94,14 +100,14 @@ like($err, qr/no valid superblock: copy A \(page 0\): checksum mismatch.*copy B 
 	'... naming both pages');
 
 # a damaged allocation map page is named by address
-image('format', "--device=$img", '--size=8MB', '--force');
+image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
 poke($img, 2 * 8192 + 4000, "\x01");
 ($rc, $out, $err) = image('ls', "--device=$img");
 is($rc, 3, 'a torn allocation map page is refused');
 like($err, qr/allocation map page at page address 2: checksum mismatch/, '... by address');
 
 # a device smaller than its superblock says
-image('format', "--device=$img", '--size=8MB', '--force');
+image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
 truncate($img, 4 * 1024 * 1024) or die;
 ($rc, $out, $err) = image('verify', "--device=$img");
 is($rc, 3, 'a truncated image is refused');

@@ -5,8 +5,11 @@
 #   sql        pg_regress tests of the SQL API (sql/, expected/)
 #   tap        TAP tests with PostgreSQL::Test::Cluster (test/t)
 #   peer       PostgreSQL's own regression and isolation suites against a
-#              server with the extension and the fsync checker, and against
-#              a stock server, side by side, plus the checker's findings
+#              stock server, one with the extension and the fsync checker,
+#              and one on the block device, side by side, plus the checker's
+#              findings
+#   recovery   PostgreSQL's recovery TAP suite on stock and on the block
+#              device (TEMP_CONFIG), side by side
 #   patchset   each patch compiles and passes PostgreSQL's make check
 #
 # PGRAC_TEST_SUITES="unit sql" runs a subset (the default is all of them;
@@ -20,7 +23,7 @@ PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
-SUITES=${PGRAC_TEST_SUITES:-unit sql tap peer patchset}
+SUITES=${PGRAC_TEST_SUITES:-unit sql tap peer recovery patchset}
 OUT=$PGRAC_BUILD/test-results
 
 total_pass=0
@@ -154,18 +157,25 @@ suite_tap() {
 	fi
 }
 
+# A suite script whose output ends with "<label>: N passed, M failed";
+# a failing exit counts as at least one failure.
+suite_script() {		# suite script label
+	local log=$OUT/$1.log status=0 p f
+	PG_CONFIG=$PG_CONFIG "$2" >"$log" 2>&1 || status=$?
+	cat "$log"
+	p=$(sed -n "s/^$3: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p" "$log")
+	f=$(sed -n "s/^$3: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p" "$log")
+	f=${f:-0}
+	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	record "$1" "${p:-0}" "$f"
+}
+
 suite_peer() {
-	local log=$OUT/peer.log
-	if PG_CONFIG=$PG_CONFIG "$PGRAC_ROOT/test/peer/run-peer-suites.sh" >"$log" 2>&1; then
-		cat "$log"
-		record peer "$(sed -n 's/^peer suites: \([0-9]*\) passed.*/\1/p' "$log")" 0
-	else
-		cat "$log"
-		local p f
-		p=$(sed -n 's/^peer suites: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$log")
-		f=$(sed -n 's/^peer suites: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$log")
-		record peer "${p:-0}" "${f:-1}"
-	fi
+	suite_script peer "$PGRAC_ROOT/test/peer/run-peer-suites.sh" "peer suites"
+}
+
+suite_recovery() {
+	suite_script recovery "$PGRAC_ROOT/test/recovery/run-recovery-suite.sh" "recovery suite"
 }
 
 suite_patchset() {
@@ -187,8 +197,8 @@ build_test_modules
 
 for s in $SUITES; do
 	case "$s" in
-	unit | sql | tap | peer | patchset) ;;
-	*) die "unknown suite '$s' (known: unit sql tap peer patchset)" ;;
+	unit | sql | tap | peer | recovery | patchset) ;;
+	*) die "unknown suite '$s' (known: unit sql tap peer recovery patchset)" ;;
 	esac
 	say "suite: $s"
 	start=$(date +%s)

@@ -17,6 +17,9 @@
  *   where PostgreSQL would find files (after its dependency checks).
  * - pg_relation_size() and friends stat() files: relation_size_hook (core
  *   patch 0005) answers from the device.
+ * - GetNewRelFileNumber() looks for a file with access():
+ *   relfilenumber_in_use_hook (core patch 0006) also asks the device, so a
+ *   relfilenumber whose storage (or tombstone) is still there is skipped.
  *
  * src/blockdev/bd_bypass.c
  *
@@ -153,6 +156,16 @@ bd_relation_size(RelFileLocator locator, ProcNumber backend, ForkNumber forknum)
 	return found ? (int64) n * BLCKSZ : 0;
 }
 
+/* GetNewRelFileNumber(): storage still on the device blocks reuse */
+static bool
+bd_relfilenumber_hook(RelFileLocatorBackend rlocator)
+{
+	if (rlocator.backend != INVALID_PROC_NUMBER)
+		return false;			/* temporary relations are md.c's files */
+	return bd_relfilenumber_in_use(rlocator.locator.spcOid, rlocator.locator.dbOid,
+								   rlocator.locator.relNumber);
+}
+
 void
 bd_bypass_install(void)
 {
@@ -162,4 +175,5 @@ bd_bypass_install(void)
 	object_access_hook = bd_object_access;
 	RegisterXactCallback(bd_xact_callback, NULL);
 	relation_size_hook = bd_relation_size;
+	relfilenumber_in_use_hook = bd_relfilenumber_hook;
 }

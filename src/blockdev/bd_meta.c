@@ -1439,6 +1439,23 @@ bd_drop_database(Oid dboid)
 	LWLockRelease(bd->lock);
 }
 
+/* Whether the device holds any fork (live or tombstone) of a relfilenumber */
+bool
+bd_relfilenumber_in_use(Oid spcoid, Oid dboid, RelFileNumber relnumber)
+{
+	BdForkKey	key = {0};
+	bool		used = false;
+
+	key.spcoid = spcoid;
+	key.dboid = dboid;
+	key.relnumber = relnumber;
+	LWLockAcquire(bd->lock, LW_SHARED);
+	for (key.fork = 0; key.fork <= MAX_FORKNUM && !used; key.fork++)
+		used = fork_lookup(&key) != NULL;
+	LWLockRelease(bd->lock);
+	return used;
+}
+
 bool
 bd_tablespace_in_use(Oid spcoid)
 {

@@ -103,6 +103,7 @@ extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
 						uint64 *offsets, uint32 *counts, int max_ranges);
 extern void bd_drop_database(Oid dboid);
 extern bool bd_tablespace_in_use(Oid spcoid);
+extern bool bd_relfilenumber_in_use(Oid spcoid, Oid dboid, RelFileNumber relnumber);
 
 /* checkpoints (called from the checkpoint hooks) */
 extern void bd_checkpoint_start(int flags);

@@ -141,6 +141,20 @@ $node->safe_psql('postgres', 'DROP TABLESPACE ts; CHECKPOINT; CHECKPOINT');
 cmp_ok($node->safe_psql('postgres', 'SELECT forks FROM pgrac_block_device'), '<', $forks_before - 100,
 	'DROP DATABASE frees the database\'s forks');
 
+# --- a relfilenumber held only by the device is not handed out again ---
+# VACUUM FULL gives "rw" a relfilenumber from the OID counter; winding the
+# counter back to it makes the next CREATE TABLE draw it as its OID, which
+# pg_class does not have: only the device knows the number is taken.
+$node->safe_psql('postgres', 'CREATE TABLE rw AS SELECT generate_series(1, 1000) AS a; VACUUM FULL rw');
+my $taken = $node->safe_psql('postgres', q{SELECT relfilenode FROM pg_class WHERE relname = 'rw'});
+$node->stop;
+command_ok([ 'pg_resetwal', '-o', $taken, $node->data_dir ], 'pg_resetwal winds the OID counter back');
+$node->start;
+$node->safe_psql('postgres', 'CREATE TABLE fresh (b int)');
+isnt($node->safe_psql('postgres', q{SELECT relfilenode FROM pg_class WHERE relname = 'fresh'}), $taken,
+	'a new relation skips a relfilenumber that only the device holds');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM rw'), '1000', '... and the relation holding it is intact');
+
 # --- wal_level = minimal: data written without WAL survives a crash ---
 $node->append_conf('postgresql.conf', "wal_level = minimal\nmax_wal_senders = 0\n");
 $node->restart;

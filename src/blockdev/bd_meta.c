@@ -1613,6 +1613,7 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	List	   *zeroed;
 	uint8	   *copy;
 	uint64	   *addrs;
+	uint64	   *lsns;
 	int			ndirty = 0;
 	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
 	uint8	   *sbpage;
@@ -1626,12 +1627,17 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	/* zero released extents under the lock: redo may be mapping them */
 	zeroed = checkpoint_zero_released();
 
-	/* take copies of the dirty pages */
+	/*
+	 * Take copies of the dirty pages.  They stay dirty until the device is
+	 * flushed, and only if no change came in meanwhile do they become clean:
+	 * a failed write leaves them to the next checkpoint.
+	 */
 	for (uint64 i = 0; i < ncached; i++)
 		if (bd_page_dirty[i] && !bd_page_local[i])
 			ndirty++;
 	copy = palloc_aligned((Size) Max(ndirty, 1) * BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, MCXT_ALLOC_HUGE);
 	addrs = palloc(sizeof(uint64) * Max(ndirty, 1));
+	lsns = palloc(sizeof(uint64) * Max(ndirty, 1));
 	ndirty = 0;
 	for (uint64 i = 0; i < ncached; i++)
 	{
@@ -1644,8 +1650,8 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 		bd_page_read_header(page_ptr(addr), &h);
 		if (h.lsn > max_lsn)
 			max_lsn = h.lsn;
+		lsns[ndirty] = h.lsn;
 		addrs[ndirty++] = addr;
-		bd_page_dirty[i] = false;
 	}
 	bd->sb_generation++;
 	bd->sb.generation = bd->sb_generation;
@@ -1655,10 +1661,8 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	bd_superblock_encode(&bd->sb, bd_superblock_address_for(bd->sb.generation), sbpage);
 	LWLockRelease(bd->lock);
 
-	/* WAL before metadata */
-	if (max_lsn != InvalidXLogRecPtr && !RecoveryInProgress())
-		XLogFlush(max_lsn);
-	else if (max_lsn != InvalidXLogRecPtr && XLogInsertAllowed())
+	/* WAL before metadata (in recovery: the minimum recovery point moves) */
+	if (max_lsn != InvalidXLogRecPtr)
 		XLogFlush(max_lsn);
 
 	for (int i = 0; i < ndirty; i++)
@@ -1668,8 +1672,16 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	/* the one flush: data written since the last checkpoint, and metadata */
 	bd_device_flush();
 
-	/* zeroed extents are durable zeroes now: hand them out again */
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ndirty; i++)
+	{
+		BdPageHeader h;
+
+		bd_page_read_header(page_ptr(addrs[i]), &h);
+		if (h.lsn == lsns[i] && !bd_page_local[page_index(addrs[i])])
+			bd_page_dirty[page_index(addrs[i])] = false;
+	}
+	/* zeroed extents are durable zeroes now: hand them out again */
 	foreach_int(e, zeroed)
 	{
 		if (bit_get(bd_zero_pending, (uint32) e) && !alloc_page_bit((uint32) e))
@@ -1683,6 +1695,7 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	list_free(zeroed);
 	pfree(copy);
 	pfree(addrs);
+	pfree(lsns);
 	pfree(sbpage);
 }
 

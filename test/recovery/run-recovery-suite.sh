@@ -105,7 +105,7 @@ for c in $CONFIGS; do
 	passed=$(grep -c '^ok ' "$OUT/$c.outcomes" || true)
 	failed=$(grep -c '^not ok ' "$OUT/$c.outcomes" || true)
 	if [ -f "$OUT/stock.outcomes" ] && ! grep -v -F -f <(grep -v '^#' "$DEVIATIONS" | awk -F'\t' '$2 == "not-run" { print "t/" $1 }') \
-		"$OUT/stock.outcomes" | diff -u - <(sed 's/^deviation /ok /' "$OUT/$c.outcomes") >"$OUT/$c.diff"; then
+		"$OUT/stock.outcomes" | diff -u - <(sed 's/^deviation /ok /' "$OUT/$c.outcomes" | sort -k2) >"$OUT/$c.diff"; then
 		echo "FAIL: recovery results on $c differ from stock:"
 		cat "$OUT/$c.diff"
 		status=1

@@ -1244,6 +1244,14 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 	uint32		need = (uint32) (((uint64) first + count + bd->sb.extent_pages - 1) /
 								 bd->sb.extent_pages);
 
+	/* the usual case, blocks already mapped, needs the lock only shared */
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = live_fork_or_error(key, "write");
+	entry_read(f, &e);
+	LWLockRelease(bd->lock);
+	if (need <= e.nextents)
+		return;
+
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	f = live_fork_or_error(key, "write");
 	entry_read(f, &e);

@@ -153,53 +153,47 @@ bd_device_write(uint64 offset, const void *buf, size_t len)
 
 /*
  * Vectored transfers: preadv/pwritev may transfer less than asked; go on
- * from where they stopped rather than fail, as md.c does.
+ * from where they stopped rather than fail, as md.c does.  The caller's
+ * iovec array is left as it was.
  */
-void
-bd_device_readv(uint64 offset, struct iovec *iov, int iovcnt, size_t len)
-{
-	size_t		total = 0;
-
-	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
-	while (total < len)
-	{
-		ssize_t		done = pg_preadv(bd_dev.fd, iov, iovcnt, (off_t) (offset + total));
-
-		if (done <= 0)
-		{
-			pgstat_report_wait_end();
-			io_error("read", offset + total, len - total, done);
-		}
-		total += done;
-		if (total < len)
-			iovcnt = compute_remaining_iovec(iov, iov, iovcnt, done);
-	}
-	pgstat_report_wait_end();
-}
-
-void
-bd_device_writev(uint64 offset, const struct iovec *iov, int iovcnt, size_t len)
+static void
+transfer_vectored(bool write, uint64 offset, const struct iovec *iov,
+				  int iovcnt, size_t len)
 {
 	struct iovec local[PG_IOV_MAX];
 	size_t		total = 0;
 
 	Assert(iovcnt <= PG_IOV_MAX);
 	memcpy(local, iov, sizeof(struct iovec) * iovcnt);
-	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_WRITE);
+	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
 	while (total < len)
 	{
-		ssize_t		done = pg_pwritev(bd_dev.fd, local, iovcnt, (off_t) (offset + total));
+		ssize_t		done = write ?
+			pg_pwritev(bd_dev.fd, local, iovcnt, (off_t) (offset + total)) :
+			pg_preadv(bd_dev.fd, local, iovcnt, (off_t) (offset + total));
 
 		if (done <= 0)
 		{
 			pgstat_report_wait_end();
-			io_error("write", offset + total, len - total, done);
+			io_error(write ? "write" : "read", offset + total, len - total, done);
 		}
 		total += done;
 		if (total < len)
 			iovcnt = compute_remaining_iovec(local, local, iovcnt, done);
 	}
 	pgstat_report_wait_end();
+}
+
+void
+bd_device_readv(uint64 offset, const struct iovec *iov, int iovcnt, size_t len)
+{
+	transfer_vectored(false, offset, iov, iovcnt, len);
+}
+
+void
+bd_device_writev(uint64 offset, const struct iovec *iov, int iovcnt, size_t len)
+{
+	transfer_vectored(true, offset, iov, iovcnt, len);
 }
 
 /*

@@ -43,7 +43,7 @@ extern void bd_device_path(char *path);
 extern bool bd_device_open(bool create_embedded);
 extern void bd_device_read(uint64 offset, void *buf, size_t len);
 extern void bd_device_write(uint64 offset, const void *buf, size_t len);
-extern void bd_device_readv(uint64 offset, struct iovec *iov, int iovcnt,
+extern void bd_device_readv(uint64 offset, const struct iovec *iov, int iovcnt,
 							size_t len);
 extern void bd_device_writev(uint64 offset, const struct iovec *iov,
 							 int iovcnt, size_t len);

@@ -966,6 +966,23 @@ fork_lookup(const BdForkKey *key)
 	return hash_search(bd_forks, key, HASH_FIND, NULL);
 }
 
+/* The live fork, or ERROR (releasing bd->lock, which the caller holds) */
+static BdForkEntry *
+live_fork_or_error(const BdForkKey *key, const char *action)
+{
+	BdForkEntry *f = fork_lookup(key);
+
+	if (f == NULL || f->state != BD_ENTRY_LIVE)
+	{
+		LWLockRelease(bd->lock);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not %s relation %s on block device: it does not exist",
+						action, fork_text(key))));
+	}
+	return f;
+}
+
 bool
 bd_fork_exists(const BdForkKey *key)
 {
@@ -1179,21 +1196,6 @@ map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 	change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
 }
 
-static BdForkEntry *
-live_fork_or_error(const BdForkKey *key, const char *action)
-{
-	BdForkEntry *f = fork_lookup(key);
-
-	if (f == NULL || f->state != BD_ENTRY_LIVE)
-	{
-		LWLockRelease(bd->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not %s relation %s on block device: it does not exist",
-						action, fork_text(key))));
-	}
-	return f;
-}
 
 /*
  * Make blocks [first, first + count) part of the fork: map extents as
@@ -1295,15 +1297,7 @@ bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks)
 	uint32		keep;
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(key);
-	if (f == NULL || f->state != BD_ENTRY_LIVE)
-	{
-		LWLockRelease(bd->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not truncate relation %s on block device: it does not exist",
-						fork_text(key))));
-	}
+	f = live_fork_or_error(key, "truncate");
 	f->nblocks = nblocks;
 	if (!XLogInsertAllowed())
 	{
@@ -1370,15 +1364,7 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 
 	LWLockAcquire(bd->lock, LW_SHARED);
 	ep = bd->sb.extent_pages;
-	f = fork_lookup(key);
-	if (f == NULL || f->state != BD_ENTRY_LIVE)
-	{
-		LWLockRelease(bd->lock);
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not access relation %s on block device: it does not exist",
-						fork_text(key))));
-	}
+	f = live_fork_or_error(key, "access");
 	entry_read(f, &e);
 	if ((!allow_beyond_eof && (uint64) blocknum + nblocks > f->nblocks) ||
 		((uint64) blocknum + nblocks + ep - 1) / ep > e.nextents)
@@ -1768,10 +1754,17 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 		/* a pending unlink by redo stays pending until the page says so */
 		if (cur.state == BD_ENTRY_TOMBSTONE || old.state != cur.state)
 			f->state = cur.state;
-		if (op == BD_WAL_SET_EOF ||
-			((op == BD_WAL_TRUNCATE || op == BD_WAL_CREATE_FORK) &&
-			 rkey->spcoid == cur.spcoid && rkey->dboid == cur.dboid &&
-			 rkey->relnumber == cur.relnumber && rkey->fork == cur.fork))
+		/*
+		 * Only TRUNCATE and CREATE_FORK set their fork's EOF exactly.  A
+		 * SET_EOF image also carries the other entries of its page as the
+		 * primary last logged them, possibly older than what redo has
+		 * extended since: EOF only moves up there.
+		 */
+		if ((op == BD_WAL_TRUNCATE || op == BD_WAL_CREATE_FORK) &&
+			rkey->spcoid == cur.spcoid && rkey->dboid == cur.dboid &&
+			rkey->relnumber == cur.relnumber && rkey->fork == cur.fork)
+			f->nblocks = cur.nblocks;
+		else if (op == BD_WAL_SET_EOF && cur.nblocks > f->nblocks)
 			f->nblocks = cur.nblocks;
 	}
 }

@@ -57,6 +57,7 @@ static PgracSmgrBase block_device_base = {.name = "block_device"};
 char	   *pgrac_device = NULL;
 int			pgrac_image_max_size_mb = 64 * 1024;
 int			pgrac_image_extent_kb = 128;
+bool		pgrac_direct_io = false;
 static checkpoint_hook_type prev_checkpoint_hook = NULL;
 static checkpoint_start_hook_type prev_checkpoint_start_hook = NULL;
 
@@ -108,6 +109,15 @@ define_settings(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgrac.direct_io",
+							 "Read and write the block device with direct I/O (O_DIRECT).",
+							 "Bypasses the kernel page cache for relation data on the device; alignment is checked at startup.",
+							 &pgrac_direct_io,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgrac.image_max_size",
 							"Largest size the embedded image may grow to.",

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -54,6 +55,65 @@ bd_device_path(char *path)
 }
 
 /*
+ * Direct I/O: learn what alignment the device needs and refuse to start
+ * when what this backend issues does not meet it.  Every transfer is of
+ * whole 8 kB pages at page-aligned offsets, from buffers aligned to
+ * PG_IO_ALIGN_SIZE (shared buffers, the metadata cache, palloc_aligned),
+ * so a device is usable when its offset alignment divides the page size
+ * and its memory alignment divides PG_IO_ALIGN_SIZE.
+ */
+static void
+check_direct_io_alignment(void)
+{
+	if (bd_dev.is_block_device)
+	{
+		int			sector;
+
+		if (ioctl(bd_dev.fd, BLKSSZGET, &sector) < 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not get the logical block size of block device \"%s\": %m", bd_dev.path)));
+		bd_dev.offset_align = bd_dev.mem_align = (uint32) sector;
+	}
+	else
+	{
+		struct statx stx;
+
+		if (statx(bd_dev.fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not get the direct I/O alignment of \"%s\": %m", bd_dev.path)));
+		if ((stx.stx_mask & STATX_DIOALIGN) == 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the file system holding \"%s\" does not report its direct I/O alignment", bd_dev.path),
+					 errdetail("statx(STATX_DIOALIGN) returned no alignment, so pgrac.direct_io cannot be checked."),
+					 errhint("Set pgrac.direct_io = off, or put the image on a file system that reports it (ext4, XFS) or on a block device.")));
+		if (stx.stx_dio_offset_align == 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the file system holding \"%s\" does not support direct I/O on it", bd_dev.path),
+					 errhint("Set pgrac.direct_io = off, or put the device on a file system or block device that supports direct I/O.")));
+		bd_dev.offset_align = stx.stx_dio_offset_align;
+		bd_dev.mem_align = stx.stx_dio_mem_align;
+	}
+	if (bd_dev.offset_align == 0 || bd_dev.mem_align == 0 ||
+		BD_PAGE_SIZE % bd_dev.offset_align != 0 ||
+		PG_IO_ALIGN_SIZE % bd_dev.mem_align != 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("direct I/O on \"%s\" needs offsets aligned to %u bytes and buffers aligned to %u bytes",
+						bd_dev.path, bd_dev.offset_align, bd_dev.mem_align),
+				 errdetail("pgrac_storage transfers %d-byte pages from buffers aligned to %d bytes.",
+						   BD_PAGE_SIZE, PG_IO_ALIGN_SIZE),
+				 errhint("Set pgrac.direct_io = off, or use a device whose logical block size is at most %d bytes.",
+						 PG_IO_ALIGN_SIZE)));
+	ereport(LOG,
+			(errmsg("block device \"%s\" uses direct I/O (offset alignment %u, buffer alignment %u bytes)",
+					bd_dev.path, bd_dev.offset_align, bd_dev.mem_align)));
+}
+
+/*
  * Open the device.  The embedded image is created (empty) when missing and
  * create_embedded is set; an explicitly named device must exist.  Returns
  * true when the file was created here (it then needs formatting).
@@ -66,6 +126,8 @@ bd_device_open(bool create_embedded)
 	int			flags = O_RDWR | PG_BINARY;
 
 	bd_device_path(bd_dev.path);
+	if (pgrac_direct_io)
+		flags |= O_DIRECT;
 	if (bd_device_embedded())
 	{
 		char		dir[MAXPGPATH];
@@ -83,12 +145,36 @@ bd_device_open(bool create_embedded)
 	}
 
 	bd_dev.fd = open(bd_dev.path, flags, pg_file_create_mode);
+	if (bd_dev.fd < 0 && errno == EINVAL && pgrac_direct_io)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("could not open block device \"%s\" for direct I/O: %m", bd_dev.path),
+				 errdetail("The file system holding it does not support O_DIRECT."),
+				 errhint("Set pgrac.direct_io = off, or put the device on a file system or block device that supports direct I/O.")));
 	if (bd_dev.fd < 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
 				 errmsg("could not open block device \"%s\": %m", bd_dev.path),
 				 bd_device_embedded() ? 0 :
 				 errhint("pgrac.device must name an existing block device or image file formatted with pgrac_image format, readable and writable by the server's operating system user.")));
+
+	/*
+	 * One server per device on this host, and no pgrac_image changing it
+	 * underneath: an exclusive flock on the open file description, which
+	 * every child inherits, so it is held until the last process of this
+	 * server exits.  (Across hosts this is the fence driver's job.)
+	 */
+	if (flock(bd_dev.fd, LOCK_EX | LOCK_NB) < 0)
+	{
+		int			save_errno = errno;
+
+		ereport(FATAL,
+				(errcode(save_errno == EWOULDBLOCK ? ERRCODE_OBJECT_IN_USE : ERRCODE_IO_ERROR),
+				 errmsg("could not lock block device \"%s\": %s", bd_dev.path,
+						save_errno == EWOULDBLOCK ? "it is in use by another process" : strerror(save_errno)),
+				 errhint("Another server, a process left over from this server, or pgrac_image has the device open; \"fuser -v %s\" names the process.",
+						 bd_dev.path)));
+	}
 	if (fstat(bd_dev.fd, &st) < 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
@@ -110,6 +196,9 @@ bd_device_open(bool create_embedded)
 		ereport(FATAL,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("pgrac.device \"%s\" is neither a block device nor a regular file", bd_dev.path)));
+	bd_dev.direct = pgrac_direct_io;
+	if (bd_dev.direct)
+		check_direct_io_alignment();
 	return created;
 }
 
@@ -127,11 +216,29 @@ io_error(const char *what, uint64 offset, size_t len, ssize_t done)
 					what, len, (unsigned long long) offset, bd_dev.path, done)));
 }
 
+/*
+ * With direct I/O a misaligned transfer would fail with EINVAL (or, on some
+ * devices, be split in ways nobody tested): catch the caller's mistake here
+ * with a message that says what was wrong.
+ */
+static inline void
+check_aligned(const void *buf, uint64 offset, size_t len)
+{
+	if (bd_dev.direct &&
+		((uintptr_t) buf % bd_dev.mem_align != 0 ||
+		 offset % bd_dev.offset_align != 0 ||
+		 len % bd_dev.offset_align != 0))
+		elog(ERROR, "misaligned direct I/O on block device \"%s\": buffer %p, offset %llu, length %zu (alignment: buffers %u, offsets %u)",
+			 bd_dev.path, buf, (unsigned long long) offset, len,
+			 bd_dev.mem_align, bd_dev.offset_align);
+}
+
 void
 bd_device_read(uint64 offset, void *buf, size_t len)
 {
 	ssize_t		done;
 
+	check_aligned(buf, offset, len);
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
 	done = pg_pread(bd_dev.fd, buf, len, (off_t) offset);
 	pgstat_report_wait_end();
@@ -144,6 +251,7 @@ bd_device_write(uint64 offset, const void *buf, size_t len)
 {
 	ssize_t		done;
 
+	check_aligned(buf, offset, len);
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_WRITE);
 	done = pg_pwrite(bd_dev.fd, buf, len, (off_t) offset);
 	pgstat_report_wait_end();
@@ -164,6 +272,8 @@ transfer_vectored(bool write, uint64 offset, const struct iovec *iov,
 	size_t		total = 0;
 
 	Assert(iovcnt <= PG_IOV_MAX);
+	for (int i = 0; i < iovcnt; i++)
+		check_aligned(iov[i].iov_base, offset, iov[i].iov_len);
 	memcpy(local, iov, sizeof(struct iovec) * iovcnt);
 	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
 	while (total < len)

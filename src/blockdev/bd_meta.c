@@ -603,6 +603,9 @@ shmem_size(const BdSuperblock *g)
 	return size + PG_IO_ALIGN_SIZE;
 }
 
+/* the postmaster's page I/O while it formats or loads the device */
+static PGIOAlignedBlock postmaster_page;
+
 static bool
 postmaster_read_page(void *arg, uint64 address, uint8 *page)
 {
@@ -611,13 +614,20 @@ postmaster_read_page(void *arg, uint64 address, uint8 *page)
 		memcpy(page, page_ptr(address), BD_PAGE_SIZE);
 		return true;
 	}
-	return pg_pread(bd_dev.fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
+	/* through an aligned copy: the caller's page may not suit direct I/O */
+	if (pg_pread(bd_dev.fd, postmaster_page.data, BD_PAGE_SIZE,
+				 (off_t) (address * BD_PAGE_SIZE)) != BD_PAGE_SIZE)
+		return false;
+	memcpy(page, postmaster_page.data, BD_PAGE_SIZE);
+	return true;
 }
 
 static bool
 postmaster_write_page(void *arg, uint64 address, const uint8 *page)
 {
-	return pg_pwrite(bd_dev.fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
+	memcpy(postmaster_page.data, page, BD_PAGE_SIZE);
+	return pg_pwrite(bd_dev.fd, postmaster_page.data, BD_PAGE_SIZE,
+					 (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
 }
 
 static void *

@@ -25,6 +25,7 @@
 extern char *pgrac_device;
 extern int	pgrac_image_max_size_mb;
 extern int	pgrac_image_extent_kb;
+extern bool pgrac_direct_io;
 
 /* ---- the device (bd_device.c) ---- */
 
@@ -33,6 +34,9 @@ typedef struct BdDevice
 	int			fd;
 	bool		is_block_device;
 	uint64		size;			/* bytes */
+	bool		direct;			/* opened with O_DIRECT */
+	uint32		mem_align;		/* direct I/O: buffer alignment the device needs */
+	uint32		offset_align;	/* direct I/O: offset and length alignment */
 	char		path[MAXPGPATH];
 } BdDevice;
 

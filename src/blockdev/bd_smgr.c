@@ -236,6 +236,9 @@ bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	if (blocknum >= eof)
 		return false;
 	nblocks = Min(nblocks, (int) (eof - blocknum));
+	/* with direct I/O the page cache is bypassed: nothing to read ahead */
+	if (bd_dev.direct)
+		return true;
 	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
 	for (int r = 0; r < n; r++)
 		(void) posix_fadvise(bd_dev.fd, (off_t) offsets[r],
@@ -304,6 +307,9 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		md->smgr_writeback(reln, forknum, blocknum, nblocks);
 		return;
 	}
+	/* direct writes are not left in the page cache: nothing to write back */
+	if (bd_dev.direct)
+		return;
 	key_of(reln, forknum, &key);
 	bd_fork_size(&key, &eof, &mapped);
 	if (blocknum >= mapped)

@@ -2,6 +2,7 @@
 # pg_basebackup (which copies the embedded image like any file in PGDATA):
 # it follows the primary through creates, extensions, truncations, drops
 # and checkpoints, and once promoted serves the same data and takes writes.
+# The primary uses buffered I/O, the standby direct I/O on its copy.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -28,6 +29,7 @@ $bg->quit;
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'bk', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "pgrac.direct_io = on\n");
 $standby->start;
 
 $primary->safe_psql('postgres', q{
@@ -48,8 +50,8 @@ my $q = q{SELECT (SELECT count(*) FROM before_backup) || ',' || (SELECT count(DI
 my $expect = $primary->safe_psql('postgres', $q);
 is($expect, '1000,1,40000,5000050000', 'primary has what it was given');
 is($standby->safe_psql('postgres', $q), $expect, 'the standby follows the primary');
-is($standby->safe_psql('postgres', q{SELECT backend FROM pgrac_block_device}), 'block_device',
-	'the standby runs on its own copy of the image');
+is($standby->safe_psql('postgres', q{SELECT backend, embedded, direct_io FROM pgrac_block_device}), 'block_device|t|t',
+	'the standby runs on its own copy of the image, with direct I/O');
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM pgrac_relation_extents('after_backup')}),
 	$primary->safe_psql('postgres', q{SELECT count(*) FROM pgrac_relation_extents('after_backup')}),
 	'its extent map matches the primary\'s');

@@ -30,6 +30,7 @@ OBJS = \
 EXTENSION = pgrac_storage
 DATA = sql/pgrac_storage--1.0.sql
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src
+SHLIB_LINK = -luring
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -48,6 +48,12 @@ static const struct config_enum_entry storage_backend_options[] = {
 
 static int	pgrac_storage_backend = PGRAC_BACKEND_MD;
 
+static const struct config_enum_entry io_method_options[] = {
+	{"sync", BD_IO_METHOD_SYNC, false},
+	{"io_uring", BD_IO_METHOD_IO_URING, false},
+	{NULL, 0, false}
+};
+
 /* md.c as a base backend: PostgreSQL already initializes it as entry 0. */
 static f_smgr md_base_ops;
 static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
@@ -58,6 +64,7 @@ char	   *pgrac_device = NULL;
 int			pgrac_image_max_size_mb = 64 * 1024;
 int			pgrac_image_extent_kb = 128;
 bool		pgrac_direct_io = false;
+int			pgrac_io_method = BD_IO_METHOD_SYNC;
 static checkpoint_hook_type prev_checkpoint_hook = NULL;
 static checkpoint_start_hook_type prev_checkpoint_start_hook = NULL;
 
@@ -115,6 +122,16 @@ define_settings(void)
 							 "Bypasses the kernel page cache for relation data on the device; alignment is checked at startup.",
 							 &pgrac_direct_io,
 							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgrac.io_method",
+							 "How the block_device backend issues relation reads and writes.",
+							 "\"sync\": preadv/pwritev, one extent range after the other; \"io_uring\": all ranges of a request submitted at once through io_uring.",
+							 &pgrac_io_method,
+							 BD_IO_METHOD_SYNC,
+							 io_method_options,
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <liburing.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -35,6 +36,8 @@
 #include "bd_server.h"
 
 BdDevice	bd_dev = {.fd = -1};
+
+static void probe_io_uring(void);
 
 /* The embedded image lives here, relative to PGDATA. */
 #define EMBEDDED_IMAGE	"pg_pgrac/device.img"
@@ -158,23 +161,6 @@ bd_device_open(bool create_embedded)
 				 bd_device_embedded() ? 0 :
 				 errhint("pgrac.device must name an existing block device or image file formatted with pgrac_image format, readable and writable by the server's operating system user.")));
 
-	/*
-	 * One server per device on this host, and no pgrac_image changing it
-	 * underneath: an exclusive flock on the open file description, which
-	 * every child inherits, so it is held until the last process of this
-	 * server exits.  (Across hosts this is the fence driver's job.)
-	 */
-	if (flock(bd_dev.fd, LOCK_EX | LOCK_NB) < 0)
-	{
-		int			save_errno = errno;
-
-		ereport(FATAL,
-				(errcode(save_errno == EWOULDBLOCK ? ERRCODE_OBJECT_IN_USE : ERRCODE_IO_ERROR),
-				 errmsg("could not lock block device \"%s\": %s", bd_dev.path,
-						save_errno == EWOULDBLOCK ? "it is in use by another process" : strerror(save_errno)),
-				 errhint("Another server, a process left over from this server, or pgrac_image has the device open; \"fuser -v %s\" names the process.",
-						 bd_dev.path)));
-	}
 	if (fstat(bd_dev.fd, &st) < 0)
 		ereport(FATAL,
 				(errcode_for_file_access(),
@@ -199,7 +185,38 @@ bd_device_open(bool create_embedded)
 	bd_dev.direct = pgrac_direct_io;
 	if (bd_dev.direct)
 		check_direct_io_alignment();
+	bd_dev.io_uring = (pgrac_io_method == BD_IO_METHOD_IO_URING);
+	if (bd_dev.io_uring)
+		probe_io_uring();
 	return created;
+}
+
+/*
+ * One server per device on this host, and no pgrac_image changing it
+ * underneath: an exclusive flock on the open file description, which every
+ * child inherits, so it is held until the last process of this server
+ * exits.  (Across hosts this is the fence driver's job.)  Taken once shared
+ * memory exists, i.e. after PostgreSQL's own interlock has refused a data
+ * directory whose old processes still run, so that its message comes
+ * first.  Before it the device is only read, or formatted when it is an
+ * embedded image this process has just created (O_EXCL), which nobody else
+ * can be using.  Taking it again in the
+ * same server (after a crash restart) is a no-op.
+ */
+void
+bd_device_lock(void)
+{
+	if (flock(bd_dev.fd, LOCK_EX | LOCK_NB) < 0)
+	{
+		int			save_errno = errno;
+
+		ereport(FATAL,
+				(errcode(save_errno == EWOULDBLOCK ? ERRCODE_OBJECT_IN_USE : ERRCODE_IO_ERROR),
+				 errmsg("could not lock block device \"%s\": %s", bd_dev.path,
+						save_errno == EWOULDBLOCK ? "it is in use by another process" : strerror(save_errno)),
+				 errhint("Another server, a process left over from this server, or pgrac_image has the device open; \"fuser -v %s\" names the process.",
+						 bd_dev.path)));
+	}
 }
 
 static void
@@ -272,8 +289,6 @@ transfer_vectored(bool write, uint64 offset, const struct iovec *iov,
 	size_t		total = 0;
 
 	Assert(iovcnt <= PG_IOV_MAX);
-	for (int i = 0; i < iovcnt; i++)
-		check_aligned(iov[i].iov_base, offset, iov[i].iov_len);
 	memcpy(local, iov, sizeof(struct iovec) * iovcnt);
 	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
 	while (total < len)
@@ -294,16 +309,182 @@ transfer_vectored(bool write, uint64 offset, const struct iovec *iov,
 	pgstat_report_wait_end();
 }
 
-void
-bd_device_readv(uint64 offset, const struct iovec *iov, int iovcnt, size_t len)
+/* ---- io_uring ---- */
+
+/*
+ * One ring per process, created on first use.  The postmaster only probes
+ * io_uring at startup and never keeps a ring, so children never share one;
+ * the owner check still refuses to use a ring inherited across fork().
+ */
+static struct io_uring ring;
+static pid_t ring_owner = 0;
+
+static void
+ring_setup(void)
 {
-	transfer_vectored(false, offset, iov, iovcnt, len);
+	int			rc;
+
+	if (ring_owner == MyProcPid)
+		return;
+	if (ring_owner != 0)
+		io_uring_queue_exit(&ring);
+	ring_owner = 0;
+	rc = io_uring_queue_init(BD_MAX_TRANSFERS, &ring, 0);
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not set up io_uring for block device \"%s\": %s",
+						bd_dev.path, strerror(-rc)),
+				 errhint("Set pgrac.io_method = 'sync', or allow io_uring (sysctl kernel.io_uring_disabled, container seccomp profile).")));
+	ring_owner = MyProcPid;
 }
 
-void
-bd_device_writev(uint64 offset, const struct iovec *iov, int iovcnt, size_t len)
+/*
+ * Check at postmaster start that this kernel lets us create a ring and
+ * supports the operations used, so a server never starts that cannot do
+ * its I/O.
+ */
+static void
+probe_io_uring(void)
 {
-	transfer_vectored(true, offset, iov, iovcnt, len);
+	struct io_uring probe_ring;
+	struct io_uring_probe *probe;
+	int			rc = io_uring_queue_init(4, &probe_ring, 0);
+	bool		ok;
+
+	if (rc < 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pgrac.io_method = 'io_uring' is not available: %s", strerror(-rc)),
+				 errhint("Set pgrac.io_method = 'sync', or allow io_uring (sysctl kernel.io_uring_disabled, container seccomp profile).")));
+	probe = io_uring_get_probe_ring(&probe_ring);
+	ok = probe != NULL &&
+		io_uring_opcode_supported(probe, IORING_OP_READV) &&
+		io_uring_opcode_supported(probe, IORING_OP_WRITEV);
+	if (probe)
+		io_uring_free_probe(probe);
+	io_uring_queue_exit(&probe_ring);
+	if (!ok)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pgrac.io_method = 'io_uring' is not available: the kernel's io_uring lacks vectored reads and writes"),
+				 errhint("Set pgrac.io_method = 'sync'.")));
+}
+
+/*
+ * Submit every range at once and wait for all of them.  No error is thrown
+ * while an operation is in flight (the kernel could still be reading into a
+ * shared buffer); a short transfer is finished synchronously, as
+ * transfer_vectored() finishes short preadv/pwritev calls.
+ */
+static void
+transfer_io_uring(bool write, const BdTransfer *t, int n)
+{
+	int			res[BD_MAX_TRANSFERS];
+	int			submitted = 0;
+	int			completed = 0;
+	int			submit_error = 0;
+
+	Assert(n <= BD_MAX_TRANSFERS);
+	ring_setup();
+	for (int i = 0; i < n; i++)
+	{
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		/* the ring has BD_MAX_TRANSFERS entries and is empty between calls */
+		Assert(sqe != NULL);
+		if (write)
+			io_uring_prep_writev(sqe, bd_dev.fd, t[i].iov, (unsigned) t[i].iovcnt, t[i].offset);
+		else
+			io_uring_prep_readv(sqe, bd_dev.fd, t[i].iov, (unsigned) t[i].iovcnt, t[i].offset);
+		io_uring_sqe_set_data(sqe, (void *) (uintptr_t) i);
+	}
+
+	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
+	while (submitted < n)
+	{
+		int			rc = io_uring_submit(&ring);
+
+		if (rc > 0)
+			submitted += rc;
+		else if (rc == -EINTR)
+			continue;
+		else if (rc == -EAGAIN)
+			pg_usleep(100L);	/* the kernel is short of resources: soon */
+		else
+		{
+			submit_error = (rc == 0) ? EIO : -rc;
+			break;
+		}
+	}
+	/* reap everything submitted before anything can throw */
+	while (completed < submitted)
+	{
+		struct io_uring_cqe *cqe;
+		int			rc = io_uring_wait_cqe(&ring, &cqe);
+
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			/* operations may still be in flight into our buffers */
+			elog(PANIC, "could not wait for io_uring completions on block device \"%s\": %s",
+				 bd_dev.path, strerror(-rc));
+		res[(uintptr_t) io_uring_cqe_get_data(cqe)] = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+		completed++;
+	}
+	if (submit_error != 0)
+	{
+		pgstat_report_wait_end();
+		/* drop the ring with the entries it did not take */
+		io_uring_queue_exit(&ring);
+		ring_owner = 0;
+		errno = submit_error;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not submit I/O to block device \"%s\" through io_uring: %m", bd_dev.path)));
+	}
+	pgstat_report_wait_end();
+
+	for (int i = 0; i < n; i++)
+	{
+		struct iovec rest[PG_IOV_MAX];
+		int			restcnt;
+
+		if (res[i] == (int) t[i].len)
+			continue;
+		if (res[i] < 0 && res[i] != -EAGAIN && res[i] != -EINTR)
+		{
+			errno = -res[i];
+			io_error(write ? "write" : "read", t[i].offset, t[i].len, -1);
+		}
+		if (res[i] == 0 && !write)
+			io_error("read", t[i].offset, t[i].len, 0);
+		/* short, or to be retried: the rest synchronously */
+		res[i] = Max(res[i], 0);
+		memcpy(rest, t[i].iov, sizeof(struct iovec) * t[i].iovcnt);
+		restcnt = compute_remaining_iovec(rest, rest, t[i].iovcnt, res[i]);
+		transfer_vectored(write, t[i].offset + res[i], rest, restcnt, t[i].len - res[i]);
+	}
+}
+
+/*
+ * Transfer ranges of the device: each a contiguous byte range from or into
+ * its buffers.  With io_uring all ranges are submitted together.
+ */
+void
+bd_device_transfer(bool write, const BdTransfer *transfers, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < transfers[i].iovcnt; j++)
+			check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
+						  transfers[i].iov[j].iov_len);
+	if (bd_dev.io_uring)
+		transfer_io_uring(write, transfers, n);
+	else
+		for (int i = 0; i < n; i++)
+			transfer_vectored(write, transfers[i].offset, transfers[i].iov,
+							  transfers[i].iovcnt, transfers[i].len);
 }
 
 /*

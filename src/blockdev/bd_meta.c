@@ -834,6 +834,7 @@ bd_shmem_startup(void)
 
 	if (!bd_geometry_known)
 		read_geometry();
+	bd_device_lock();
 	ncached = NCACHED(&bd_geometry);
 	/* created here, so children inherit it outside any critical section */
 	(void) bd_alloc(1);

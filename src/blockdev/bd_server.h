@@ -26,6 +26,13 @@ extern char *pgrac_device;
 extern int	pgrac_image_max_size_mb;
 extern int	pgrac_image_extent_kb;
 extern bool pgrac_direct_io;
+extern int	pgrac_io_method;
+
+typedef enum BdIoMethod
+{
+	BD_IO_METHOD_SYNC,
+	BD_IO_METHOD_IO_URING,
+} BdIoMethod;
 
 /* ---- the device (bd_device.c) ---- */
 
@@ -35,6 +42,7 @@ typedef struct BdDevice
 	bool		is_block_device;
 	uint64		size;			/* bytes */
 	bool		direct;			/* opened with O_DIRECT */
+	bool		io_uring;		/* data transfers through io_uring */
 	uint32		mem_align;		/* direct I/O: buffer alignment the device needs */
 	uint32		offset_align;	/* direct I/O: offset and length alignment */
 	char		path[MAXPGPATH];
@@ -45,12 +53,22 @@ extern BdDevice bd_dev;
 extern bool bd_device_embedded(void);
 extern void bd_device_path(char *path);
 extern bool bd_device_open(bool create_embedded);
+extern void bd_device_lock(void);
 extern void bd_device_read(uint64 offset, void *buf, size_t len);
 extern void bd_device_write(uint64 offset, const void *buf, size_t len);
-extern void bd_device_readv(uint64 offset, const struct iovec *iov, int iovcnt,
-							size_t len);
-extern void bd_device_writev(uint64 offset, const struct iovec *iov,
-							 int iovcnt, size_t len);
+/* one contiguous range of the device and the buffers it goes to or from */
+typedef struct BdTransfer
+{
+	uint64		offset;
+	const struct iovec *iov;
+	int			iovcnt;
+	size_t		len;
+} BdTransfer;
+
+/* most ranges one bd_device_transfer() call takes */
+#define BD_MAX_TRANSFERS	64
+
+extern void bd_device_transfer(bool write, const BdTransfer *transfers, int n);
 extern void bd_device_zero(uint64 offset, uint64 len);
 extern void bd_device_flush(void);
 extern void bd_device_resize(uint64 size);

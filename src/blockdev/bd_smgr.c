@@ -120,35 +120,32 @@ transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	uint32		counts[MAX_RANGES];
 	int			n;
 	BlockNumber done = 0;
+	struct iovec iov[PG_IOV_MAX];
+	BdTransfer	transfers[MAX_RANGES];
 
+	/* PostgreSQL's I/O combine limit is PG_IOV_MAX; bd_fork_map() relies on it */
+	if (nblocks > PG_IOV_MAX)
+		elog(ERROR, "block-device transfer of %u blocks exceeds the limit of %d",
+			 nblocks, PG_IOV_MAX);
 	key_of(reln, forknum, &key);
 	if (write)
 		bd_fork_ensure_mapped(&key, blocknum, nblocks, skipping_wal(reln));
 	n = bd_fork_map(&key, blocknum, nblocks, beyond_eof, offsets, counts, MAX_RANGES);
+	Assert(n <= BD_MAX_TRANSFERS);
+	for (int i = 0; i < (int) nblocks; i++)
+	{
+		iov[i].iov_base = buffers[i];
+		iov[i].iov_len = BLCKSZ;
+	}
 	for (int r = 0; r < n; r++)
 	{
-		struct iovec iov[PG_IOV_MAX];
-		uint32		left = counts[r];
-		uint64		offset = offsets[r];
-
-		while (left > 0)
-		{
-			int			iovcnt = (int) Min(left, PG_IOV_MAX);
-
-			for (int i = 0; i < iovcnt; i++)
-			{
-				iov[i].iov_base = buffers[done + i];
-				iov[i].iov_len = BLCKSZ;
-			}
-			if (write)
-				bd_device_writev(offset, iov, iovcnt, (size_t) iovcnt * BLCKSZ);
-			else
-				bd_device_readv(offset, iov, iovcnt, (size_t) iovcnt * BLCKSZ);
-			done += iovcnt;
-			left -= iovcnt;
-			offset += (uint64) iovcnt * BLCKSZ;
-		}
+		transfers[r].offset = offsets[r];
+		transfers[r].iov = &iov[done];
+		transfers[r].iovcnt = (int) counts[r];
+		transfers[r].len = (size_t) counts[r] * BLCKSZ;
+		done += counts[r];
 	}
+	bd_device_transfer(write, transfers, n);
 }
 
 /* Zero blocks [from, to) of a fork that are already mapped. */

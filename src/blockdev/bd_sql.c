@@ -56,7 +56,7 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	values[8] = Int64GetDatum(st.forks);
 	values[9] = Int64GetDatum(st.metadata_pages_used);
 	values[10] = BoolGetDatum(bd_dev.direct);
-	values[11] = CStringGetTextDatum("sync");
+	values[11] = CStringGetTextDatum(bd_dev.io_uring ? "io_uring" : "sync");
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -36,6 +36,7 @@ PGRAC_PACKAGES=(
 	bison flex libreadline-dev zlib1g-dev           # PostgreSQL build
 	libipc-run-perl                                 # PostgreSQL TAP tests
 	libcmocka-dev                                   # unit tests
+	liburing-dev                                    # pgrac.io_method = io_uring
 )
 
 ensure_packages() {

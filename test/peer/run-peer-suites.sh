@@ -5,16 +5,21 @@
 #   stock   no library loaded
 #   pgrac   shared_preload_libraries = 'pgrac_storage', pgrac.fsync_checker = on
 #   bd      as pgrac, on pgrac.storage_backend = 'block_device' (embedded image)
+#   bd_loop as bd, on a loop device (attached here, 4 GB sparse, formatted
+#           with pgrac_image) with pgrac.direct_io = on
+#   bd_uring as bd (embedded image, buffered), pgrac.io_method = io_uring
 #
 # Passes when every configuration gives stock's per-test results, no test
 # fails, and the fsync checker reported nothing: no row in
 # pgrac_fsync_report() after a final checkpoint, and no checker WARNING in
 # the server log after a clean shutdown (whose checkpoint is audited too).
-# For bd, pgrac_image verify must accept the image after the shutdown.
+# For bd and bd_loop, pgrac_image verify must accept the device after the
+# shutdown.  Documented deviations of bd apply to bd_loop too.
 # Prints the counts side by side.
 #
 # PEER_SUITES="regress isolation" selects suites (default: both);
-# PEER_CONFIGS="pgrac bd" the configurations compared with stock.
+# PEER_CONFIGS="pgrac bd" the configurations compared with stock (default:
+# pgrac bd bd_loop bd_uring).
 set -euo pipefail
 . "$(dirname "$0")/../../src/build/common.sh"
 
@@ -23,7 +28,7 @@ BINDIR=$("$PG_CONFIG" --bindir)
 SRC=${PG_SOURCE_TREE:-$PG_SOURCE_DIR}
 OUT=$PGRAC_BUILD/test-results/peer
 SUITES=${PEER_SUITES:-regress isolation}
-CONFIGS=${PEER_CONFIGS:-pgrac bd}
+CONFIGS=${PEER_CONFIGS:-pgrac bd bd_loop bd_uring}
 PORT_BASE=${PEER_PORT_BASE:-55432}
 
 [ -x "$SRC/src/test/isolation/pg_isolation_regress" ] && [ -f "$SRC/src/test/regress/regress.so" ] ||
@@ -31,8 +36,24 @@ PORT_BASE=${PEER_PORT_BASE:-55432}
 
 ensure_os_user
 stop_servers_under "$BINDIR" "$OUT"
-trap 'stop_servers_under "$BINDIR" "$OUT"' EXIT
+LOOP_DEVICE=
+cleanup() {
+	stop_servers_under "$BINDIR" "$OUT"
+	if [ -n "$LOOP_DEVICE" ]; then
+		losetup -d "$LOOP_DEVICE" || echo "warning: could not detach $LOOP_DEVICE"
+	fi
+	rm -f "$OUT/loop.img"
+}
+trap cleanup EXIT
 fresh_user_dir "$OUT"
+
+# the device of a block_device configuration
+device_of() {			# config
+	case $1 in
+	bd | bd_uring) echo "$OUT/$1/data/pg_pgrac/device.img" ;;
+	bd_loop) echo "$LOOP_DEVICE" ;;
+	esac
+}
 
 sql() { as_os_user "$BINDIR/psql" -X -At -h "$OUT" -p "$1" -d postgres -v ON_ERROR_STOP=1 -c "$2"; }
 
@@ -61,7 +82,7 @@ run_suite() {			# config port suite
 # (deviations/<config>/<suite>/<test>.diff, see deviations/README.md)
 # becomes "deviation <test>"; anything else stays a failure.
 accept_deviations() {		# config suite dir
-	local known=$PGRAC_ROOT/test/peer/deviations/$1/$2 t
+	local known=$PGRAC_ROOT/test/peer/deviations/${1%%_*}/$2 t
 	[ -d "$known" ] || return 0
 	for t in $(sed -n 's/^not ok //p' "$3/outcomes"); do
 		[ -f "$known/$t.diff" ] || continue
@@ -90,9 +111,29 @@ shared_preload_libraries = 'pgrac_storage'
 pgrac.fsync_checker = on
 CONF
 	fi
-	[ "$cfg" = bd ] && echo "pgrac.storage_backend = 'block_device'" >>"$data/postgresql.conf"
+	case $cfg in
+	bd) echo "pgrac.storage_backend = 'block_device'" >>"$data/postgresql.conf" ;;
+	bd_uring) printf "pgrac.storage_backend = 'block_device'\npgrac.io_method = io_uring\n" >>"$data/postgresql.conf" ;;
+	bd_loop)
+		truncate -s 4G "$OUT/loop.img"
+		LOOP_DEVICE=$(losetup --find --show "$OUT/loop.img") ||
+			die "could not attach a loop device (losetup needs root and /dev/loop-control)"
+		chown "$PGRAC_OS_USER" "$LOOP_DEVICE"
+		as_os_user "$BINDIR/pgrac_image" format --device="$LOOP_DEVICE" --extent-size=128kB --force >/dev/null
+		cat >>"$data/postgresql.conf" <<CONF
+pgrac.storage_backend = 'block_device'
+pgrac.device = '$LOOP_DEVICE'
+pgrac.direct_io = on
+CONF
+		;;
+	stock | pgrac) ;;
+	*) die "unknown peer configuration \"$cfg\" (pgrac, bd, bd_loop, bd_uring)" ;;
+	esac
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -l "$OUT/$cfg/server.log" -w start >/dev/null
 	[ "$cfg" != stock ] && sql "$port" "CREATE EXTENSION pgrac_storage" >/dev/null
+	case $cfg in
+	bd*) sql "$port" "SELECT device || ', direct I/O ' || direct_io || ', ' || io_method FROM pgrac_block_device" >"$OUT/$cfg/device" ;;
+	esac
 	local s
 	for s in $SUITES; do
 		say "[$cfg] $s"
@@ -105,10 +146,12 @@ CONF
 		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/$cfg/report"
 	fi
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null
-	if [ "$cfg" = bd ]; then
-		as_os_user "$BINDIR/pgrac_image" verify --device="$data/pg_pgrac/device.img" >"$OUT/bd/verify" 2>&1 &&
-			echo ok >>"$OUT/bd/verify" || echo "FAILED" >>"$OUT/bd/verify"
-	fi
+	case $cfg in
+	bd*)
+		as_os_user "$BINDIR/pgrac_image" verify --device="$(device_of "$cfg")" >"$OUT/$cfg/verify" 2>&1 &&
+			echo ok >>"$OUT/$cfg/verify" || echo "FAILED" >>"$OUT/$cfg/verify"
+		;;
+	esac
 }
 
 run_config stock "$PORT_BASE"
@@ -141,7 +184,7 @@ for c in $CONFIGS; do
 		total_pass=$((total_pass + cp))
 		total_fail=$((total_fail + cf))
 		[ $((cp + cf)) -eq 0 ] && fail "$s ran no test on $c; see $OUT/$c/$s/run.log"
-		grep '^deviation ' "$OUT/$c/$s/outcomes" | sed "s|^|$c: $s: documented deviation (test/peer/deviations/$c/$s): |" || true
+		grep '^deviation ' "$OUT/$c/$s/outcomes" | sed "s|^|$c: $s: documented deviation (test/peer/deviations/${c%%_*}/$s): |" || true
 		if ! sed 's/^deviation /ok /' "$OUT/$c/$s/outcomes" | sort -k2 | diff -u "$OUT/stock/$s/outcomes" - >"$OUT/$c.$s.results.diff"; then
 			echo "FAIL: $s results on $c differ from stock:"
 			cat "$OUT/$c.$s.results.diff"
@@ -161,10 +204,19 @@ for c in $CONFIGS; do
 		cat "$OUT/$c/report"
 		grep -A1 'WARNING:  fsync checker:' "$OUT/$c/server.log" | head -n 40
 	fi
-	if [ "$c" = bd ]; then
-		echo "bd: pgrac_image verify after shutdown: $(head -n 1 "$OUT/bd/verify")"
-		grep -q '^ok$' "$OUT/bd/verify" || fail "pgrac_image verify rejects the image: $(cat "$OUT/bd/verify")"
-	fi
+	case $c in
+	bd*)
+		echo "$c: ran on $(cat "$OUT/$c/device"); pgrac_image verify after shutdown: $(head -n 1 "$OUT/$c/verify")"
+		case $c in
+		bd) expect="$(device_of bd), direct I/O false, sync" ;;
+		bd_loop) expect="$LOOP_DEVICE, direct I/O true, sync" ;;
+		bd_uring) expect="$(device_of bd_uring), direct I/O false, io_uring" ;;
+		esac
+		[ "$(cat "$OUT/$c/device")" = "$expect" ] ||
+			fail "$c did not run as configured ($expect): $(cat "$OUT/$c/device")"
+		grep -q '^ok$' "$OUT/$c/verify" || fail "pgrac_image verify rejects the device of $c: $(cat "$OUT/$c/verify")"
+		;;
+	esac
 done
 echo "peer suites: $total_pass passed, $total_fail failed"
 exit $status

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # PostgreSQL's recovery TAP suite (src/test/recovery of the patched build)
-# run twice, installcheck-style: on stock PostgreSQL, and with every node on
-# pgrac_storage's block-device backend (embedded image) plus the fsync
-# checker, through TEMP_CONFIG.  Prints the counts side by side; passes
-# when every script that passes on stock passes on block_device.
+# run installcheck-style, once per configuration, through TEMP_CONFIG:
+#
+#   stock      no library loaded
+#   bd         every node on pgrac_storage's block-device backend (embedded
+#              image, buffered I/O) plus the fsync checker
+#   bd_direct  as bd, with pgrac.direct_io = on
+#
+# Prints the counts side by side; passes when every script that passes on
+# stock passes on each block_device configuration.
 #
 # Where block_device differs (scripts that handle relation files directly,
 # features it refuses, a known limitation), block-device-deviations.txt
@@ -11,7 +16,7 @@
 # such line is printed; a script listed with subtests passes only when
 # exactly those fail.
 #
-# RECOVERY_CONFIGS="stock bd" selects the runs; RECOVERY_TESTS="t/001*.pl"
+# RECOVERY_CONFIGS="stock bd" selects the runs (default: all three); RECOVERY_TESTS="t/001*.pl"
 # a subset of scripts.
 set -euo pipefail
 . "$(dirname "$0")/../../src/build/common.sh"
@@ -20,7 +25,7 @@ PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
 SRC=${PG_SOURCE_TREE:-$PG_SOURCE_DIR}
 OUT=$PGRAC_BUILD/test-results/recovery
-CONFIGS=${RECOVERY_CONFIGS:-stock bd}
+CONFIGS=${RECOVERY_CONFIGS:-stock bd bd_direct}
 SUITE=$SRC/src/test/recovery
 DEVIATIONS=$(cd "$(dirname "$0")" && pwd)/block-device-deviations.txt
 
@@ -33,16 +38,21 @@ chown -R "$PGRAC_OS_USER" "$SUITE"
 run_config() {			# config
 	local cfg=$1 conf=$OUT/$1.conf
 	: >"$conf"
-	if [ "$cfg" = bd ]; then
+	case $cfg in
+	bd | bd_direct)
 		cat >"$conf" <<CONF
 shared_preload_libraries = 'pgrac_storage'
 pgrac.storage_backend = 'block_device'
 pgrac.fsync_checker = on
 CONF
-	fi
+		[ "$cfg" = bd_direct ] && echo "pgrac.direct_io = on" >>"$conf"
+		;;
+	stock) ;;
+	*) die "unknown recovery configuration \"$cfg\" (stock, bd, bd_direct)" ;;
+	esac
 	chown "$PGRAC_OS_USER" "$conf"
 	local tests=${RECOVERY_TESTS:-$(cd "$SUITE" && ls t/*.pl | tr '\n' ' ')}
-	if [ "$cfg" = bd ]; then
+	if [ "$cfg" != stock ]; then
 		local skip
 		for skip in $(grep -v '^#' "$DEVIATIONS" | awk -F'\t' '$2 == "not-run" { print $1 }'); do
 			tests=$(echo "$tests" | tr ' ' '\n' | grep -v "^t/$skip\$" | tr '\n' ' ')
@@ -74,7 +84,7 @@ apply_deviations() {		# config
 			continue
 		fi
 		got=$(sed -nE 's/^\[[0-9:.]+\]\([0-9.]+s\) not ok [0-9]+ - (.*)$/\1/p' \
-			"$OUT/$c-logs/regress_log_${script%.pl}" 2>/dev/null | paste -sd '\t' | sed 's/\t/ ;; /g')
+			"$OUT/$c-logs/regress_log_${script%.pl}" 2>/dev/null | paste -sd '\t' | sed 's/\t/ ;; /g' || true)
 		if [ "$got" = "$what" ] && grep -q "^not ok t/$script\$" "$OUT/$c.outcomes"; then
 			echo "$c: documented deviation: t/$script fails exactly as listed ($what): $why"
 			sed -i "s|^not ok t/$script\$|deviation t/$script|" "$OUT/$c.outcomes"
@@ -102,15 +112,17 @@ passed=0
 failed=0
 for c in $CONFIGS; do
 	[ "$c" = stock ] && continue
-	passed=$(grep -c '^ok ' "$OUT/$c.outcomes" || true)
-	failed=$(grep -c '^not ok ' "$OUT/$c.outcomes" || true)
+	cp=$(grep -c '^ok ' "$OUT/$c.outcomes" || true)
+	cf=$(grep -c '^not ok ' "$OUT/$c.outcomes" || true)
+	passed=$((passed + cp))
+	failed=$((failed + cf))
 	if [ -f "$OUT/stock.outcomes" ] && ! grep -v -F -f <(grep -v '^#' "$DEVIATIONS" | awk -F'\t' '$2 == "not-run" { print "t/" $1 }') \
 		"$OUT/stock.outcomes" | diff -u - <(sed 's/^deviation /ok /' "$OUT/$c.outcomes" | sort -k2) >"$OUT/$c.diff"; then
 		echo "FAIL: recovery results on $c differ from stock:"
 		cat "$OUT/$c.diff"
 		status=1
 	fi
-	[ "$failed" -ne 0 ] && { echo "FAIL: failing scripts on $c; logs in $OUT/$c-logs"; status=1; }
+	[ "$cf" -ne 0 ] && { echo "FAIL: failing scripts on $c; logs in $OUT/$c-logs"; status=1; }
 done
 echo "recovery suite: $passed passed, $failed failed"
 exit $status

@@ -1,4 +1,5 @@
-# The block_device backend on a real block device with direct I/O: a loop
+# The block_device backend on a real block device with direct I/O and
+# io_uring (pgrac.io_method): a loop
 # device the test runner (root) attaches and hands to the server's OS user
 # (PGRAC_TEST_LOOP_DEVICE).  pgrac_image formats it (zeroing it with
 # BLKZEROOUT), the cluster is imported into it, pgbench runs, then the
@@ -20,13 +21,13 @@ BAIL_OUT('PGRAC_TEST_LOOP_DEVICE is not set: run this test through test/run-test
 command_ok([ 'pgrac_image', 'format', "--device=$dev", '--force' ], 'pgrac_image formats the loop device');
 command_like([ 'pgrac_image', 'verify', "--device=$dev" ], qr/0 forks, .* 0 problems/, '... which verifies empty');
 
-my $settings = "pgrac.storage_backend = 'block_device'\npgrac.device = '$dev'\npgrac.direct_io = on\n"
+my $settings = "pgrac.storage_backend = 'block_device'\npgrac.device = '$dev'\npgrac.direct_io = on\npgrac.io_method = io_uring\n"
   . "checkpoint_timeout = 30s\nmax_wal_size = 64MB\nlog_min_messages = log\n";
 my $node = pgrac_node('loop', settings => $settings);
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage; CREATE EXTENSION amcheck');
 like($node->safe_psql('postgres', 'SELECT device, embedded, direct_io, io_method FROM pgrac_block_device'),
-	qr/^\Q$dev\E\|f\|t\|sync$/, 'the server runs on the loop device with direct I/O');
+	qr/^\Q$dev\E\|f\|t\|io_uring$/, 'the server runs on the loop device with direct I/O and io_uring');
 like(slurp_file($node->logfile), qr/block device "\Q$dev\E" uses direct I\/O \(offset alignment \d+, buffer alignment \d+ bytes\)/,
 	'the log names the alignment checked at startup');
 

@@ -8,17 +8,23 @@
  *	  pgrac_image verify --device=PATH
  *	  pgrac_image ls     --device=PATH
  *	  pgrac_image grow   --device=PATH [--size=SIZE]
+ *	  pgrac_image import --device=PATH --pgdata=DIR
+ *	  pgrac_image export --device=PATH --target=DIR
  *
  * Exit status: 0 success; 1 verify found problems; 2 usage error; 3 the
  * device could not be read, written or understood, or the command refused
- * to act (device in use, not empty, too small).
+ * to act (device in use, not empty, too small, a file in the way).
  *
  * A running server holds an exclusive flock on its device.  Commands that
- * change the device (format, grow) take an exclusive lock as well, the
- * others (verify, ls) a shared one, without waiting: a device
+ * change the device (format, grow, import) take an exclusive lock as well,
+ * the others (verify, ls, export) a shared one, without waiting: a device
  * in use is refused, never read half-changed or changed underneath the
  * server.  Every command checks all it can before its first write, so a
  * refusal changes nothing.
+ *
+ * This file has the commands on the device alone; import and export, which
+ * move relation files between a data directory and the device, live in
+ * pgrac_image_import.c and pgrac_image_export.c.
  *
  * src/tools/pgrac_image.c
  *
@@ -78,6 +84,8 @@ usage(void)
 	printf("  %s verify --device=PATH\n", progname);
 	printf("  %s ls     --device=PATH\n", progname);
 	printf("  %s grow   --device=PATH [--size=SIZE]\n", progname);
+	printf("  %s import --device=PATH --pgdata=DIR\n", progname);
+	printf("  %s export --device=PATH --target=DIR\n", progname);
 	printf("\nCommands:\n");
 	printf("  format   zero the device and write an empty pgrac_storage layout\n");
 	printf("           (refuses to overwrite anything without --force)\n");
@@ -86,6 +94,10 @@ usage(void)
 	printf("  grow     let the device use more extents, up to the capacity it was\n");
 	printf("           formatted for: an image file grows to --size, a block device\n");
 	printf("           (a LUN that was enlarged) to its current size\n");
+	printf("  import   move the relation files of a cleanly shut down cluster into\n");
+	printf("           an empty device and make the cluster its owner\n");
+	printf("  export   write the device's relations as relation files under a\n");
+	printf("           directory (a stopped cluster's data directory, to go back to md)\n");
 	printf("\nOptions:\n");
 	printf("  -d, --device=PATH       block device or image file\n");
 	printf("  -s, --size=SIZE         format: size of a new image file (default 64MB;\n");
@@ -100,6 +112,9 @@ usage(void)
 	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
+	printf("  -D, --pgdata=DIR        import: data directory of the cluster to import\n");
+	printf("  -t, --target=DIR        export: directory to write the relation files\n");
+	printf("                          under, at their paths relative to a data directory\n");
 	printf("  -?, --help              show this help, then exit\n");
 	printf("\nSIZE is a number of bytes with an optional kB, MB, GB or TB suffix (powers of 1024).\n");
 	printf("\nThe device must not be in use: a device a running server holds is refused.\n");
@@ -425,6 +440,26 @@ check_device_size(Device *dev, const BdSuperblock *sb)
 					 (unsigned long long) dev->size);
 }
 
+/*
+ * Commands that copy relation data trust the layout only when the verifier
+ * finds nothing wrong with it.
+ */
+void
+check_layout_or_die(Device *dev, const BdIo *io, const BdLoadedLayout *layout)
+{
+	BdProblem	problem;
+	int			n = bd_image_verify(io, layout, &problem, 1);
+
+	if (n > 0)
+	{
+		pg_log_error("\"%s\" has an inconsistent layout (%d problem%s; the first: %s, extent %u)",
+					 dev->path, n, n == 1 ? "" : "s", bd_problem_text(problem.kind),
+					 problem.extent);
+		pg_log_error_hint("\"%s verify --device=%s\" lists them.", progname, dev->path);
+		exit(EXIT_DEVICE);
+	}
+}
+
 static int
 cmd_verify(const char *path)
 {
@@ -614,10 +649,12 @@ typedef enum Command
 	CMD_VERIFY,
 	CMD_LS,
 	CMD_GROW,
+	CMD_IMPORT,
+	CMD_EXPORT,
 } Command;
 
 static const char *const command_names[] = {
-	"format", "verify", "ls", "grow"
+	"format", "verify", "ls", "grow", "import", "export"
 };
 
 /* an option given to a command that does not take it */
@@ -638,11 +675,15 @@ main(int argc, char **argv)
 		{"extent-size", required_argument, NULL, 'e'},
 		{"metadata-pages", required_argument, NULL, 'M'},
 		{"force", no_argument, NULL, 'f'},
+		{"pgdata", required_argument, NULL, 'D'},
+		{"target", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	Command		command = CMD_FORMAT;
 	const char *device = NULL;
+	const char *pgdata = NULL;
+	const char *target = NULL;
 	uint64		size = UINT64CONST(64) << 20;
 	uint64		max_size = UINT64CONST(1) << 40;
 	uint64		extent_size = UINT64CONST(1) << 20;
@@ -663,16 +704,16 @@ main(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || argv[1][0] == '-')
-		usage_error("no command given (format, verify, ls or grow)");
+		usage_error("no command given (format, verify, ls, grow, import or export)");
 	for (i = 0; i < (int) lengthof(command_names); i++)
 		if (strcmp(argv[1], command_names[i]) == 0)
 			break;
 	if (i == (int) lengthof(command_names))
-		usage_error("unknown command \"%s\" (format, verify, ls or grow)", argv[1]);
+		usage_error("unknown command \"%s\" (format, verify, ls, grow, import or export)", argv[1]);
 	command = (Command) i;
 
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:s:m:e:M:f", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -705,6 +746,12 @@ main(int argc, char **argv)
 			case 'f':
 				force = true;
 				break;
+			case 'D':
+				pgdata = optarg;
+				break;
+			case 't':
+				target = optarg;
+				break;
 			case 'h':
 				usage();
 				exit(0);
@@ -723,6 +770,8 @@ main(int argc, char **argv)
 	check_option(command, "--extent-size", extent_size_given, 1 << CMD_FORMAT);
 	check_option(command, "--metadata-pages", metadata_pages != 0, 1 << CMD_FORMAT);
 	check_option(command, "--force", force, 1 << CMD_FORMAT);
+	check_option(command, "--pgdata", pgdata != NULL, 1 << CMD_IMPORT);
+	check_option(command, "--target", target != NULL, 1 << CMD_EXPORT);
 
 	switch (command)
 	{
@@ -735,6 +784,14 @@ main(int argc, char **argv)
 			return cmd_ls(device);
 		case CMD_GROW:
 			return cmd_grow(device, size, size_given);
+		case CMD_IMPORT:
+			if (pgdata == NULL)
+				usage_error("no data directory specified (--pgdata)");
+			return cmd_import(device, pgdata);
+		case CMD_EXPORT:
+			if (target == NULL)
+				usage_error("no target directory specified (--target)");
+			return cmd_export(device, target);
 	}
 	return EXIT_USAGE;			/* not reached */
 }

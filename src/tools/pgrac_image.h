@@ -2,7 +2,7 @@
  *
  * pgrac_image.h
  *	  Declarations shared by the source files of pgrac_image: the open
- *	  device and error exits.
+ *	  device, error exits, and the commands that live in their own files.
  *
  * src/tools/pgrac_image.h
  *
@@ -11,6 +11,7 @@
 #ifndef PGRAC_IMAGE_TOOL_H
 #define PGRAC_IMAGE_TOOL_H
 
+#include "catalog/pg_control.h"
 #include "pgrac/bd_image.h"
 
 /* exit status */
@@ -40,10 +41,20 @@ extern void open_device(Device *dev, const char *path, bool create,
 extern BdIo device_io(Device *dev);
 extern void load_or_die(Device *dev, const BdIo *io, BdLoadedLayout *layout);
 extern void check_device_size(Device *dev, const BdSuperblock *sb);
+extern void check_layout_or_die(Device *dev, const BdIo *io,
+								const BdLoadedLayout *layout);
 extern void device_read(Device *dev, uint64 offset, void *buf, size_t len);
 extern void device_write(Device *dev, uint64 offset, const void *buf,
 						 size_t len);
 extern void device_zero(Device *dev, uint64 offset, uint64 len);
 extern void device_flush(Device *dev);
+
+/* pgrac_image_import.c, pgrac_image_export.c */
+extern int	cmd_import(const char *path, const char *pgdata);
+extern int	cmd_export(const char *path, const char *target);
+
+/* pgrac_image_import.c: the data directory's control file, checked */
+extern ControlFileData *read_control_file(const char *pgdata);
+extern const char *cluster_state_name(int state);
 
 #endif							/* PGRAC_IMAGE_TOOL_H */

@@ -1,7 +1,8 @@
 # pgrac_image on image files: format, verify, ls, grow, their refusals and
 # exit codes (0 ok, 1 problems found, 2 usage, 3 device unreadable, not
 # ours, in use or refused), recovery from a damaged superblock copy, and the
-# device lock (shared for readers, exclusive for writers).
+# device lock (shared for readers, exclusive for writers).  Import and
+# export, which need clusters, are in 009.
 use strict;
 use warnings FATAL => 'all';
 use Digest::MD5;
@@ -51,7 +52,8 @@ sub poke
 
 my ($rc, $out, $err) = image('--help');
 is($rc, 0, '--help exits 0');
-like($out, qr/Usage:.*format --device=PATH.*grow   --device=PATH/s, '--help shows usage of every command');
+like($out, qr/Usage:.*format --device=PATH.*grow   --device=PATH.*import --device=PATH --pgdata=DIR.*export --device=PATH --target=DIR/s,
+	'--help shows usage of every command');
 ($rc, $out, $err) = image('format', '--help');
 is($rc, 0, 'format --help exits 0');
 
@@ -62,6 +64,10 @@ for my $case (
 	[ ['verify'], qr/no device specified/ ],
 	[ [ 'verify', "--device=$img", '--size=1MB' ], qr/option --size does not apply to verify/ ],
 	[ [ 'grow', "--device=$img", '--max-size=1GB' ], qr/option --max-size does not apply to grow/ ],
+	[ [ 'export', "--device=$img", '--pgdata=/x' ], qr/option --pgdata does not apply to export/ ],
+	[ [ 'import', "--device=$img", '--target=/x' ], qr/option --target does not apply to import/ ],
+	[ [ 'import', "--device=$img" ], qr/no data directory specified \(--pgdata\)/ ],
+	[ [ 'export', "--device=$img" ], qr/no target directory specified \(--target\)/ ],
 	[ [ 'format', "--device=$img", '--size=12XB' ], qr/invalid unit "XB"/ ],
 	[ [ 'format', "--device=$img", '--extent-size=100kB' ], qr/power of two/ ],
 	[ [ 'format', "--device=$img", '--size=2GB', '--max-size=1GB' ], qr/exceeds --max-size/ ],

@@ -251,6 +251,10 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 		pg_log_error_hint("Shut the server down cleanly first.");
 		exit(EXIT_DEVICE);
 	}
+	snprintf(control, sizeof(control), "%s/postmaster.pid", target);
+	if (stat(control, &st) == 0)
+		refuse("cannot export into the data directory \"%s\": \"%s\" exists (is a server running?)",
+			   target, control);
 	if (sb->system_identifier != 0 && sb->system_identifier != cf->system_identifier)
 		refuse("device \"%s\" belongs to the cluster with system identifier %llu, not to the one in \"%s\" (%llu)",
 			   path, (unsigned long long) sb->system_identifier, target,
@@ -282,6 +286,19 @@ cmd_export(const char *path, const char *target)
 	load_or_die(&dev, &io, &l);
 	check_device_size(&dev, &l.sb);
 	check_layout_or_die(&dev, &io, &l);
+
+	/*
+	 * Forks on a device without an owner are an import that did not finish:
+	 * pgrac_image import writes the layout before the data, so they may not
+	 * hold what their EOF says.  The cluster's own files are still intact.
+	 */
+	if (l.sb.system_identifier == 0 && l.nforks > 0)
+	{
+		pg_log_error("device \"%s\" holds %d relation forks but no owner: an import that did not finish, whose data may be incomplete",
+					 path, l.nforks);
+		pg_log_error_hint("The cluster's relation files are still in its data directory; nothing needs exporting.");
+		exit(EXIT_DEVICE);
+	}
 
 	/* the target: ours to write into */
 	if (stat(target, &st) == 0)

@@ -283,6 +283,10 @@ like($err, qr/device ".*empty.img" holds \d+ relation forks but no owner: an imp
 	'... naming the way to start over');
 is(file_md5($empty), $unfinished_md5, '... and the device is untouched');
 is(fingerprint($opgdata), $ofp, '... and so is the data directory');
+($rc, $out, $err) = image('export', "--device=$empty", "--target=$dir/from_unfinished");
+is($rc, 3, 'export refuses an unfinished import');
+like($err, qr/holds \d+ relation forks but no owner: an import that did not finish, whose data may be incomplete/, '... saying so');
+ok(!-e "$dir/from_unfinished", '... and writes nothing');
 
 # the server treats the unfinished import as what it is and imports itself
 $other->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$empty'\n");

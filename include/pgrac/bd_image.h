@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * bd_image.h
- *	  Formatting a block device (or image file) and loading its whole
- *	  metadata into memory, through page I/O callbacks, so that the server,
- *	  pgrac_image and the unit tests (an in-memory device) share the code.
+ *	  Formatting a block device (or image file), loading its whole
+ *	  metadata into memory, and writing a complete layout for a given set
+ *	  of forks, through page I/O callbacks, so that the server, pgrac_image
+ *	  and the unit tests (an in-memory device) share the code.
  *
  * include/pgrac/bd_image.h
  *
@@ -56,6 +57,21 @@ typedef struct BdLoadedLayout
 	uint32		ndirectory_pages;
 } BdLoadedLayout;
 
+/*
+ * A fork to be written by bd_image_write_layout(): its key, its EOF and the
+ * extents holding its blocks (bd_image_place_forks() chooses them).
+ */
+typedef struct BdImageFork
+{
+	uint32		spcoid;
+	uint32		dboid;
+	uint32		relnumber;
+	uint8		fork;
+	uint32		nblocks;		/* EOF in blocks */
+	uint32		nextents;
+	uint32	   *extents;		/* nextents extent numbers, allocated via io */
+} BdImageFork;
+
 extern bool bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 								  char *error, size_t error_size);
 extern bool bd_image_format(const BdIo *io, const BdFormatParams *params,
@@ -65,5 +81,23 @@ extern bool bd_image_load(const BdIo *io, BdLoadedLayout *layout,
 extern void bd_image_release(const BdIo *io, BdLoadedLayout *layout);
 extern int	bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
 							BdProblem *problems, int max_problems);
+
+extern uint64 bd_image_metadata_pages_needed(const BdImageFork *forks,
+											 int nforks);
+extern bool bd_image_place_forks(const BdIo *io, const BdSuperblock *sb,
+								 BdAllocator *alloc, BdImageFork *forks,
+								 int nforks, char *error, size_t error_size);
+extern void bd_image_release_forks(const BdIo *io, BdImageFork *forks,
+								   int nforks);
+extern bool bd_image_write_layout(const BdIo *io, const BdSuperblock *sb,
+								  const BdAllocator *alloc,
+								  const BdImageFork *forks, int nforks,
+								  char *error, size_t error_size);
+extern bool bd_image_write_superblock(const BdIo *io, BdSuperblock *sb,
+									  char *error, size_t error_size);
+extern bool bd_image_check_grow(const BdSuperblock *sb, uint32 nextents,
+								char *error, size_t error_size);
+extern bool bd_image_grow(const BdIo *io, BdLoadedLayout *layout,
+						  uint32 nextents, char *error, size_t error_size);
 
 #endif							/* PGRAC_BD_IMAGE_H */

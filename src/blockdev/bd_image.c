@@ -16,6 +16,14 @@
  * leaves no valid superblock behind, never a half-made device that looks
  * valid.
  *
+ * Writing a layout (pgrac_image import) follows the same rule one level
+ * up: the allocation map, directory and extent maps are written for a set
+ * of forks whose data is already on the device, and only then, after the
+ * caller has flushed, does a new superblock generation make the device
+ * count as holding them.  Everything is checked before the first write:
+ * a layout that would not fit the metadata area, or that the verifier
+ * would reject at the next load, is refused with nothing written.
+ *
  * src/blockdev/bd_image.c
  *
  *-------------------------------------------------------------------------
@@ -366,4 +374,398 @@ bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
 	io->free(io->arg, owners);
 	io->free(io->arg, forks);
 	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Writing a whole layout, the superblock, growing
+ * ---------------------------------------------------------------------
+ */
+
+static uint32
+extents_for_blocks(uint32 nblocks, uint32 extent_pages)
+{
+	return (uint32) (((uint64) nblocks + extent_pages - 1) / extent_pages);
+}
+
+/* Extent-map pages of a fork with nextents extents */
+static uint64
+map_pages_for(uint32 nextents)
+{
+	if (nextents <= BD_DIR_INLINE_EXTENTS)
+		return 0;
+	return ((uint64) nextents - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) /
+		BD_MAP_EXTENTS_PER_PAGE;
+}
+
+/* Directory pages for nforks entries; the root exists even when empty */
+static uint64
+directory_pages_for(int nforks)
+{
+	return Max(1, ((uint64) nforks + BD_DIR_ENTRIES_PER_PAGE - 1) / BD_DIR_ENTRIES_PER_PAGE);
+}
+
+/*
+ * Pages of the metadata area a layout of exactly these forks occupies: the
+ * directory chain and the extent maps of the forks with more extents than
+ * their entry holds.
+ */
+uint64
+bd_image_metadata_pages_needed(const BdImageFork *forks, int nforks)
+{
+	uint64		pages = directory_pages_for(nforks);
+
+	for (int i = 0; i < nforks; i++)
+		pages += map_pages_for(forks[i].nextents);
+	return pages;
+}
+
+/*
+ * Choose the extents of forks about to be written: each fork gets enough
+ * for forks[i].nblocks blocks, taken from alloc in order, so that a fork
+ * lies in consecutive extents when the free space allows.  Both limits are
+ * checked before anything is taken: free extents, and the metadata pages
+ * the layout will need.  On failure alloc and forks are as they were and
+ * error says which limit was hit.
+ */
+bool
+bd_image_place_forks(const BdIo *io, const BdSuperblock *sb, BdAllocator *alloc,
+					 BdImageFork *forks, int nforks, char *error,
+					 size_t error_size)
+{
+	uint64		need_extents = 0;
+	uint64		need_pages = directory_pages_for(nforks);
+	uint64		extent_bytes = (uint64) sb->extent_pages * BD_PAGE_SIZE;
+	uint32		nfree = alloc->nfree;
+
+	for (int i = 0; i < nforks; i++)
+	{
+		uint32		n = extents_for_blocks(forks[i].nblocks, sb->extent_pages);
+
+		need_extents += n;
+		need_pages += map_pages_for(n);
+	}
+	if (need_extents > alloc->nfree)
+	{
+		set_error(error, error_size,
+				  "%d forks need %llu extents (%llu MB) but only %u of the device's %u extents (%llu MB) are free",
+				  nforks, (unsigned long long) need_extents,
+				  (unsigned long long) (need_extents * extent_bytes >> 20),
+				  alloc->nfree, alloc->nextents,
+				  (unsigned long long) ((uint64) alloc->nextents * extent_bytes >> 20));
+		return false;
+	}
+	if (need_pages > sb->metadata_pages)
+	{
+		set_error(error, error_size,
+				  "%d forks need %llu metadata pages (directory and extent maps) but the device has %u",
+				  nforks, (unsigned long long) need_pages, sb->metadata_pages);
+		return false;
+	}
+
+	for (int i = 0; i < nforks; i++)
+	{
+		uint32		n = extents_for_blocks(forks[i].nblocks, sb->extent_pages);
+
+		forks[i].extents = io->alloc(io->arg, (size_t) Max(n, 1) * sizeof(uint32));
+		forks[i].nextents = 0;
+		while (forks[i].nextents < n)
+		{
+			uint32		e = bd_allocator_alloc(alloc);
+
+			if (e == BD_NO_EXTENT)
+			{
+				/* the free count was wrong: give back what was taken */
+				set_error(error, error_size,
+						  "the allocation map ran out of free extents (it counted %u)",
+						  nfree);
+				for (int k = 0; k <= i; k++)
+					for (uint32 j = 0; j < forks[k].nextents; j++)
+						bd_allocator_free(alloc, forks[k].extents[j]);
+				bd_image_release_forks(io, forks, i + 1);
+				return false;
+			}
+			forks[i].extents[forks[i].nextents++] = e;
+		}
+	}
+	return true;
+}
+
+/* Free the extent arrays bd_image_place_forks() allocated. */
+void
+bd_image_release_forks(const BdIo *io, BdImageFork *forks, int nforks)
+{
+	for (int i = 0; i < nforks; i++)
+	{
+		if (forks[i].extents)
+			io->free(io->arg, forks[i].extents);
+		forks[i].extents = NULL;
+		forks[i].nextents = 0;
+	}
+}
+
+/*
+ * Refuse a layout that bd_image_load() or bd_image_verify() would reject:
+ * an unknown fork number, an EOF beyond the fork's extents, an extent
+ * outside the device, in the reserved area, free in the map or mapped
+ * twice, or an allocated extent nobody owns.
+ */
+static bool
+check_layout(const BdIo *io, const BdSuperblock *sb, const BdAllocator *alloc,
+			 const BdImageFork *forks, int nforks, char *error,
+			 size_t error_size)
+{
+	BdForkLayout *layout;
+	int32	   *owners;
+	BdProblem	problem;
+	int			nproblems;
+
+	for (int i = 0; i < nforks; i++)
+	{
+		if (forks[i].fork > BD_MAX_FORK)
+		{
+			set_error(error, error_size, "relation %u/%u/%u has fork number %u",
+					  forks[i].spcoid, forks[i].dboid, forks[i].relnumber,
+					  forks[i].fork);
+			return false;
+		}
+	}
+
+	layout = io->alloc(io->arg, (size_t) Max(nforks, 1) * sizeof(BdForkLayout));
+	owners = io->alloc(io->arg, (size_t) alloc->nextents * sizeof(int32));
+	for (int i = 0; i < nforks; i++)
+	{
+		layout[i].spcoid = forks[i].spcoid;
+		layout[i].dboid = forks[i].dboid;
+		layout[i].relnumber = forks[i].relnumber;
+		layout[i].fork = forks[i].fork;
+		layout[i].nblocks = forks[i].nblocks;
+		layout[i].nextents = forks[i].nextents;
+		layout[i].extents = forks[i].extents;
+	}
+	nproblems = bd_verify_layout(layout, nforks, NULL, 0, alloc, sb->extent_pages,
+								 owners, &problem, 1);
+	if (nproblems > 0)
+	{
+		if (problem.fork >= 0)
+			set_error(error, error_size, "%s (extent %u, relation %u/%u/%u fork %u)",
+					  bd_problem_text(problem.kind), problem.extent,
+					  forks[problem.fork].spcoid, forks[problem.fork].dboid,
+					  forks[problem.fork].relnumber, forks[problem.fork].fork);
+		else
+			set_error(error, error_size, "%s (extent %u)",
+					  bd_problem_text(problem.kind), problem.extent);
+	}
+	io->free(io->arg, owners);
+	io->free(io->arg, layout);
+	return nproblems == 0;
+}
+
+/* A fork's extent-map chain, on consecutive pages from first */
+static bool
+write_extent_map(const BdIo *io, const BdImageFork *f, uint64 first,
+				 uint8 *page, char *error, size_t error_size)
+{
+	uint64		npages = map_pages_for(f->nextents);
+	uint32		index = BD_DIR_INLINE_EXTENTS;
+
+	for (uint64 p = 0; p < npages; p++)
+	{
+		uint64		address = first + p;
+
+		bd_map_page_init(page, address, 0, p + 1 < npages ? address + 1 : 0);
+		for (uint32 slot = 0; slot < BD_MAP_EXTENTS_PER_PAGE && index < f->nextents; slot++)
+			bd_map_page_set(page, slot, f->extents[index++]);
+		bd_page_seal(page);
+		if (!io->write_page(io->arg, address, page))
+		{
+			set_error(error, error_size, "could not write extent map page at page address %llu",
+					  (unsigned long long) address);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Write the allocation map, the directory and the extent maps of a device
+ * holding exactly these forks (all live), replacing whatever directory it
+ * had; the superblock is not written (bd_image_write_superblock() is the
+ * caller's commit point, after a flush).  The directory fills the first
+ * pages of the metadata area from its root, the extent maps the pages
+ * after it; every page carries LSN 0, as pages written outside WAL do.
+ */
+bool
+bd_image_write_layout(const BdIo *io, const BdSuperblock *sb,
+					  const BdAllocator *alloc, const BdImageFork *forks,
+					  int nforks, char *error, size_t error_size)
+{
+	uint64		ndirectory = directory_pages_for(nforks);
+	uint64		npages = bd_image_metadata_pages_needed(forks, nforks);
+	uint64		next_map = sb->directory_root + ndirectory;
+	uint8	   *page;
+	uint8	   *map;
+	bool		ok = true;
+
+	if (alloc->nextents != sb->nextents || alloc->max_extents != sb->max_extents)
+	{
+		set_error(error, error_size, "the allocation map (%u of %u extents) does not match the superblock (%u of %u)",
+				  alloc->nextents, alloc->max_extents, sb->nextents, sb->max_extents);
+		return false;
+	}
+	if (npages > sb->metadata_pages)
+	{
+		set_error(error, error_size,
+				  "%d forks need %llu metadata pages (directory and extent maps) but the device has %u",
+				  nforks, (unsigned long long) npages, sb->metadata_pages);
+		return false;
+	}
+	if (!check_layout(io, sb, alloc, forks, nforks, error, error_size))
+		return false;
+
+	page = io->alloc(io->arg, BD_PAGE_SIZE);
+	map = io->alloc(io->arg, BD_PAGE_SIZE);
+	for (uint32 i = 0; ok && i < sb->alloc_map_pages; i++)
+	{
+		bd_alloc_page_encode(alloc, i, 0, page);
+		if (!io->write_page(io->arg, BD_FIRST_ALLOC_MAP_PAGE + i, page))
+		{
+			set_error(error, error_size, "could not write allocation map page at page address %llu",
+					  (unsigned long long) (BD_FIRST_ALLOC_MAP_PAGE + i));
+			ok = false;
+		}
+	}
+	for (uint64 d = 0; ok && d < ndirectory; d++)
+	{
+		uint64		address = sb->directory_root + d;
+
+		bd_dir_page_init(page, address, 0, d + 1 < ndirectory ? address + 1 : 0);
+		for (int slot = 0; ok && slot < BD_DIR_ENTRIES_PER_PAGE; slot++)
+		{
+			uint64		i = d * BD_DIR_ENTRIES_PER_PAGE + slot;
+			const BdImageFork *f;
+			BdDirEntry	e;
+
+			if (i >= (uint64) nforks)
+				break;
+			f = &forks[i];
+			memset(&e, 0, sizeof(e));
+			e.spcoid = f->spcoid;
+			e.dboid = f->dboid;
+			e.relnumber = f->relnumber;
+			e.fork = f->fork;
+			e.state = BD_ENTRY_LIVE;
+			e.nblocks = f->nblocks;
+			e.nextents = f->nextents;
+			for (uint32 j = 0; j < f->nextents && j < BD_DIR_INLINE_EXTENTS; j++)
+				e.inline_extents[j] = f->extents[j];
+			if (f->nextents > BD_DIR_INLINE_EXTENTS)
+			{
+				e.extent_map = next_map;
+				ok = write_extent_map(io, f, next_map, map, error, error_size);
+				next_map += map_pages_for(f->nextents);
+			}
+			bd_dir_entry_encode(page, slot, &e);
+		}
+		bd_page_seal(page);
+		if (ok && !io->write_page(io->arg, address, page))
+		{
+			set_error(error, error_size, "could not write directory page at page address %llu",
+					  (unsigned long long) address);
+			ok = false;
+		}
+	}
+	io->free(io->arg, map);
+	io->free(io->arg, page);
+	return ok;
+}
+
+/*
+ * Write sb as the next generation, into the copy the current generation
+ * does not occupy, as the server does: a write torn by a crash leaves the
+ * current generation intact and chosen.  sb->generation is advanced on
+ * success.  The caller flushes before (whatever the new superblock names
+ * must be durable first) and after.
+ */
+bool
+bd_image_write_superblock(const BdIo *io, BdSuperblock *sb, char *error,
+						  size_t error_size)
+{
+	BdSuperblockError sberr = bd_superblock_validate(sb);
+	BdSuperblock next = *sb;
+	uint8	   *page;
+	bool		ok;
+
+	if (sberr != BD_SB_OK)
+	{
+		set_error(error, error_size, "refusing to write an invalid superblock: %s",
+				  bd_superblock_error_text(sberr));
+		return false;
+	}
+	next.generation++;
+	page = io->alloc(io->arg, BD_PAGE_SIZE);
+	bd_superblock_encode(&next, bd_superblock_address_for(next.generation), page);
+	ok = io->write_page(io->arg, bd_superblock_address_for(next.generation), page);
+	io->free(io->arg, page);
+	if (!ok)
+	{
+		set_error(error, error_size, "could not write superblock copy %c (page %llu)",
+				  bd_superblock_address_for(next.generation) == BD_SUPERBLOCK_A ? 'A' : 'B',
+				  (unsigned long long) bd_superblock_address_for(next.generation));
+		return false;
+	}
+	*sb = next;
+	return true;
+}
+
+/* Whether the device may grow to nextents extents; error says why not. */
+bool
+bd_image_check_grow(const BdSuperblock *sb, uint32 nextents, char *error,
+					size_t error_size)
+{
+	uint64		extent_bytes = (uint64) sb->extent_pages * BD_PAGE_SIZE;
+
+	if (nextents < sb->nextents)
+	{
+		set_error(error, error_size,
+				  "cannot shrink the device from %u to %u extents (%llu MB to %llu MB)",
+				  sb->nextents, nextents,
+				  (unsigned long long) ((uint64) sb->nextents * extent_bytes >> 20),
+				  (unsigned long long) ((uint64) nextents * extent_bytes >> 20));
+		return false;
+	}
+	if (nextents > sb->max_extents)
+	{
+		set_error(error, error_size,
+				  "cannot grow the device to %u extents (%llu MB): its metadata was formatted for at most %u extents (%llu MB)",
+				  nextents, (unsigned long long) ((uint64) nextents * extent_bytes >> 20),
+				  sb->max_extents,
+				  (unsigned long long) ((uint64) sb->max_extents * extent_bytes >> 20));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Grow a loaded device to nextents extents by writing the next superblock
+ * generation; the caller has made the new extents exist and read as
+ * zeroes, durably.  The allocation map needs no change: its pages encode
+ * only extents below the current count and a load refuses a bit set
+ * beyond it, so every extent past the old end is already clear there, that
+ * is, free.
+ */
+bool
+bd_image_grow(const BdIo *io, BdLoadedLayout *layout, uint32 nextents,
+			  char *error, size_t error_size)
+{
+	BdSuperblock sb = layout->sb;
+
+	if (!bd_image_check_grow(&sb, nextents, error, error_size))
+		return false;
+	sb.nextents = nextents;
+	if (!bd_image_write_superblock(io, &sb, error, error_size))
+		return false;
+	layout->sb = sb;
+	layout->sb_copy = bd_superblock_address_for(sb.generation) == BD_SUPERBLOCK_A ? 0 : 1;
+	bd_allocator_grow(&layout->alloc, nextents);
+	return true;
 }

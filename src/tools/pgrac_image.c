@@ -4,16 +4,27 @@
  *	  Offline tool for pgrac_storage block devices and image files.
  *
  *	  pgrac_image format --device=PATH [--size=SIZE] [--max-size=SIZE]
- *	                     [--extent-size=SIZE] [--force]
+ *	                     [--extent-size=SIZE] [--metadata-pages=N] [--force]
  *	  pgrac_image verify --device=PATH
  *	  pgrac_image ls     --device=PATH
+ *	  pgrac_image grow   --device=PATH [--size=SIZE]
+ *	  pgrac_image import --device=PATH --pgdata=DIR
+ *	  pgrac_image export --device=PATH --target=DIR
  *
  * Exit status: 0 success; 1 verify found problems; 2 usage error; 3 the
- * device could not be read, written or understood.
+ * device could not be read, written or understood, or the command refused
+ * to act (device in use, not empty, too small, a file in the way).
  *
- * The device must not be in use by a running server: this tool takes no
- * part in its locking.  (import, export and grow follow with the server
- * side of the backend; see docs/block-device.md.)
+ * A running server holds an exclusive flock on its device.  Commands that
+ * change the device (format, grow, import) take an exclusive lock as well,
+ * the others (verify, ls, export) a shared one, without waiting: a device
+ * in use is refused, never read half-changed or changed underneath the
+ * server.  Every command checks all it can before its first write, so a
+ * refusal changes nothing.
+ *
+ * This file has the commands on the device alone; import and export, which
+ * move relation files between a data directory and the device, live in
+ * pgrac_image_import.c and pgrac_image_export.c.
  *
  * src/tools/pgrac_image.c
  *
@@ -23,27 +34,18 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_utils.h"
 #include "common/logging.h"
-#include "pgrac/bd_image.h"
+#include "pgrac_image.h"
 
-#define EXIT_PROBLEMS	1
-#define EXIT_USAGE		2
-#define EXIT_DEVICE		3
-
-static const char *progname;
-
-typedef struct Device
-{
-	int			fd;
-	const char *path;
-	bool		is_block_device;
-	uint64		size;			/* bytes */
-} Device;
+const char *progname;
 
 static bool
 dev_read(void *arg, uint64 address, uint8 *page)
@@ -81,49 +83,64 @@ usage(void)
 	printf("  %s format --device=PATH [OPTION]...\n", progname);
 	printf("  %s verify --device=PATH\n", progname);
 	printf("  %s ls     --device=PATH\n", progname);
+	printf("  %s grow   --device=PATH [--size=SIZE]\n", progname);
+	printf("  %s import --device=PATH --pgdata=DIR\n", progname);
+	printf("  %s export --device=PATH --target=DIR\n", progname);
 	printf("\nCommands:\n");
 	printf("  format   zero the device and write an empty pgrac_storage layout\n");
 	printf("           (refuses to overwrite anything without --force)\n");
 	printf("  verify   check every metadata page and the layout invariants\n");
 	printf("  ls       list the relation forks with their EOF and extents\n");
+	printf("  grow     let the device use more extents, up to the capacity it was\n");
+	printf("           formatted for: an image file grows to --size, a block device\n");
+	printf("           (a LUN that was enlarged) to its current size\n");
+	printf("  import   move the relation files of a cleanly shut down cluster into\n");
+	printf("           an empty device and make the cluster its owner\n");
+	printf("  export   write the device's relations as relation files under a\n");
+	printf("           directory (a stopped cluster's data directory, to go back to md)\n");
 	printf("\nOptions:\n");
 	printf("  -d, --device=PATH       block device or image file\n");
 	printf("  -s, --size=SIZE         format: size of a new image file (default 64MB;\n");
 	printf("                          a block device is used whole)\n");
-	printf("  -m, --max-size=SIZE     format: largest size the image may grow to\n");
-	printf("                          (default 1TB; the metadata is sized for it)\n");
+	printf("                          grow: new size, a multiple of the extent size\n");
+	printf("                          (required for an image file; a block device\n");
+	printf("                          defaults to its current size)\n");
+	printf("  -m, --max-size=SIZE     format: largest size the device may grow to (default\n");
+	printf("                          1TB for an image file, a block device's size)\n");
 	printf("  -e, --extent-size=SIZE  format: extent size, a power of two from 64kB\n");
 	printf("                          to 1GB (default 1MB)\n");
 	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
+	printf("  -D, --pgdata=DIR        import: data directory of the cluster to import\n");
+	printf("  -t, --target=DIR        export: directory to write the relation files\n");
+	printf("                          under, at their paths relative to a data directory\n");
 	printf("  -?, --help              show this help, then exit\n");
 	printf("\nSIZE is a number of bytes with an optional kB, MB, GB or TB suffix (powers of 1024).\n");
+	printf("\nThe device must not be in use: a device a running server holds is refused.\n");
 	printf("\nExit status: 0 success, 1 verify found problems, 2 usage error,\n");
-	printf("3 the device could not be read, written or understood.\n");
+	printf("3 the device could not be read, written or understood, or the command\n");
+	printf("refused to act (nothing was changed then).\n");
 }
 
-/* Print "progname: error: ..." and exit with code; usage errors add a hint. */
-static void
-fail(int code, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
-
-static void
+/*
+ * Report an error and exit with code; a usage error points at --help.
+ * Everything is checked before a command's first write, so exiting here
+ * never leaves a half-done change behind, except where the command says
+ * otherwise (an I/O error in the middle of a copy).
+ */
+void
 fail(int code, const char *fmt,...)
 {
 	va_list		ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: error: ", progname);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
+	pg_log_generic_v(PG_LOG_ERROR, PG_LOG_PRIMARY, fmt, ap);
 	va_end(ap);
 	if (code == EXIT_USAGE)
-		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+		pg_log_error_hint("Try \"%s --help\" for more information.", progname);
 	exit(code);
 }
-
-#define usage_error(...)	fail(EXIT_USAGE, __VA_ARGS__)
-#define device_error(...)	fail(EXIT_DEVICE, __VA_ARGS__)
 
 static uint64
 parse_size(const char *option, const char *value)
@@ -151,7 +168,12 @@ parse_size(const char *option, const char *value)
 	return n * unit;
 }
 
-static void
+/*
+ * Open the device and lock it: exclusively to change it, shared to read
+ * it.  A server holds an exclusive lock for as long as it runs, so either
+ * kind fails while one does; so does a reader while a writer works.
+ */
+void
 open_device(Device *dev, const char *path, bool create, bool writable)
 {
 	struct stat st;
@@ -163,6 +185,16 @@ open_device(Device *dev, const char *path, bool create, bool writable)
 	dev->fd = open(path, flags | PG_BINARY, 0600);
 	if (dev->fd < 0)
 		device_error("could not open device \"%s\": %m", path);
+	if (flock(dev->fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
+	{
+		if (errno == EWOULDBLOCK)
+		{
+			pg_log_error("device \"%s\" is in use by another process (a running server?)", path);
+			pg_log_error_hint("Stop the server using it first; \"fuser -v %s\" names the process.", path);
+			exit(EXIT_DEVICE);
+		}
+		device_error("could not lock device \"%s\": %m", path);
+	}
 	if (fstat(dev->fd, &st) < 0)
 		device_error("could not stat device \"%s\": %m", path);
 	dev->is_block_device = S_ISBLK(st.st_mode);
@@ -180,12 +212,89 @@ open_device(Device *dev, const char *path, bool create, bool writable)
 		device_error("\"%s\" is neither a block device nor a regular file", path);
 }
 
-static BdIo
+BdIo
 device_io(Device *dev)
 {
 	BdIo		io = {dev_read, dev_write, dev_alloc, dev_free, dev};
 
 	return io;
+}
+
+void
+device_read(Device *dev, uint64 offset, void *buf, size_t len)
+{
+	size_t		done = 0;
+
+	while (done < len)
+	{
+		ssize_t		n = pg_pread(dev->fd, (char *) buf + done, len - done,
+								 (off_t) (offset + done));
+
+		if (n < 0)
+			device_error("could not read %zu bytes at offset %llu of device \"%s\": %m",
+						 len - done, (unsigned long long) (offset + done), dev->path);
+		if (n == 0)
+			device_error("could not read %zu bytes at offset %llu of device \"%s\": unexpected end of device",
+						 len - done, (unsigned long long) (offset + done), dev->path);
+		done += n;
+	}
+}
+
+void
+device_write(Device *dev, uint64 offset, const void *buf, size_t len)
+{
+	size_t		done = 0;
+
+	while (done < len)
+	{
+		ssize_t		n = pg_pwrite(dev->fd, (const char *) buf + done, len - done,
+								  (off_t) (offset + done));
+
+		if (n <= 0)
+			device_error("could not write %zu bytes at offset %llu of device \"%s\": %m",
+						 len - done, (unsigned long long) (offset + done), dev->path);
+		done += n;
+	}
+}
+
+/*
+ * Make a byte range read as zeroes: BLKZEROOUT on a block device (a
+ * discard on thin and loop devices), a punched hole in an image file,
+ * written zeroes where neither is supported.  The server trusts free
+ * extents to read as zeroes; this is how they are made so.
+ */
+void
+device_zero(Device *dev, uint64 offset, uint64 len)
+{
+	int			rc;
+
+	if (len == 0)
+		return;
+	if (dev->is_block_device)
+	{
+		uint64		range[2] = {offset, len};
+
+		rc = ioctl(dev->fd, BLKZEROOUT, range);
+	}
+	else
+		rc = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					   (off_t) offset, (off_t) len);
+	if (rc == 0)
+		return;
+	if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
+		device_error("could not zero %llu bytes at offset %llu of device \"%s\": %m",
+					 (unsigned long long) len, (unsigned long long) offset, dev->path);
+	if (pg_pwrite_zeros(dev->fd, len, (off_t) offset) != (ssize_t) len)
+		device_error("could not write zeroes to %llu bytes at offset %llu of device \"%s\": %m",
+					 (unsigned long long) len, (unsigned long long) offset, dev->path);
+}
+
+/* Everything written so far is durable, the device's cache included. */
+void
+device_flush(Device *dev)
+{
+	if (fsync(dev->fd) < 0)
+		device_error("could not fsync device \"%s\": %m", dev->path);
 }
 
 static void
@@ -220,8 +329,9 @@ device_is_blank(Device *dev)
 }
 
 static int
-cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
-		   uint64 extent_size, uint32 metadata_pages, bool force)
+cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
+		   bool max_size_given, uint64 extent_size, uint32 metadata_pages,
+		   bool force)
 {
 	Device		dev;
 	BdIo		io;
@@ -252,10 +362,18 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 
 	if (dev.is_block_device)
 	{
+		/*
+		 * Used whole; the metadata may be sized for more, so that the device
+		 * can grow when its LUN is enlarged (pgrac_image grow).
+		 */
 		if (size_given)
-			usage_error("--size and --max-size do not apply to a block device, which is used whole");
+			usage_error("--size does not apply to a block device, which is used whole");
 		size = dev.size;
-		max_size = dev.size;
+		if (!max_size_given)
+			max_size = dev.size;
+		else if (max_size < size)
+			usage_error("--max-size (%llu bytes) is smaller than block device \"%s\" (%llu bytes)",
+						(unsigned long long) max_size, path, (unsigned long long) size);
 	}
 	else if (size > max_size)
 		usage_error("--size (%llu bytes) exceeds --max-size (%llu bytes)",
@@ -292,8 +410,7 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 
 	if (!bd_image_format(&io, &p, error, sizeof(error)))
 		device_error("could not format \"%s\": %s", path, error);
-	if (fsync(dev.fd) < 0)
-		device_error("could not fsync \"%s\": %m", path);
+	device_flush(&dev);
 	close(dev.fd);
 	printf("formatted \"%s\": %u extents of %llu kB (%llu MB), metadata sized for %u extents\n",
 		   path, p.nextents, (unsigned long long) extent_bytes / 1024,
@@ -302,13 +419,45 @@ cmd_format(const char *path, uint64 size, uint64 max_size, bool size_given,
 	return 0;
 }
 
-static void
-load_or_die(Device *dev, BdIo *io, BdLoadedLayout *layout)
+void
+load_or_die(Device *dev, const BdIo *io, BdLoadedLayout *layout)
 {
 	char		error[512];
 
 	if (!bd_image_load(io, layout, error, sizeof(error)))
 		device_error("\"%s\": %s", dev->path, error);
+}
+
+/* The device must be at least as large as its superblock says. */
+void
+check_device_size(Device *dev, const BdSuperblock *sb)
+{
+	uint64		bytes = (uint64) sb->nextents * sb->extent_pages * BD_PAGE_SIZE;
+
+	if (bytes > dev->size)
+		device_error("\"%s\": the superblock describes %llu bytes but the device has %llu",
+					 dev->path, (unsigned long long) bytes,
+					 (unsigned long long) dev->size);
+}
+
+/*
+ * Commands that copy relation data trust the layout only when the verifier
+ * finds nothing wrong with it.
+ */
+void
+check_layout_or_die(Device *dev, const BdIo *io, const BdLoadedLayout *layout)
+{
+	BdProblem	problem;
+	int			n = bd_image_verify(io, layout, &problem, 1);
+
+	if (n > 0)
+	{
+		pg_log_error("\"%s\" has an inconsistent layout (%d problem%s; the first: %s, extent %u)",
+					 dev->path, n, n == 1 ? "" : "s", bd_problem_text(problem.kind),
+					 problem.extent);
+		pg_log_error_hint("\"%s verify --device=%s\" lists them.", progname, dev->path);
+		exit(EXIT_DEVICE);
+	}
 }
 
 static int
@@ -323,10 +472,7 @@ cmd_verify(const char *path)
 	open_device(&dev, path, false, false);
 	io = device_io(&dev);
 	load_or_die(&dev, &io, &l);
-	if ((uint64) l.sb.nextents * l.sb.extent_pages * BD_PAGE_SIZE > dev.size)
-		device_error("\"%s\": the superblock describes %llu bytes but the device has %llu",
-					 path, (unsigned long long) l.sb.nextents * l.sb.extent_pages * BD_PAGE_SIZE,
-					 (unsigned long long) dev.size);
+	check_device_size(&dev, &l.sb);
 	if (l.sb_error_a != BD_PAGE_OK || l.sb_error_b != BD_PAGE_OK)
 		printf("note: superblock copy %c is damaged (%s); copy %c (generation %llu) is in use\n",
 			   l.sb_error_a != BD_PAGE_OK ? 'A' : 'B',
@@ -367,11 +513,13 @@ cmd_ls(const char *path)
 	Device		dev;
 	BdIo		io;
 	BdLoadedLayout l;
+	uint64		extent_bytes;
 	static const char *const forknames[] = {"main", "fsm", "vm", "init"};
 
 	open_device(&dev, path, false, false);
 	io = device_io(&dev);
 	load_or_die(&dev, &io, &l);
+	extent_bytes = (uint64) l.sb.extent_pages * BD_PAGE_SIZE;
 	printf("%-10s %-10s %-12s %-5s %-10s %-10s %s\n",
 		   "spcoid", "dboid", "relfilenode", "fork", "state", "nblocks", "extents");
 	for (int i = 0; i < l.nforks; i++)
@@ -399,11 +547,122 @@ cmd_ls(const char *path)
 		}
 		printf("%s\n", f->entry.nextents == 0 ? "-" : "");
 	}
-	printf("(%d forks; %u of %u extents free; extent size %u kB)\n", l.nforks,
-		   l.alloc.nfree, l.alloc.nextents, l.sb.extent_pages * BD_PAGE_SIZE / 1024);
+	printf("(%d forks; %u of %u extents free; extent size %u kB; size %llu MB, may grow to %llu MB)\n",
+		   l.nforks, l.alloc.nfree, l.alloc.nextents, l.sb.extent_pages * BD_PAGE_SIZE / 1024,
+		   (unsigned long long) ((uint64) l.sb.nextents * extent_bytes >> 20),
+		   (unsigned long long) ((uint64) l.sb.max_extents * extent_bytes >> 20));
 	bd_image_release(&io, &l);
 	close(dev.fd);
 	return 0;
+}
+
+/*
+ * Let the device use more extents.  The new extents are made to exist and
+ * read as zeroes (the server hands out free extents unzeroed), and that is
+ * flushed, before the next superblock generation names the new count; a
+ * crash in between leaves the old superblock, and a device larger than it
+ * says, which is harmless.
+ */
+static int
+cmd_grow(const char *path, uint64 size, bool size_given)
+{
+	Device		dev;
+	BdIo		io;
+	BdLoadedLayout l;
+	char		error[512];
+	uint64		extent_bytes;
+	uint64		old_bytes;
+	uint64		new_bytes;
+	uint32		old_nextents;
+	uint64		nextents;
+
+	open_device(&dev, path, false, true);
+	io = device_io(&dev);
+	load_or_die(&dev, &io, &l);
+	check_device_size(&dev, &l.sb);
+	extent_bytes = (uint64) l.sb.extent_pages * BD_PAGE_SIZE;
+	old_nextents = l.sb.nextents;
+	old_bytes = (uint64) old_nextents * extent_bytes;
+
+	if (!size_given)
+	{
+		if (!dev.is_block_device)
+			usage_error("--size is required to grow an image file");
+		/* a block device: its current size, in whole extents */
+		size = dev.size - dev.size % extent_bytes;
+		if (size != dev.size)
+			printf("note: block device \"%s\" has %llu bytes; the last %llu do not fill an extent and stay unused\n",
+				   path, (unsigned long long) dev.size,
+				   (unsigned long long) (dev.size - size));
+	}
+	else if (size % extent_bytes != 0)
+		usage_error("--size (%llu bytes) is not a multiple of the extent size (%llu kB)",
+					(unsigned long long) size, (unsigned long long) extent_bytes / 1024);
+	else if (dev.is_block_device && size > dev.size)
+		device_error("cannot grow \"%s\" to %llu bytes: the block device has only %llu",
+					 path, (unsigned long long) size, (unsigned long long) dev.size);
+
+	nextents = size / extent_bytes;
+	if (!bd_image_check_grow(&l.sb, (uint32) Min(nextents, (uint64) PG_UINT32_MAX), error, sizeof(error)))
+		device_error("cannot grow \"%s\": %s", path, error);
+	if (nextents == old_nextents)
+	{
+		printf("\"%s\" already has %u extents (%llu MB); nothing to do\n",
+			   path, old_nextents, (unsigned long long) (old_bytes >> 20));
+		return 0;
+	}
+	new_bytes = nextents * extent_bytes;
+
+	/*
+	 * The new extents must read as zeroes: a block device's new part may hold
+	 * anything, and an image file may already extend past its old end (a grow
+	 * interrupted after the extension).
+	 */
+	if (dev.is_block_device)
+		device_zero(&dev, old_bytes, new_bytes - old_bytes);
+	else
+	{
+		if (dev.size > old_bytes)
+			device_zero(&dev, old_bytes, Min(dev.size, new_bytes) - old_bytes);
+		if (dev.size < new_bytes && ftruncate(dev.fd, (off_t) new_bytes) < 0)
+			device_error("could not extend image file \"%s\" to %llu bytes: %m",
+						 path, (unsigned long long) new_bytes);
+	}
+	device_flush(&dev);
+
+	if (!bd_image_grow(&io, &l, (uint32) nextents, error, sizeof(error)))
+		device_error("could not grow \"%s\": %s", path, error);
+	device_flush(&dev);
+	printf("grew \"%s\" from %u to %u extents (%llu MB to %llu MB); it may grow to %u extents (%llu MB)\n",
+		   path, old_nextents, l.sb.nextents, (unsigned long long) (old_bytes >> 20),
+		   (unsigned long long) (new_bytes >> 20), l.sb.max_extents,
+		   (unsigned long long) ((uint64) l.sb.max_extents * extent_bytes >> 20));
+	bd_image_release(&io, &l);
+	close(dev.fd);
+	return 0;
+}
+
+/* Which options each command takes */
+typedef enum Command
+{
+	CMD_FORMAT,
+	CMD_VERIFY,
+	CMD_LS,
+	CMD_GROW,
+	CMD_IMPORT,
+	CMD_EXPORT,
+} Command;
+
+static const char *const command_names[] = {
+	"format", "verify", "ls", "grow", "import", "export"
+};
+
+/* an option given to a command that does not take it */
+static void
+check_option(Command command, const char *option, bool given, uint32 commands)
+{
+	if (given && (commands & (1 << command)) == 0)
+		usage_error("option %s does not apply to %s", option, command_names[command]);
 }
 
 int
@@ -416,19 +675,25 @@ main(int argc, char **argv)
 		{"extent-size", required_argument, NULL, 'e'},
 		{"metadata-pages", required_argument, NULL, 'M'},
 		{"force", no_argument, NULL, 'f'},
+		{"pgdata", required_argument, NULL, 'D'},
+		{"target", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
-	const char *command;
+	Command		command = CMD_FORMAT;
 	const char *device = NULL;
+	const char *pgdata = NULL;
+	const char *target = NULL;
 	uint64		size = UINT64CONST(64) << 20;
 	uint64		max_size = UINT64CONST(1) << 40;
 	uint64		extent_size = UINT64CONST(1) << 20;
 	uint32		metadata_pages = 0;
 	bool		force = false;
 	bool		size_given = false;
-	bool		format_options = false;
+	bool		max_size_given = false;
+	bool		extent_size_given = false;
 	int			c;
+	int			i;
 
 	pg_logging_init(argv[0]);
 	progname = get_progname(argv[0]);
@@ -439,14 +704,16 @@ main(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || argv[1][0] == '-')
-		usage_error("no command given (format, verify or ls)");
-	command = argv[1];
-	if (strcmp(command, "format") != 0 && strcmp(command, "verify") != 0 &&
-		strcmp(command, "ls") != 0)
-		usage_error("unknown command \"%s\" (format, verify or ls)", command);
+		usage_error("no command given (format, verify, ls, grow, import or export)");
+	for (i = 0; i < (int) lengthof(command_names); i++)
+		if (strcmp(argv[1], command_names[i]) == 0)
+			break;
+	if (i == (int) lengthof(command_names))
+		usage_error("unknown command \"%s\" (format, verify, ls, grow, import or export)", argv[1]);
+	command = (Command) i;
 
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:s:m:e:M:f", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -456,16 +723,14 @@ main(int argc, char **argv)
 			case 's':
 				size = parse_size("--size", optarg);
 				size_given = true;
-				format_options = true;
 				break;
 			case 'm':
 				max_size = parse_size("--max-size", optarg);
-				size_given = true;
-				format_options = true;
+				max_size_given = true;
 				break;
 			case 'e':
 				extent_size = parse_size("--extent-size", optarg);
-				format_options = true;
+				extent_size_given = true;
 				break;
 			case 'M':
 				{
@@ -476,19 +741,23 @@ main(int argc, char **argv)
 						usage_error("--metadata-pages must be a number of pages from 1 to %d",
 									BD_MAX_METADATA_PAGES);
 					metadata_pages = (uint32) v;
-					format_options = true;
 				}
 				break;
 			case 'f':
 				force = true;
-				format_options = true;
+				break;
+			case 'D':
+				pgdata = optarg;
+				break;
+			case 't':
+				target = optarg;
 				break;
 			case 'h':
 				usage();
 				exit(0);
 			default:
 				/* getopt_long has said what was wrong */
-				fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+				pg_log_error_hint("Try \"%s --help\" for more information.", progname);
 				exit(EXIT_USAGE);
 		}
 	}
@@ -496,13 +765,33 @@ main(int argc, char **argv)
 		usage_error("too many command-line arguments (first is \"%s\")", argv[optind]);
 	if (device == NULL)
 		usage_error("no device specified (--device)");
-	if (format_options && strcmp(command, "format") != 0)
-		usage_error("--size, --max-size, --extent-size, --metadata-pages and --force apply to format only");
+	check_option(command, "--size", size_given, (1 << CMD_FORMAT) | (1 << CMD_GROW));
+	check_option(command, "--max-size", max_size_given, 1 << CMD_FORMAT);
+	check_option(command, "--extent-size", extent_size_given, 1 << CMD_FORMAT);
+	check_option(command, "--metadata-pages", metadata_pages != 0, 1 << CMD_FORMAT);
+	check_option(command, "--force", force, 1 << CMD_FORMAT);
+	check_option(command, "--pgdata", pgdata != NULL, 1 << CMD_IMPORT);
+	check_option(command, "--target", target != NULL, 1 << CMD_EXPORT);
 
-	if (strcmp(command, "format") == 0)
-		return cmd_format(device, size, max_size, size_given, extent_size,
-						  metadata_pages, force);
-	if (strcmp(command, "verify") == 0)
-		return cmd_verify(device);
-	return cmd_ls(device);
+	switch (command)
+	{
+		case CMD_FORMAT:
+			return cmd_format(device, size, size_given, max_size, max_size_given,
+							  extent_size, metadata_pages, force);
+		case CMD_VERIFY:
+			return cmd_verify(device);
+		case CMD_LS:
+			return cmd_ls(device);
+		case CMD_GROW:
+			return cmd_grow(device, size, size_given);
+		case CMD_IMPORT:
+			if (pgdata == NULL)
+				usage_error("no data directory specified (--pgdata)");
+			return cmd_import(device, pgdata);
+		case CMD_EXPORT:
+			if (target == NULL)
+				usage_error("no target directory specified (--target)");
+			return cmd_export(device, target);
+	}
+	return EXIT_USAGE;			/* not reached */
 }

@@ -9,6 +9,8 @@ VPATH = $(PGRAC_SRC)
 PROGRAM = pgrac_image
 OBJS = \
 	src/tools/pgrac_image.o \
+	src/tools/pgrac_image_import.o \
+	src/tools/pgrac_image_export.o \
 	src/blockdev/bd_format.o \
 	src/blockdev/bd_layout.o \
 	src/blockdev/bd_directory.o \

@@ -1,8 +1,12 @@
-# pgrac_image on image files: format, verify, ls, their refusals and exit
-# codes (0 ok, 1 problems found, 2 usage, 3 device unreadable or not ours),
-# and recovery from a damaged superblock copy.
+# pgrac_image on image files: format, verify, ls, grow, their refusals and
+# exit codes (0 ok, 1 problems found, 2 usage, 3 device unreadable, not
+# ours, in use or refused), recovery from a damaged superblock copy, and the
+# device lock (shared for readers, exclusive for writers).  Import and
+# export, which need clusters, are in 009.
 use strict;
 use warnings FATAL => 'all';
+use Digest::MD5;
+use Fcntl qw(:flock);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
@@ -17,6 +21,25 @@ sub image
 	return ($? >> 8, $stdout, $stderr);
 }
 
+sub file_md5
+{
+	my ($file) = @_;
+	open(my $fh, '<', $file) or die "open $file: $!";
+	binmode $fh;
+	return Digest::MD5->new->addfile($fh)->hexdigest;
+}
+
+sub peek
+{
+	my ($file, $offset, $length) = @_;
+	open(my $fh, '<', $file) or die "open $file: $!";
+	binmode $fh;
+	seek($fh, $offset, 0);
+	read($fh, my $bytes, $length);
+	close $fh;
+	return $bytes;
+}
+
 sub poke
 {
 	my ($file, $offset, $bytes) = @_;
@@ -29,7 +52,8 @@ sub poke
 
 my ($rc, $out, $err) = image('--help');
 is($rc, 0, '--help exits 0');
-like($out, qr/Usage:.*format --device=PATH/s, '--help shows usage');
+like($out, qr/Usage:.*format --device=PATH.*grow   --device=PATH.*import --device=PATH --pgdata=DIR.*export --device=PATH --target=DIR/s,
+	'--help shows usage of every command');
 ($rc, $out, $err) = image('format', '--help');
 is($rc, 0, 'format --help exits 0');
 
@@ -38,7 +62,12 @@ for my $case (
 	[ [], qr/no command given/ ],
 	[ ['bogus'], qr/unknown command "bogus"/ ],
 	[ ['verify'], qr/no device specified/ ],
-	[ [ 'verify', "--device=$img", '--size=1MB' ], qr/apply to format only/ ],
+	[ [ 'verify', "--device=$img", '--size=1MB' ], qr/option --size does not apply to verify/ ],
+	[ [ 'grow', "--device=$img", '--max-size=1GB' ], qr/option --max-size does not apply to grow/ ],
+	[ [ 'export', "--device=$img", '--pgdata=/x' ], qr/option --pgdata does not apply to export/ ],
+	[ [ 'import', "--device=$img", '--target=/x' ], qr/option --target does not apply to import/ ],
+	[ [ 'import', "--device=$img" ], qr/no data directory specified \(--pgdata\)/ ],
+	[ [ 'export', "--device=$img" ], qr/no target directory specified \(--target\)/ ],
 	[ [ 'format', "--device=$img", '--size=12XB' ], qr/invalid unit "XB"/ ],
 	[ [ 'format', "--device=$img", '--extent-size=100kB' ], qr/power of two/ ],
 	[ [ 'format', "--device=$img", '--size=2GB', '--max-size=1GB' ], qr/exceeds --max-size/ ],
@@ -64,7 +93,7 @@ is($rc, 0, 'a fresh image verifies');
 like($out, qr/0 forks, 15 of 16 extents free, 0 problems/, 'verify summary');
 ($rc, $out, $err) = image('ls', "--device=$img");
 is($rc, 0, 'ls succeeds');
-like($out, qr/\(0 forks; 15 of 16 extents free; extent size 1024 kB\)/, 'ls summary');
+like($out, qr/\(0 forks; 15 of 16 extents free; extent size 1024 kB; size 16 MB, may grow to 4096 MB\)/, 'ls summary');
 
 # formatting never destroys by accident
 ($rc, $out, $err) = image('format', "--device=$img");
@@ -112,5 +141,81 @@ truncate($img, 4 * 1024 * 1024) or die;
 ($rc, $out, $err) = image('verify', "--device=$img");
 is($rc, 3, 'a truncated image is refused');
 like($err, qr/the superblock describes 8388608 bytes but the device has 4194304/, '... with both sizes');
+
+# --- grow ---
+image('format', "--device=$img", '--size=64MB', '--max-size=256MB', '--force');
+my $md5 = file_md5($img);
+for my $case (
+	[ [ '--size=512MB' ], 3, qr/cannot grow ".*device.img": cannot grow the device to 512 extents \(512 MB\): its metadata was formatted for at most 256 extents \(256 MB\)/,
+	  'beyond the formatted capacity' ],
+	[ [ '--size=32MB' ], 3, qr/cannot shrink the device from 64 to 32 extents \(64 MB to 32 MB\)/, 'shrinking' ],
+	[ [ '--size=100000kB' ], 2, qr/--size \(102400000 bytes\) is not a multiple of the extent size \(1024 kB\)/,
+	  'a size in partial extents' ],
+	[ [], 2, qr/--size is required to grow an image file/, 'no size for an image file' ])
+{
+	($rc, $out, $err) = image('grow', "--device=$img", @{ $case->[0] });
+	is($rc, $case->[1], "grow refuses $case->[3] with exit $case->[1]");
+	like($err, $case->[2], '... saying why');
+	is(file_md5($img), $md5, '... and the image is unchanged');
+}
+($rc, $out, $err) = image('grow', "--device=$img", '--size=64MB');
+is($rc, 0, 'growing to the current size succeeds');
+like($out, qr/already has 64 extents \(64 MB\); nothing to do/, '... doing nothing');
+is(file_md5($img), $md5, '... and the image is unchanged');
+
+($rc, $out, $err) = image('grow', "--device=$img", '--size=128MB');
+is($rc, 0, 'grow succeeds');
+like($out, qr/grew ".*device.img" from 64 to 128 extents \(64 MB to 128 MB\); it may grow to 256 extents \(256 MB\)/,
+	'... and says so');
+is(-s $img, 128 * 1024 * 1024, 'the image file has the new size');
+($rc, $out, $err) = image('verify', "--device=$img");
+is($rc, 0, 'the grown image verifies');
+like($out, qr/0 forks, 119 of 128 extents free, 0 problems/, '... with the new extents free');
+($rc, $out, $err) = image('ls', "--device=$img");
+like($out, qr/size 128 MB, may grow to 256 MB/, 'ls shows the new size');
+
+# the new superblock went to the other copy: torn, the old one serves
+my $sb_b = peek($img, 8192, 8192);
+poke($img, 8192 + 200, "\xff");
+($rc, $out, $err) = image('ls', "--device=$img");
+like($out, qr/size 64 MB, may grow to 256 MB/, 'a grow whose superblock write tore leaves the old size');
+($rc, $out, $err) = image('verify', "--device=$img");
+is($rc, 0, '... which verifies');
+like($out, qr/superblock copy B is damaged.*copy A \(generation 2\) is in use/, '... from the old copy');
+poke($img, 8192, $sb_b);
+
+# an image already longer than its superblock says (a grow interrupted
+# after extending the file): what lies beyond is zeroed, not handed out
+truncate($img, 160 * 1024 * 1024) or die;
+poke($img, 150 * 1024 * 1024, 'left over');
+($rc, $out, $err) = image('grow', "--device=$img", '--size=192MB');
+is($rc, 0, 'grow over a file already extended succeeds');
+is(peek($img, 150 * 1024 * 1024, 9), "\0" x 9, '... and the new extents read as zeroes');
+is(-s $img, 192 * 1024 * 1024, '... and the file has the new size');
+($rc, $out, $err) = image('verify', "--device=$img");
+like($out, qr/0 forks, 183 of 192 extents free, 0 problems/, '... which verifies');
+
+# --- the device lock: shared for readers, exclusive for writers ---
+open(my $lock, '<', $img) or die;
+flock($lock, LOCK_EX) or die;
+$md5 = file_md5($img);
+for my $cmd ([ 'verify' ], [ 'ls' ], [ 'grow', '--size=256MB' ], [ 'format', '--force' ])
+{
+	($rc, $out, $err) = image($cmd->[0], "--device=$img", @{$cmd}[ 1 .. $#$cmd ]);
+	is($rc, 3, "$cmd->[0] is refused while another process holds the device exclusively");
+	like($err, qr/device ".*device.img" is in use by another process \(a running server\?\)/, '... saying so');
+}
+is(file_md5($img), $md5, '... and the image is unchanged');
+flock($lock, LOCK_UN) or die;
+flock($lock, LOCK_SH) or die;
+($rc, $out, $err) = image('verify', "--device=$img");
+is($rc, 0, 'verify runs beside another reader');
+($rc, $out, $err) = image('grow', "--device=$img", '--size=256MB');
+is($rc, 3, 'grow is refused beside a reader');
+like($err, qr/is in use by another process/, '... saying so');
+is(file_md5($img), $md5, '... and the image is unchanged');
+close($lock);
+($rc, $out, $err) = image('grow', "--device=$img", '--size=256MB');
+is($rc, 0, 'grow succeeds once the device is free');
 
 done_testing();

@@ -1,6 +1,8 @@
 /*
- * Unit tests of formatting and loading a whole device, on an in-memory
- * device, including corruptions a load must refuse with the page address.
+ * Unit tests of formatting, loading and writing a whole device, on an
+ * in-memory device, including corruptions a load must refuse with the page
+ * address, and layouts that do not fit (refused before anything is
+ * written).
  * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "c.h"
@@ -17,14 +19,20 @@
 #define META_PAGES 13			/* pages 3 .. 15: extents 0 and 1 are reserved */
 #define MAP_PAGE 10				/* an extent-map page inside the metadata area */
 
-static uint8 *device;			/* NPAGES pages */
+/*
+ * The device's first device_pages pages (NPAGES, or just the metadata of a
+ * larger geometry: nothing here writes data pages).
+ */
+static uint8 *device;
+static uint64 device_pages;
 static int	fail_reads_at = -1;
+static int	fail_writes_at = -1;
 
 static bool
 mem_read(void *arg, uint64 address, uint8 *page)
 {
 	(void) arg;
-	if (address >= NPAGES || (int) address == fail_reads_at)
+	if (address >= device_pages || (int) address == fail_reads_at)
 		return false;
 	memcpy(page, device + address * BD_PAGE_SIZE, BD_PAGE_SIZE);
 	return true;
@@ -34,7 +42,7 @@ static bool
 mem_write(void *arg, uint64 address, const uint8 *page)
 {
 	(void) arg;
-	if (address >= NPAGES)
+	if (address >= device_pages || (int) address == fail_writes_at)
 		return false;
 	memcpy(device + address * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
 	return true;
@@ -61,12 +69,14 @@ static char error[512];
 static int
 setup(void **state)
 {
-	BdFormatParams p = {.extent_pages = EXTENT_PAGES, .nextents = NEXTENTS,
-		.max_extents = 1000, .metadata_pages = META_PAGES, .device_uuid = {1, 2, 3}};
+	BdFormatParams p = {.extent_pages = EXTENT_PAGES,.nextents = NEXTENTS,
+	.max_extents = 1000,.metadata_pages = META_PAGES,.device_uuid = {1, 2, 3}};
 
 	(void) state;
 	device = calloc(NPAGES, BD_PAGE_SIZE);
+	device_pages = NPAGES;
 	fail_reads_at = -1;
+	fail_writes_at = -1;
 	assert_true(bd_image_format(&io, &p, error, sizeof(error)));
 	return 0;
 }
@@ -131,12 +141,13 @@ test_format_then_load_empty(void **state)
 
 	(void) state;
 	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
-	assert_int_equal(l.sb_copy, 0);		/* generation 2 lives in A */
+	assert_int_equal(l.sb_copy, 0); /* generation 2 lives in A */
 	assert_true(l.sb.generation == 2);
 	assert_int_equal(l.sb.extent_pages, EXTENT_PAGES);
 	assert_int_equal(l.nforks, 0);
 	assert_int_equal(l.ndirectory_pages, 1);
-	assert_int_equal(l.alloc.reserved, 2);	/* pages 0..15 fill extents 0 and 1 */
+	assert_int_equal(l.alloc.reserved, 2);	/* pages 0..15 fill extents 0 and
+											 * 1 */
 	assert_int_equal(l.alloc.nfree, NEXTENTS - 2);
 	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
 	bd_image_release(&io, &l);
@@ -145,7 +156,7 @@ test_format_then_load_empty(void **state)
 static void
 test_format_refuses_bad_geometry(void **state)
 {
-	BdFormatParams p = {.extent_pages = 100, .nextents = NEXTENTS, .max_extents = 1000};
+	BdFormatParams p = {.extent_pages = 100,.nextents = NEXTENTS,.max_extents = 1000};
 
 	(void) state;
 	assert_false(bd_image_format(&io, &p, error, sizeof(error)));
@@ -304,6 +315,346 @@ test_load_reports_io_errors(void **state)
 	bd_image_release(&io, &l);
 }
 
+
+/* ---- writing layouts (pgrac_image import), superblocks, growing ---- */
+
+/* nforks forks of relation 20000 + i, all with nblocks blocks */
+static BdImageFork *
+make_forks(int nforks, uint32 nblocks)
+{
+	BdImageFork *forks = calloc(Max(nforks, 1), sizeof(BdImageFork));
+
+	for (int i = 0; i < nforks; i++)
+	{
+		forks[i].spcoid = 1663;
+		forks[i].dboid = 5;
+		forks[i].relnumber = 20000 + i;
+		forks[i].fork = (uint8) (i % 4 == 1 ? 2 : 0);	/* some visibility maps */
+		forks[i].nblocks = nblocks;
+	}
+	return forks;
+}
+
+static void
+free_forks(BdImageFork *forks, int nforks)
+{
+	bd_image_release_forks(&io, forks, nforks);
+	free(forks);
+}
+
+/* load the device, which must hold exactly forks, and verify it */
+static void
+assert_device_holds(const BdImageFork *forks, int nforks, uint32 ndirectory)
+{
+	BdLoadedLayout l;
+	BdProblem	problems[8];
+
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.nforks, nforks);
+	assert_int_equal(l.ndirectory_pages, ndirectory);
+	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
+	for (int i = 0; i < nforks; i++)
+	{
+		const BdDirEntry *e = &l.forks[i].entry;
+
+		/* the directory keeps the order it was given */
+		assert_int_equal(e->relnumber, forks[i].relnumber);
+		assert_int_equal(e->spcoid, forks[i].spcoid);
+		assert_int_equal(e->dboid, forks[i].dboid);
+		assert_int_equal(e->fork, forks[i].fork);
+		assert_int_equal(e->state, BD_ENTRY_LIVE);
+		assert_int_equal(e->nblocks, forks[i].nblocks);
+		assert_int_equal(e->nextents, forks[i].nextents);
+		for (uint32 j = 0; j < e->nextents; j++)
+			assert_int_equal(l.forks[i].extents[j], forks[i].extents[j]);
+	}
+	bd_image_release(&io, &l);
+}
+
+/*
+ * A fork that needs an extent-map page, and more forks than one directory
+ * page holds: what was written loads and verifies, extent for extent.
+ */
+static void
+test_write_layout_then_load(void **state)
+{
+	int			nforks = BD_DIR_ENTRIES_PER_PAGE + 4;
+	BdImageFork *forks = make_forks(nforks, 0);
+	BdLoadedLayout l;
+
+	(void) state;
+	forks[0].nblocks = 20 * EXTENT_PAGES - 3;	/* 20 extents: 12 in a map
+												 * page */
+	forks[1].nblocks = 1;
+	forks[nforks - 1].nblocks = EXTENT_PAGES + 1;	/* in the second directory
+													 * page */
+	forks[nforks - 1].fork = 3; /* an init fork */
+
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_true(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, nforks, error, sizeof(error)));
+	assert_int_equal(forks[0].nextents, 20);
+	assert_int_equal(forks[1].nextents, 1);
+	assert_int_equal(forks[2].nextents, 0);
+	assert_int_equal(forks[nforks - 1].nextents, 2);
+	/* handed out in order from the first free extent: a fork is contiguous */
+	assert_int_equal(forks[0].extents[0], 2);
+	assert_int_equal(forks[0].extents[19], 21);
+	assert_int_equal(forks[1].extents[0], 22);
+	assert_int_equal(l.alloc.nfree, NEXTENTS - 2 - 23);
+	assert_int_equal(bd_image_metadata_pages_needed(forks, nforks), 3);
+
+	assert_true(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, nforks, error, sizeof(error)));
+	bd_image_release(&io, &l);
+	assert_device_holds(forks, nforks, 2);
+
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.alloc.nfree, NEXTENTS - 2 - 23);
+	assert_true(l.metadata_used[0] && l.metadata_used[1] && l.metadata_used[2]);
+	assert_false(l.metadata_used[3]);
+	/* the map page of fork 0 follows the two directory pages */
+	assert_true(l.forks[0].entry.extent_map == l.sb.directory_root + 2);
+	bd_image_release(&io, &l);
+	free_forks(forks, nforks);
+}
+
+/* A fork with more extents than one extent-map page holds (a larger geometry). */
+static void
+test_write_layout_long_extent_map(void **state)
+{
+	BdFormatParams p = {.extent_pages = 8,.nextents = 2200,.max_extents = 4000,
+	.metadata_pages = 20};
+	uint32		big = BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE + 50;
+	BdImageFork *forks = make_forks(2, 0);
+	BdLoadedLayout l;
+
+	(void) state;
+	/* pages 0 .. 22 hold all the metadata of this geometry */
+	free(device);
+	device_pages = 23;
+	device = calloc(device_pages, BD_PAGE_SIZE);
+	assert_true(bd_image_format(&io, &p, error, sizeof(error)));
+
+	forks[0].nblocks = big * 8;
+	forks[1].nblocks = 9 * 8;
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_true(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_int_equal(bd_image_metadata_pages_needed(forks, 2), 1 + 2 + 1);
+	assert_true(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	bd_image_release(&io, &l);
+	assert_device_holds(forks, 2, 1);
+
+	/* the second map page holds the tail of the big fork */
+	assert_int_equal(bd_map_page_count(page_at(3 + 2)), 50);
+	assert_int_equal(bd_map_page_get(page_at(3 + 2), 49), forks[0].extents[big - 1]);
+	free_forks(forks, 2);
+}
+
+/* Too few free extents: refused before anything is taken or written. */
+static void
+test_place_forks_out_of_extents(void **state)
+{
+	BdImageFork *forks = make_forks(3, 20 * EXTENT_PAGES);
+	BdLoadedLayout l;
+	uint8	   *before = malloc(NPAGES * BD_PAGE_SIZE);
+
+	(void) state;
+	memcpy(before, device, NPAGES * BD_PAGE_SIZE);
+	forks[2].nblocks = 22 * EXTENT_PAGES + 1;	/* 20 + 20 + 23 = 63 > 62 free */
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_false(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, 3, error, sizeof(error)));
+	assert_string_equal(error, "3 forks need 63 extents (3 MB) but only 62 of the device's 64 extents (4 MB) are free");
+	assert_int_equal(l.alloc.nfree, NEXTENTS - 2);
+	assert_null(forks[0].extents);
+
+	/* an allocator whose free count lies: an error, the extents given back */
+	forks[2].nblocks = 0;
+	for (uint32 e = 30; e < NEXTENTS; e++)
+		bd_allocator_mark(&l.alloc, e);
+	l.alloc.nfree = 100;
+	assert_false(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, 3, error, sizeof(error)));
+	assert_string_equal(error, "the allocation map ran out of free extents (it counted 100)");
+	assert_int_equal(l.alloc.nfree, 100);
+	for (uint32 e = 2; e < 30; e++)
+		assert_false(bd_allocator_is_allocated(&l.alloc, e));
+	assert_null(forks[0].extents);
+	assert_null(forks[1].extents);
+	bd_image_release(&io, &l);
+	assert_memory_equal(before, device, NPAGES * BD_PAGE_SIZE);
+	free(before);
+	free_forks(forks, 3);
+}
+
+/* More forks than the metadata area holds: refused, nothing written. */
+static void
+test_layout_out_of_metadata_pages(void **state)
+{
+	int			fit = META_PAGES * BD_DIR_ENTRIES_PER_PAGE;
+	BdImageFork *forks = make_forks(fit + 1, 0);
+	BdLoadedLayout l;
+	uint8	   *before = malloc(NPAGES * BD_PAGE_SIZE);
+
+	(void) state;
+	memcpy(before, device, NPAGES * BD_PAGE_SIZE);
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_false(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, fit + 1, error, sizeof(error)));
+	assert_string_equal(error, "1652 forks need 14 metadata pages (directory and extent maps) but the device has 13");
+	/* the writer checks too, whoever placed the forks */
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, fit + 1, error, sizeof(error)));
+	assert_string_equal(error, "1652 forks need 14 metadata pages (directory and extent maps) but the device has 13");
+	assert_memory_equal(before, device, NPAGES * BD_PAGE_SIZE);
+
+	/*
+	 * one fork with an extent map on top of a full directory: one page too
+	 * many
+	 */
+	forks[0].nblocks = 9 * EXTENT_PAGES;
+	assert_false(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, fit, error, sizeof(error)));
+	assert_string_equal(error, "1651 forks need 14 metadata pages (directory and extent maps) but the device has 13");
+
+	/* exactly full works */
+	forks[0].nblocks = 0;
+	assert_true(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, fit, error, sizeof(error)));
+	assert_true(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, fit, error, sizeof(error)));
+	bd_image_release(&io, &l);
+	assert_device_holds(forks, fit, META_PAGES);
+	free(before);
+	free_forks(forks, fit + 1);
+}
+
+/* Forks the verifier would reject at the next start are never written. */
+static void
+test_write_layout_refuses_inconsistent_forks(void **state)
+{
+	uint32		a[2] = {10, 11};
+	uint32		b[1] = {11};
+	BdImageFork forks[2] = {
+		{.spcoid = 1663,.dboid = 5,.relnumber = 1,.nblocks = 16,.nextents = 2,.extents = a},
+		{.spcoid = 1663,.dboid = 5,.relnumber = 2,.nblocks = 8,.nextents = 1,.extents = b},
+	};
+	BdLoadedLayout l;
+	uint8	   *before = malloc(NPAGES * BD_PAGE_SIZE);
+
+	(void) state;
+	memcpy(before, device, NPAGES * BD_PAGE_SIZE);
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	bd_allocator_mark(&l.alloc, 10);
+	bd_allocator_mark(&l.alloc, 11);
+
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "extent is mapped by two owners (extent 11, relation 1663/5/2 fork 0)");
+
+	b[0] = 12;					/* not allocated */
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "mapped extent is free in the allocation map (extent 12, relation 1663/5/2 fork 0)");
+
+	bd_allocator_mark(&l.alloc, 12);
+	forks[1].nblocks = 9;
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "end of fork lies beyond its mapped extents (extent 4294967295, relation 1663/5/2 fork 0)");
+
+	forks[1].nblocks = 8;
+	forks[1].fork = 7;
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "relation 1663/5/2 has fork number 7");
+
+	forks[1].fork = 0;
+	bd_allocator_mark(&l.alloc, 40);	/* allocated, nobody's */
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "allocated extent is owned by nobody (extent 40)");
+	assert_memory_equal(before, device, NPAGES * BD_PAGE_SIZE);
+
+	/* a failed write says which page */
+	bd_allocator_free(&l.alloc, 40);
+	fail_writes_at = (int) l.sb.directory_root;
+	assert_false(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 2, error, sizeof(error)));
+	assert_string_equal(error, "could not write directory page at page address 3");
+	bd_image_release(&io, &l);
+	free(before);
+}
+
+/*
+ * The superblock goes to the other copy with the next generation: a crash
+ * that tears it leaves the previous generation in charge.
+ */
+static void
+test_write_superblock_alternates(void **state)
+{
+	BdLoadedLayout l;
+	BdSuperblock sb;
+
+	(void) state;
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	sb = l.sb;
+	bd_image_release(&io, &l);
+	assert_true(sb.generation == 2 && sb.system_identifier == 0);
+
+	sb.system_identifier = UINT64CONST(7300000000000000042);
+	assert_true(bd_image_write_superblock(&io, &sb, error, sizeof(error)));
+	assert_true(sb.generation == 3);
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.sb_copy, 1); /* generation 3 lives in B */
+	assert_true(l.sb.system_identifier == UINT64CONST(7300000000000000042));
+	assert_true(l.sb.nextents == NEXTENTS && l.sb.clean);
+	bd_image_release(&io, &l);
+
+	/* torn: the old generation, with no owner, is what a load sees */
+	page_at(BD_SUPERBLOCK_B)[4096] ^= 0x10;
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.sb_copy, 0);
+	assert_true(l.sb.generation == 2 && l.sb.system_identifier == 0);
+	bd_image_release(&io, &l);
+
+	/* a failed write leaves the caller's generation alone */
+	fail_writes_at = BD_SUPERBLOCK_A;
+	assert_false(bd_image_write_superblock(&io, &sb, error, sizeof(error)));
+	assert_true(sb.generation == 3);
+	assert_string_equal(error, "could not write superblock copy A (page 0)");
+
+	/* nor is an invalid geometry ever written */
+	fail_writes_at = -1;
+	sb.nextents = sb.max_extents + 1;
+	assert_false(bd_image_write_superblock(&io, &sb, error, sizeof(error)));
+	assert_string_equal(error, "refusing to write an invalid superblock: capacity is inconsistent (current extents, maximum extents, metadata area)");
+}
+
+/* Growing: up to the capacity, never down; the new extents are free. */
+static void
+test_grow(void **state)
+{
+	BdLoadedLayout l;
+	BdProblem	problems[8];
+	BdImageFork *forks = make_forks(1, 90 * EXTENT_PAGES);
+
+	(void) state;
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_false(bd_image_check_grow(&l.sb, NEXTENTS - 1, error, sizeof(error)));
+	assert_string_equal(error, "cannot shrink the device from 64 to 63 extents (4 MB to 3 MB)");
+	assert_false(bd_image_grow(&io, &l, 1001, error, sizeof(error)));
+	assert_string_equal(error, "cannot grow the device to 1001 extents (62 MB): its metadata was formatted for at most 1000 extents (62 MB)");
+	assert_true(bd_image_check_grow(&l.sb, 1000, error, sizeof(error)));
+	assert_true(bd_image_check_grow(&l.sb, NEXTENTS, error, sizeof(error)));
+
+	assert_true(bd_image_grow(&io, &l, 100, error, sizeof(error)));
+	assert_int_equal(l.sb.nextents, 100);
+	assert_int_equal(l.alloc.nfree, 100 - 2);
+	bd_image_release(&io, &l);
+
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_true(l.sb.generation == 3);
+	assert_int_equal(l.sb.nextents, 100);
+	assert_int_equal(l.alloc.nextents, 100);
+	assert_int_equal(l.alloc.nfree, 100 - 2);
+	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
+
+	/* the new extents can be handed out and written into a layout */
+	assert_true(bd_image_place_forks(&io, &l.sb, &l.alloc, forks, 1, error, sizeof(error)));
+	assert_int_equal(forks[0].extents[89], 91);
+	assert_true(bd_image_write_layout(&io, &l.sb, &l.alloc, forks, 1, error, sizeof(error)));
+	bd_image_release(&io, &l);
+	assert_device_holds(forks, 1, 1);
+	free_forks(forks, 1);
+}
+
 int
 main(void)
 {
@@ -317,6 +668,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_load_refuses_directory_cycle_and_wild_pointer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_shared_map_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_reports_io_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_layout_then_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_layout_long_extent_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_place_forks_out_of_extents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_out_of_metadata_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_layout_refuses_inconsistent_forks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_superblock_alternates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bd_image", tests, NULL, NULL);

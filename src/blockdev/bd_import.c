@@ -11,7 +11,11 @@
  * owner, which the next start recognises, wipes and imports again.  Once
  * the superblock names the cluster (flushed), the files are removed; a
  * crash then leaves files nobody reads, never data in two places that
- * could both be believed.
+ * could both be believed.  Every import first zeroes the extents the
+ * device has free, since an interrupted one may have written data into
+ * extents its metadata never named (the data is copied before the
+ * metadata is written), and the allocator trusts free extents to read as
+ * zeroes.
  *
  * The free-space map stays in files (see bd_smgr.c); temporary relations
  * are not imported (PostgreSQL removes them at start anyway).
@@ -265,6 +269,8 @@ bd_import_if_needed(void)
 				(errmsg("block device \"%s\" holds an import that did not finish; starting it over", bd_dev.path)));
 		bd_meta_reset();
 	}
+	/* an interrupted import may have left data in extents marked free */
+	bd_zero_free_extents();
 
 	scan_all();
 	foreach_ptr(ImportFile, f, import_files)

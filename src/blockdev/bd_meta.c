@@ -890,6 +890,31 @@ bd_meta_owner(void)
 	return bd->sb.system_identifier;
 }
 
+/*
+ * Make every free extent read as zeroes (import, in the postmaster).  The
+ * allocator hands out free extents trusting that; a device whose import was
+ * interrupted may hold data in extents no metadata names.  Runs of free
+ * extents are zeroed with one request each; the import's flush makes it
+ * durable before the commit point.
+ */
+void
+bd_zero_free_extents(void)
+{
+	uint64		extent_bytes = (uint64) bd->sb.extent_pages * BD_PAGE_SIZE;
+	uint32		e = bd->alloc.reserved;
+
+	while (e < bd->alloc.nextents)
+	{
+		uint32		run = 0;
+
+		while (e + run < bd->alloc.nextents && !bd_allocator_is_allocated(&bd->alloc, e + run))
+			run++;
+		if (run > 0)
+			bd_device_zero((uint64) e * extent_bytes, (uint64) run * extent_bytes);
+		e += Max(run, 1);
+	}
+}
+
 /* Write every changed metadata page and flush (import, in the postmaster). */
 void
 bd_meta_write_all(void)

@@ -96,6 +96,7 @@ extern void bd_meta_shmem_request(void);
 extern uint64 bd_meta_owner(void);
 extern void bd_meta_reset(void);
 extern void bd_meta_write_all(void);
+extern void bd_zero_free_extents(void);
 extern void bd_meta_claim(uint64 system_identifier);
 extern void bd_meta_shmem_startup(void);
 extern bool bd_meta_active(void);

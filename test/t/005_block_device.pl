@@ -208,4 +208,27 @@ $small->restart;
 is($small->safe_psql('postgres', 'SELECT count(*) FROM keep'), '1000', '... and after a restart');
 $small->stop;
 
+# --- import zeroes free extents: an interrupted import may have left data
+# in extents no metadata names, and new extents must read as zeroes ---
+my $dirty = PostgreSQL::Test::Utils::tempdir . '/dirty.img';
+command_ok([ $pgrac_image, 'format', "--device=$dirty", '--size=512MB', '--extent-size=128kB' ],
+	'an image formatted for a dirty import');
+my $dirty_size = -s $dirty;
+open($fh, '+<', $dirty) or die;
+binmode $fh;
+# stale bytes in the last 8 MB, far beyond what an empty cluster needs
+seek($fh, $dirty_size - 8 * 1024 * 1024, 0);
+print $fh ("\xAB" x (8 * 1024 * 1024));
+close $fh;
+my $importer = bd_node('importer', settings => "pgrac.device = '$dirty'\n");
+$importer->start;
+$importer->safe_psql('postgres', 'CREATE TABLE t AS SELECT generate_series(1, 1000) a');
+$importer->stop;
+open($fh, '<', $dirty) or die;
+binmode $fh;
+seek($fh, $dirty_size - 8 * 1024 * 1024, 0);
+read($fh, my $tail, 8 * 1024 * 1024);
+close $fh;
+is(($tail =~ tr/\0//c), 0, 'the import zeroed the stale bytes in free extents');
+
 done_testing();

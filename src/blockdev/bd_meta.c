@@ -1518,6 +1518,8 @@ bd_tablespace_in_use(Oid spcoid)
  * lock: pending unlinks and local pages from recovery, tombstones freed,
  * EOFs recorded.
  */
+static void log_eof_change(BdChange *c, BdForkEntry *f, BdDirEntry *e);
+
 static void
 checkpoint_log_changes(void)
 {
@@ -1571,22 +1573,63 @@ checkpoint_log_changes(void)
 			freed = lappend(freed, f);
 			continue;
 		}
-		/* only blocks of mapped extents can be durable */
-		if (e.state == BD_ENTRY_LIVE &&
-			e.nblocks != Min(f->nblocks, e.nextents * bd->sb.extent_pages))
-		{
-			e.nblocks = Min(f->nblocks, e.nextents * bd->sb.extent_pages);
-			change_touch(&c, f->dir_page);
-			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
-			if (change_full(&c, 1))
-				change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
-		}
+		if (e.state == BD_ENTRY_LIVE)
+			log_eof_change(&c, f, &e);
 	}
 	change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
 
 	foreach_ptr(BdForkEntry, fe, freed)
 		hash_search(bd_forks, &fe->key, HASH_REMOVE, NULL);
 	list_free(freed);
+}
+
+/*
+ * Publish a live fork's EOF in its directory entry when it moved, as part
+ * of change c (committed as SET_EOF records).  Only blocks of mapped
+ * extents can be durable, so the EOF published is clamped to them.
+ */
+static void
+log_eof_change(BdChange *c, BdForkEntry *f, BdDirEntry *e)
+{
+	uint32		eof = Min(f->nblocks, e->nextents * bd->sb.extent_pages);
+
+	if (e->nblocks == eof)
+		return;
+	e->nblocks = eof;
+	change_touch(c, f->dir_page);
+	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, e);
+	if (change_full(c, 1))
+		change_commit(c, BD_WAL_SET_EOF, NULL, 0);
+}
+
+/*
+ * An online checkpoint's second look at EOFs, after its redo pointer was
+ * fixed and its buffers were written: a relation extended between the
+ * look at checkpoint start and the redo pointer has WAL before the redo
+ * pointer, so nothing would replay the extension, and its blocks were
+ * just written by this checkpoint; their EOF must be published by it.
+ * (Shutdown and end-of-recovery checkpoints may not write WAL here, and
+ * nothing runs concurrently with them.)
+ */
+static void
+checkpoint_log_late_eofs(void)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	BdChange	c = {0};
+
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		if (f->state != BD_ENTRY_LIVE)
+			continue;
+		entry_read(f, &e);
+		if (e.state == BD_ENTRY_LIVE)
+			log_eof_change(&c, f, &e);
+	}
+	change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
 }
 
 /* Zero the released extents the map already shows free; returns them. */
@@ -1653,6 +1696,15 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
+
+	if ((flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) == 0 &&
+		XLogInsertAllowed())
+	{
+		MemoryContext old = MemoryContextSwitchTo(bd_context);
+
+		checkpoint_log_late_eofs();
+		MemoryContextSwitchTo(old);
+	}
 
 	/* zero released extents under the lock: redo may be mapping them */
 	zeroed = checkpoint_zero_released();

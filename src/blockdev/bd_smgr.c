@@ -229,13 +229,13 @@ bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	if (!bd_fork_exists(&key))
 		return false;
 	bd_fork_size(&key, &eof, &mapped);
-	eof = Min(eof, mapped);
+	/* the block exists when below EOF, mapped or not (unmapped reads zeroes) */
 	if (blocknum >= eof)
 		return false;
-	nblocks = Min(nblocks, (int) (eof - blocknum));
 	/* with direct I/O the page cache is bypassed: nothing to read ahead */
-	if (bd_dev.direct)
+	if (bd_dev.direct || blocknum >= mapped)
 		return true;
+	nblocks = Min(nblocks, (int) (Min(eof, mapped) - blocknum));
 	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
 	for (int r = 0; r < n; r++)
 		(void) posix_fadvise(bd_dev.fd, (off_t) offsets[r],

@@ -20,6 +20,7 @@ OBJS = \
 	src/blockdev/bd_wal.o \
 	src/blockdev/bd_io.o \
 	src/blockdev/bd_device.o \
+	src/blockdev/bd_powerloss.o \
 	src/blockdev/bd_meta.o \
 	src/blockdev/bd_smgr.o \
 	src/blockdev/bd_rmgr.o \
@@ -29,7 +30,9 @@ OBJS = \
 
 EXTENSION = pgrac_storage
 DATA = sql/pgrac_storage--1.0.sql
-PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src
+# PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM for the test-only build
+# (test/modules/powerloss); never set for an installed build.
+PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)
 SHLIB_LINK = -luring
 
 PG_CONFIG ?= pg_config

@@ -136,6 +136,17 @@ define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
+#ifdef PGRAC_POWERLOSS_SIM
+	DefineCustomStringVariable("pgrac.powerloss_log",
+							   "Test builds only: log of device writes for the power-loss simulation.",
+							   "See docs/power-loss.md.  Empty: nothing is logged.",
+							   &pgrac_powerloss_log,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+#endif
+
 	DefineCustomIntVariable("pgrac.image_max_size",
 							"Largest size the embedded image may grow to.",
 							"Read when the image is created; its metadata is sized for it.",

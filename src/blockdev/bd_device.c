@@ -269,6 +269,15 @@ bd_device_write(uint64 offset, const void *buf, size_t len)
 	ssize_t		done;
 
 	check_aligned(buf, offset, len);
+#ifdef PGRAC_POWERLOSS_SIM
+	if (bd_powerloss_active())
+	{
+		struct iovec iov = {.iov_base = unconstify(void *, buf),.iov_len = len};
+
+		bd_device_transfer(true, &(BdTransfer) {offset, &iov, 1, len}, 1);
+		return;
+	}
+#endif
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_WRITE);
 	done = pg_pwrite(bd_dev.fd, buf, len, (off_t) offset);
 	pgstat_report_wait_end();
@@ -479,6 +488,25 @@ bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 		for (int j = 0; j < transfers[i].iovcnt; j++)
 			check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
 						  transfers[i].iov[j].iov_len);
+#ifdef PGRAC_POWERLOSS_SIM
+	if (write && bd_powerloss_active())
+	{
+		/* range by range: each range's old contents read just before */
+		for (int i = 0; i < n; i++)
+		{
+			const char *old = bd_powerloss_save(transfers[i].offset, transfers[i].len);
+
+			if (bd_dev.io_uring)
+				transfer_io_uring(true, &transfers[i], 1);
+			else
+				transfer_vectored(true, transfers[i].offset, transfers[i].iov,
+								  transfers[i].iovcnt, transfers[i].len);
+			bd_powerloss_log_write(transfers[i].offset, transfers[i].len, old,
+								   transfers[i].iov, transfers[i].iovcnt);
+		}
+		return;
+	}
+#endif
 	if (bd_dev.io_uring)
 		transfer_io_uring(write, transfers, n);
 	else
@@ -497,6 +525,29 @@ bd_device_zero(uint64 offset, uint64 len)
 {
 	static const PGIOAlignedBlock zeroes;
 	int			rc;
+
+#ifdef PGRAC_POWERLOSS_SIM
+	if (bd_powerloss_active())
+	{
+		/* in pieces of at most 1 MB, each logged with its old contents */
+		static bool zeroing = false;
+
+		if (!zeroing)
+		{
+			zeroing = true;
+			for (uint64 done = 0; done < len; done += 1024 * 1024)
+			{
+				uint64		piece = Min(len - done, 1024 * 1024);
+				const char *old = bd_powerloss_save(offset + done, piece);
+
+				bd_device_zero(offset + done, piece);
+				bd_powerloss_log_zero(offset + done, piece, old);
+			}
+			zeroing = false;
+			return;
+		}
+	}
+#endif
 
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_EXTEND);
 	if (bd_dev.is_block_device)
@@ -525,9 +576,17 @@ bd_device_flush(void)
 {
 	int			rc;
 
+#ifdef PGRAC_POWERLOSS_SIM
+	uint64		logged = bd_powerloss_active() ? bd_powerloss_flush_start() : 0;
+#endif
+
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);
 	rc = pg_fdatasync(bd_dev.fd);
 	pgstat_report_wait_end();
+#ifdef PGRAC_POWERLOSS_SIM
+	if (rc == 0 && bd_powerloss_active())
+		bd_powerloss_flush_done(logged);
+#endif
 	/* as for any fsync failure: the kernel may have dropped dirty data */
 	if (rc < 0)
 		ereport(data_sync_elevel(ERROR),

@@ -73,6 +73,24 @@ extern void bd_device_zero(uint64 offset, uint64 len);
 extern void bd_device_flush(void);
 extern void bd_device_resize(uint64 size);
 
+/* ---- simulated power loss, test builds only (bd_powerloss.c) ---- */
+
+#ifdef PGRAC_POWERLOSS_SIM
+#define BD_PL_MAGIC		0x504C5752	/* "PLWR" */
+#define BD_PL_WRITE		1
+#define BD_PL_ZERO		2
+#define BD_PL_FLUSH		3
+
+extern char *pgrac_powerloss_log;
+extern bool bd_powerloss_active(void);
+extern const char *bd_powerloss_save(uint64 offset, size_t len);
+extern void bd_powerloss_log_write(uint64 offset, size_t len, const char *old,
+								   const struct iovec *iov, int iovcnt);
+extern void bd_powerloss_log_zero(uint64 offset, size_t len, const char *old);
+extern uint64 bd_powerloss_flush_start(void);
+extern void bd_powerloss_flush_done(uint64 pos);
+#endif
+
 /* ---- metadata in shared memory (bd_meta.c) ---- */
 
 typedef struct BdForkKey

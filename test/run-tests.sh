@@ -11,6 +11,8 @@
 #   recovery   PostgreSQL's recovery TAP suite on stock and on the block
 #              device (TEMP_CONFIG), side by side
 #   patchset   each patch compiles and passes PostgreSQL's make check
+#   fuzz       libFuzzer on everything decoded from the device (superblock,
+#              metadata pages, WAL records), FUZZ_SECONDS per target
 #
 # PGRAC_TEST_SUITES="unit sql" runs a subset (the default is all of them;
 # nothing is skipped unless you say so).  Every suite that runs and fails
@@ -23,7 +25,7 @@ PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
-SUITES=${PGRAC_TEST_SUITES:-unit sql tap peer recovery patchset}
+SUITES=${PGRAC_TEST_SUITES:-unit sql fuzz tap peer recovery patchset}
 OUT=$PGRAC_BUILD/test-results
 
 total_pass=0
@@ -178,6 +180,10 @@ suite_recovery() {
 	suite_script recovery "$PGRAC_ROOT/test/recovery/run-recovery-suite.sh" "recovery suite"
 }
 
+suite_fuzz() {
+	suite_script fuzz "$PGRAC_ROOT/test/fuzz/run-fuzz.sh" fuzz
+}
+
 suite_patchset() {
 	local log=$OUT/patchset.log
 	if "$PGRAC_ROOT/test/patchset/check-series.sh" >"$log" 2>&1; then
@@ -197,8 +203,8 @@ build_test_modules
 
 for s in $SUITES; do
 	case "$s" in
-	unit | sql | tap | peer | recovery | patchset) ;;
-	*) die "unknown suite '$s' (known: unit sql tap peer recovery patchset)" ;;
+	unit | sql | fuzz | tap | peer | recovery | patchset) ;;
+	*) die "unknown suite '$s' (known: unit sql fuzz tap peer recovery patchset)" ;;
 	esac
 	say "suite: $s"
 	start=$(date +%s)

@@ -194,6 +194,25 @@ read_checked(const BdIo *io, const BdLoadedLayout *layout, uint64 address,
 	return true;
 }
 
+/* Free what a load allocated, leaving the superblock fields as they are. */
+static void
+free_contents(const BdIo *io, BdLoadedLayout *layout)
+{
+	for (int i = 0; i < layout->nforks; i++)
+		if (layout->forks[i].extents)
+			io->free(io->arg, layout->forks[i].extents);
+	if (layout->forks)
+		io->free(io->arg, layout->forks);
+	if (layout->metadata_used)
+		io->free(io->arg, layout->metadata_used);
+	if (layout->alloc.words)
+		io->free(io->arg, layout->alloc.words);
+	layout->forks = NULL;
+	layout->nforks = 0;
+	layout->metadata_used = NULL;
+	layout->alloc.words = NULL;
+}
+
 bool
 bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 			  size_t error_size)
@@ -331,20 +350,16 @@ done:
 	io->free(io->arg, a);
 	io->free(io->arg, b);
 	io->free(io->arg, map);
+	/* a failed load owns nothing; the superblock and its errors stay */
+	if (!ok)
+		free_contents(io, layout);
 	return ok;
 }
 
 void
 bd_image_release(const BdIo *io, BdLoadedLayout *layout)
 {
-	for (int i = 0; i < layout->nforks; i++)
-		io->free(io->arg, layout->forks[i].extents);
-	if (layout->forks)
-		io->free(io->arg, layout->forks);
-	if (layout->metadata_used)
-		io->free(io->arg, layout->metadata_used);
-	if (layout->alloc.words)
-		io->free(io->arg, layout->alloc.words);
+	free_contents(io, layout);
 	memset(layout, 0, sizeof(*layout));
 }
 

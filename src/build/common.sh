@@ -37,6 +37,7 @@ PGRAC_PACKAGES=(
 	libipc-run-perl                                 # PostgreSQL TAP tests
 	libcmocka-dev                                   # unit tests
 	liburing-dev                                    # pgrac.io_method = io_uring
+	clang libclang-rt-14-dev                        # fuzzing (libFuzzer)
 )
 
 ensure_packages() {

@@ -1,0 +1,116 @@
+/*
+ * Writes the fuzz targets' seed corpus into DIR/<target>/: the superblock
+ * pair and metadata of a freshly formatted small device, WAL records of
+ * the kinds the server writes (full images and byte patches), and device
+ * edits.  Generated, so the seeds always match the current format.
+ * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c src/blockdev/bd_wal.c
+ */
+#include "fuzz_device.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "pgrac/bd_wal.h"
+
+static void
+put_seed(const char *dir, const char *target, const char *name,
+		 const void *a, size_t alen, const void *b, size_t blen)
+{
+	char		path[1024];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, target);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+	{
+		perror(path);
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(a, 1, alen, f) != alen || (blen && fwrite(b, 1, blen, f) != blen) || fclose(f) != 0)
+	{
+		perror(path);
+		exit(1);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	BdFormatParams p = {.extent_pages = 8,.nextents = 64,.max_extents = 64,
+	.metadata_pages = 13,.device_uuid = {7}};
+	BdLoadedLayout l;
+	char		error[512];
+	uint8		flag;
+	uint8	   *rec;
+	uint8		before[BD_PAGE_SIZE];
+	uint8		after[BD_PAGE_SIZE];
+	BdWalBuilder b;
+	BdWalKey	key = {.spcoid = 1663,.dboid = 5,.relnumber = 16384,.fork = 0,.arg = 3};
+	BdDirEntry	e = {.spcoid = 1663,.dboid = 5,.relnumber = 16384,.fork = 0,
+	.state = BD_ENTRY_LIVE,.nblocks = 3,.nextents = 1,.inline_extents = {5}};
+	size_t		len;
+	uint8		edits[] = {1, 3, 100, 0, 4, 0xde, 0xad, 0xbe, 0xef};
+
+	if (argc != 2)
+	{
+		fprintf(stderr, "usage: fuzz_seeds DIR\n");
+		return 2;
+	}
+	if (mkdir(argv[1], 0755) < 0 && errno != EEXIST)
+	{
+		perror(argv[1]);
+		return 1;
+	}
+	fuzz_device_pages = 8 * 64;
+	fuzz_device = calloc(fuzz_device_pages, BD_PAGE_SIZE);
+	if (!bd_image_format(&fuzz_io, &p, error, sizeof(error)) ||
+		!bd_image_load(&fuzz_io, &l, error, sizeof(error)))
+	{
+		fprintf(stderr, "fuzz_seeds: %s\n", error);
+		return 1;
+	}
+
+	/* superblock: flag byte, then copies A and B */
+	flag = 0;
+	{
+		uint8	   *pair = malloc(2 * BD_PAGE_SIZE);
+
+		memcpy(pair, fuzz_device, 2 * BD_PAGE_SIZE);
+		put_seed(argv[1], "superblock", "formatted", &flag, 1, pair, 2 * BD_PAGE_SIZE);
+		flag = 1;
+		put_seed(argv[1], "superblock", "formatted-reseal", &flag, 1, pair, 2 * BD_PAGE_SIZE);
+		free(pair);
+	}
+
+	/* WAL: a directory page gaining an entry, as a patch and as an image */
+	memcpy(before, fuzz_device + l.sb.directory_root * BD_PAGE_SIZE, BD_PAGE_SIZE);
+	memcpy(after, before, BD_PAGE_SIZE);
+	bd_dir_entry_encode(after, 0, &e);
+	bd_page_seal(after);
+	rec = malloc(bd_wal_max_size());
+	bd_wal_begin(&b, rec, bd_wal_max_size(), BD_WAL_CREATE_FORK, &key);
+	bd_wal_add_page(&b, l.sb.directory_root, before, after, false);
+	len = bd_wal_finish(&b);
+	put_seed(argv[1], "wal", "create-patch", rec, len, NULL, 0);
+	bd_wal_begin(&b, rec, bd_wal_max_size(), BD_WAL_SET_EOF, &key);
+	bd_wal_add_page(&b, l.sb.directory_root, before, after, true);
+	len = bd_wal_finish(&b);
+	put_seed(argv[1], "wal", "set-eof-image", rec, len, NULL, 0);
+	bd_wal_begin(&b, rec, bd_wal_max_size(), BD_WAL_EXTEND, &key);
+	bd_wal_add_page(&b, BD_FIRST_ALLOC_MAP_PAGE, fuzz_device + BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE,
+					fuzz_device + BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE, true);
+	bd_wal_add_page(&b, l.sb.directory_root, before, after, false);
+	len = bd_wal_finish(&b);
+	put_seed(argv[1], "wal", "extend-two-pages", rec, len, NULL, 0);
+
+	/* device edits: none, and one small edit with and without resealing */
+	flag = 0;
+	put_seed(argv[1], "image", "unedited", &flag, 1, NULL, 0);
+	put_seed(argv[1], "image", "edit", edits, sizeof(edits), NULL, 0);
+	edits[0] = 0;
+	put_seed(argv[1], "image", "edit-torn", edits, sizeof(edits), NULL, 0);
+	bd_image_release(&fuzz_io, &l);
+	free(rec);
+	return 0;
+}

@@ -11,7 +11,7 @@
 # stock passes on each block_device configuration.
 #
 # Where block_device differs (scripts that handle relation files directly,
-# features it refuses, a known limitation), block-device-deviations.txt
+# features it refuses), block-device-deviations.txt
 # says so script by script: not run, or exactly which subtests fail.  Every
 # such line is printed; a script listed with subtests passes only when
 # exactly those fail.

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The storage performance matrix: md on the file system against the
+# block_device backend on an image file and on a loop device (buffered and
+# direct I/O, sync and io_uring), side by side in one run on one machine,
+# with fio on the same loop device as the device's raw limit.  Run as root
+# (loop devices, dropping the page cache); servers run as the pgrac user on
+# a PostgreSQL build without assertions (PGRAC_PG_VARIANT=bench).
+#
+# Configurations (CONFIGS selects; default all):
+#   md            stock PostgreSQL files on the file system
+#   image         block_device, embedded image file, buffered, sync
+#   loop          block_device on a loop device, buffered, sync
+#   loop_uring    ... buffered, io_uring
+#   loop_dio      ... direct I/O, sync
+#   loop_dio_uring ... direct I/O, io_uring
+#
+# Measurements, each configuration on a fresh cluster:
+#   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_SECONDS s
+#   copy         COPY of a COPY_MB-megabyte file into a new table (MB/s)
+#   scan         cold sequential scan of that table: server restarted and
+#                the kernel page cache dropped first (MB/s)
+#   checkpoint   CHECKPOINT wall time after one row went into each of
+#                TABLES tables (each a relation with dirty data)
+# and fio on the loop device (direct, the block size of a combined read,
+# 128 kB, and of a page, 8 kB) as the limit for the scan.
+#
+# Settings: SCALE (50), BENCH_SECONDS (60), COPY_MB (1100), TABLES (5000),
+# CONFIGS, BENCH_PORT (55632), LOOP_GB (8).  Writes results.md,
+# results.csv and matrix.png into build/bench-results/storage-<time>/.
+# Not part of the test suite: no timing is ever asserted.
+set -euo pipefail
+export PGRAC_PG_VARIANT=bench
+. "$(dirname "$0")/../../src/build/common.sh"
+
+SCALE=${SCALE:-50}
+SECONDS_PER_RUN=${BENCH_SECONDS:-60}
+COPY_MB=${COPY_MB:-1100}
+TABLES=${TABLES:-5000}
+PORT=${BENCH_PORT:-55632}
+LOOP_GB=${LOOP_GB:-8}
+read -r -a CONFIGS <<<"${CONFIGS:-md image loop loop_uring loop_dio loop_dio_uring}"
+
+[ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
+"$PGRAC_ROOT/src/build/postgres.sh"
+PG_CONFIG=$PG_INSTALL_DIR/bin/pg_config
+BINDIR=$PG_INSTALL_DIR/bin
+mkdir -p "$PGRAC_BUILD/extension-bench" "$PGRAC_BUILD/tools-bench"
+make --no-print-directory -s -C "$PGRAC_BUILD/extension-bench" -f "$PGRAC_ROOT/src/extension.mk" \
+	PG_CONFIG="$PG_CONFIG" install >/dev/null
+make --no-print-directory -s -C "$PGRAC_BUILD/tools-bench" -f "$PGRAC_ROOT/src/tools/pgrac_image.mk" \
+	PG_CONFIG="$PG_CONFIG" install >/dev/null
+ensure_packages gnuplot-nox fio
+ensure_os_user
+
+OUT=$PGRAC_BUILD/bench-results/storage-$(date -u +%Y%m%dT%H%M%SZ)
+WORK=$PGRAC_BUILD/bench-work
+LOOP=
+cleanup() {
+	stop_servers_under "$BINDIR" "$WORK"
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null || true
+	rm -f "$WORK/loop.img"
+}
+stop_servers_under "$BINDIR" "$WORK"
+trap cleanup EXIT
+fresh_user_dir "$WORK"
+mkdir -p "$OUT"
+
+sql() { as_os_user "$BINDIR/psql" -X -At -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
+now_ms() { date +%s%3N; }
+start() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -l "$WORK/$1.log" -w start >/dev/null; }
+stop() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+record() { echo "$1,$2,$3" >>"$OUT/raw.csv"; }
+
+# the loop device over a file on the same file system as md's data
+truncate -s "${LOOP_GB}G" "$WORK/loop.img"
+LOOP=$(losetup --find --show "$WORK/loop.img") || die "could not attach a loop device"
+chown "$PGRAC_OS_USER" "$LOOP"
+
+# the COPY input, made once
+say "making a ${COPY_MB} MB COPY file"
+rows=$((COPY_MB * 1024 * 1024 / 150))
+as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
+printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\n" "$PORT" "$WORK" >>"$WORK/data/postgresql.conf"
+start gen
+sql "COPY (SELECT g, md5(g::text), repeat(md5((g * 7)::text), 3) FROM generate_series(1, $rows) g) TO '$WORK/copy.data'" >/dev/null
+stop gen
+rm -rf "$WORK/data"
+copy_bytes=$(stat -c %s "$WORK/copy.data")
+
+: >"$OUT/raw.csv"
+for cfg in "${CONFIGS[@]}"; do
+	say "$cfg: setting up"
+	as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
+	cat >>"$WORK/data/postgresql.conf" <<CONF
+port = $PORT
+unix_socket_directories = '$WORK'
+listen_addresses = ''
+shared_buffers = 1GB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+log_checkpoints = on
+max_locks_per_transaction = 256
+CONF
+	case $cfg in
+	md) ;;
+	image)
+		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.image_max_size = '64GB'\n" \
+			>>"$WORK/data/postgresql.conf" ;;
+	loop*)
+		as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --extent-size=128kB --force >/dev/null
+		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.device = '%s'\n" "$LOOP" \
+			>>"$WORK/data/postgresql.conf"
+		case $cfg in *dio*) echo "pgrac.direct_io = on" >>"$WORK/data/postgresql.conf" ;; esac
+		case $cfg in *uring*) echo "pgrac.io_method = io_uring" >>"$WORK/data/postgresql.conf" ;; esac
+		;;
+	*) die "unknown configuration $cfg" ;;
+	esac
+	start "$cfg"
+
+	say "$cfg: pgbench"
+	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
+	sql "CHECKPOINT" >/dev/null
+	tps=$(as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -c 4 -j 2 \
+		-T "$SECONDS_PER_RUN" -n postgres 2>/dev/null | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+	record "$cfg" tps "$tps"
+
+	say "$cfg: COPY"
+	sql "CREATE TABLE bulk (id bigint, a text, b text)" >/dev/null
+	sql "CHECKPOINT" >/dev/null
+	t0=$(now_ms)
+	sql "COPY bulk FROM '$WORK/copy.data'" >/dev/null
+	sql "CHECKPOINT" >/dev/null
+	t1=$(now_ms)
+	record "$cfg" copy_mb_s "$(awk -v b="$copy_bytes" -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1048576 / (ms / 1000)}')"
+
+	say "$cfg: cold scan"
+	table_bytes=$(sql "SELECT pg_relation_size('bulk')")
+	stop "$cfg"
+	drop_caches
+	start "$cfg"
+	t0=$(now_ms)
+	sql "SET max_parallel_workers_per_gather = 0; SELECT count(*) FROM bulk" >/dev/null
+	t1=$(now_ms)
+	record "$cfg" scan_mb_s "$(awk -v b="$table_bytes" -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1048576 / (ms / 1000)}')"
+
+	say "$cfg: checkpoint with $TABLES dirty relations"
+	as_os_user "$BINDIR/psql" -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT format('CREATE TABLE many_%s (a int)', g) FROM generate_series(1, $TABLES) g \gexec
+CHECKPOINT;
+SELECT format('INSERT INTO many_%s VALUES (1)', g) FROM generate_series(1, $TABLES) g \gexec
+SQL
+	t0=$(now_ms)
+	sql "CHECKPOINT" >/dev/null
+	t1=$(now_ms)
+	record "$cfg" checkpoint_ms "$((t1 - t0))"
+	record "$cfg" checkpoint_sync_s "$(grep 'checkpoint complete' "$WORK/$cfg.log" | tail -n 1 | sed -n 's/.*sync=\([0-9.]*\) s.*/\1/p')"
+	stop "$cfg"
+	rm -rf "$WORK/data"
+done
+
+say "fio on $LOOP"
+# written first: reading the holes of a sparse file would measure memory
+fio --name=fill --filename="$LOOP" --rw=write --bs=1M --direct=1 --size=4G >/dev/null
+fio_mb_s() {			# block size
+	drop_caches
+	fio --name=limit --filename="$LOOP" --rw=read --bs="$1" --direct=1 --ioengine=psync \
+		--size=4G --runtime=30 --minimal 2>/dev/null |
+		awk -F';' '{printf "%.1f", $7 / 1024}'
+}
+record fio read_128k_mb_s "$(fio_mb_s 128k)"
+record fio read_8k_mb_s "$(fio_mb_s 8k)"
+
+val() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {print $3}' "$OUT/raw.csv"; }
+md_tps=$(val md tps)
+md_copy=$(val md copy_mb_s)
+md_ckpt=$(val md checkpoint_ms)
+fio128=$(val fio read_128k_mb_s)
+{
+	echo "config,tps,copy_mb_s,scan_mb_s,checkpoint_ms"
+	for cfg in "${CONFIGS[@]}"; do
+		echo "$cfg,$(val "$cfg" tps),$(val "$cfg" copy_mb_s),$(val "$cfg" scan_mb_s),$(val "$cfg" checkpoint_ms)"
+	done
+} >"$OUT/results.csv"
+{
+	echo "# Storage performance matrix ($(date -u +%Y-%m-%d))"
+	echo
+	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), $(df -h "$WORK" | awk 'NR==2{print $1" ("$2")"}') holding PGDATA, the image and the loop device's file."
+	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); fio $(fio --version)."
+	echo "pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s; COPY of $((copy_bytes / 1048576)) MB (followed by CHECKPOINT); cold scan after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables. One run each, in the order listed."
+	echo
+	echo "| config | pgbench TPS | vs md | COPY MB/s | vs md | cold scan MB/s | vs fio 128k | checkpoint ms | vs md |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for cfg in "${CONFIGS[@]}"; do
+		awk -v c="$cfg" -v t="$(val "$cfg" tps)" -v mt="$md_tps" -v cp="$(val "$cfg" copy_mb_s)" -v mc="$md_copy" \
+			-v s="$(val "$cfg" scan_mb_s)" -v f="$fio128" -v k="$(val "$cfg" checkpoint_ms)" -v mk="$md_ckpt" \
+			'BEGIN {printf "| %s | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f | %d | %.2f |\n", c, t, (mt ? t/mt : 0), cp, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0)}'
+	done
+	echo
+	echo "fio on the loop device, direct sequential reads: 128 kB blocks $fio128 MB/s, 8 kB blocks $(val fio read_8k_mb_s) MB/s."
+	echo "PostgreSQL's own checkpoint \"sync=\" time (md: fsync of every file; block_device: the device flush is inside the checkpoint hook, not in that figure): $(for cfg in "${CONFIGS[@]}"; do printf '%s %s s; ' "$cfg" "$(val "$cfg" checkpoint_sync_s)"; done)"
+	echo
+	echo "Raw values (config, metric, value):"
+	echo
+	sed 's/^/    /' "$OUT/raw.csv"
+} >"$OUT/results.md"
+
+gnuplot <<PLOT
+set terminal png size 900,450 noenhanced
+set output "$OUT/matrix.png"
+set datafile separator ","
+set style data histograms
+set style fill solid 0.8
+set yrange [0:*]
+set ylabel "ratio to md (checkpoint: md time / time)"
+set title "block_device against md (higher is better)"
+set key outside right top
+plot "$OUT/results.csv" using (\$2/$md_tps):xtic(1) title "pgbench TPS", \
+     "" using (\$3/$md_copy) title "COPY", \
+     "" using ($md_ckpt/\$5) title "checkpoint"
+PLOT
+
+cat "$OUT/results.md"
+echo "results: $OUT"

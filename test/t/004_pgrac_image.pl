@@ -9,25 +9,10 @@ use Digest::MD5;
 use Fcntl qw(:flock);
 use PostgreSQL::Test::Utils;
 use Test::More;
+use PgracTest;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my $img = "$dir/device.img";
-
-# Run pgrac_image; return (exit code, stdout, stderr).
-sub image
-{
-	my ($stdout, $stderr);
-	IPC::Run::run([ 'pgrac_image', @_ ], '>', \$stdout, '2>', \$stderr);
-	return ($? >> 8, $stdout, $stderr);
-}
-
-sub file_md5
-{
-	my ($file) = @_;
-	open(my $fh, '<', $file) or die "open $file: $!";
-	binmode $fh;
-	return Digest::MD5->new->addfile($fh)->hexdigest;
-}
 
 sub peek
 {
@@ -50,11 +35,11 @@ sub poke
 	close $fh;
 }
 
-my ($rc, $out, $err) = image('--help');
+my ($rc, $out, $err) = run_pgrac_image('--help');
 is($rc, 0, '--help exits 0');
 like($out, qr/Usage:.*format --device=PATH.*grow   --device=PATH.*import --device=PATH --pgdata=DIR.*export --device=PATH --target=DIR/s,
 	'--help shows usage of every command');
-($rc, $out, $err) = image('format', '--help');
+($rc, $out, $err) = run_pgrac_image('format', '--help');
 is($rc, 0, 'format --help exits 0');
 
 # usage errors: exit 2 with a message and a pointer to --help
@@ -73,77 +58,77 @@ for my $case (
 	[ [ 'format', "--device=$img", '--size=2GB', '--max-size=1GB' ], qr/exceeds --max-size/ ],
 	[ [ 'ls', "--device=$img", 'extra' ], qr/too many command-line arguments/ ])
 {
-	($rc, $out, $err) = image(@{ $case->[0] });
+	($rc, $out, $err) = run_pgrac_image(@{ $case->[0] });
 	is($rc, 2, "usage error exits 2: @{$case->[0]}");
 	like($err, $case->[1], "... and says so: @{$case->[0]}");
 }
 
 # device errors: exit 3
-($rc, $out, $err) = image('verify', "--device=$dir/missing.img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$dir/missing.img");
 is($rc, 3, 'a missing device exits 3');
 like($err, qr/could not open device .*missing.img.*No such file/, '... naming the device');
 
 # format, verify, ls
-($rc, $out, $err) = image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64');
 is($rc, 0, 'format succeeds');
 like($out, qr/16 extents of 1024 kB \(16 MB\), metadata sized for 4096 extents/, 'format reports the geometry');
 is(-s $img, 16 * 1024 * 1024, 'the image file has the requested size');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'a fresh image verifies');
 like($out, qr/0 forks, 15 of 16 extents free, 0 problems/, 'verify summary');
-($rc, $out, $err) = image('ls', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 is($rc, 0, 'ls succeeds');
 like($out, qr/\(0 forks; 15 of 16 extents free; extent size 1024 kB; size 16 MB, may grow to 4096 MB\)/, 'ls summary');
 
 # formatting never destroys by accident
-($rc, $out, $err) = image('format', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('format', "--device=$img");
 is($rc, 3, 'formatting over a layout is refused');
 like($err, qr/already holds a pgrac_storage layout; use --force/, '... with the way out');
 my $other = "$dir/other";
 open(my $fh, '>', $other) or die;
 print $fh "precious data\n";
 close $fh;
-($rc, $out, $err) = image('format', "--device=$other");
+($rc, $out, $err) = run_pgrac_image('format', "--device=$other");
 is($rc, 3, 'formatting a non-empty file is refused');
 is(slurp_file($other), "precious data\n", '... and the file is untouched');
-($rc, $out, $err) = image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--force');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--force');
 is($rc, 3, 'an image too small for the metadata its maximum size needs is refused');
 like($err, qr/invalid geometry: capacity is inconsistent \(current extents, maximum extents, metadata area\)/,
 	'... saying why');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, '... and the layout it would have replaced is intact');
-($rc, $out, $err) = image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--metadata-pages=64', '--force');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=8MB', '--extent-size=256kB', '--metadata-pages=64', '--force');
 is($rc, 0, '--force formats over a layout');
 like($out, qr/32 extents of 256 kB/, '... with the new geometry');
 
 # a damaged superblock copy: the other serves, verify says so
 poke($img, 100, "\xff\xff");
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'one damaged superblock copy still verifies');
 like($out, qr/superblock copy A is damaged \(checksum mismatch.*copy B \(generation 1\) is in use/,
 	'... and verify reports which copy and why');
 poke($img, 8192 + 100, "\xff\xff");
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 3, 'both copies damaged: exit 3');
 like($err, qr/no valid superblock: copy A \(page 0\): checksum mismatch.*copy B \(page 1\): checksum mismatch/,
 	'... naming both pages');
 
 # a damaged allocation map page is named by address
-image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
+run_pgrac_image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
 poke($img, 2 * 8192 + 4000, "\x01");
-($rc, $out, $err) = image('ls', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 is($rc, 3, 'a torn allocation map page is refused');
 like($err, qr/allocation map page at page address 2: checksum mismatch/, '... by address');
 
 # a device smaller than its superblock says
-image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
+run_pgrac_image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');
 truncate($img, 4 * 1024 * 1024) or die;
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 3, 'a truncated image is refused');
 like($err, qr/the superblock describes 8388608 bytes but the device has 4194304/, '... with both sizes');
 
 # --- grow ---
-image('format', "--device=$img", '--size=64MB', '--max-size=256MB', '--force');
+run_pgrac_image('format', "--device=$img", '--size=64MB', '--max-size=256MB', '--force');
 my $md5 = file_md5($img);
 for my $case (
 	[ [ '--size=512MB' ], 3, qr/cannot grow ".*device.img": cannot grow the device to 512 extents \(512 MB\): its metadata was formatted for at most 256 extents \(256 MB\)/,
@@ -153,33 +138,33 @@ for my $case (
 	  'a size in partial extents' ],
 	[ [], 2, qr/--size is required to grow an image file/, 'no size for an image file' ])
 {
-	($rc, $out, $err) = image('grow', "--device=$img", @{ $case->[0] });
+	($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", @{ $case->[0] });
 	is($rc, $case->[1], "grow refuses $case->[3] with exit $case->[1]");
 	like($err, $case->[2], '... saying why');
 	is(file_md5($img), $md5, '... and the image is unchanged');
 }
-($rc, $out, $err) = image('grow', "--device=$img", '--size=64MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", '--size=64MB');
 is($rc, 0, 'growing to the current size succeeds');
 like($out, qr/already has 64 extents \(64 MB\); nothing to do/, '... doing nothing');
 is(file_md5($img), $md5, '... and the image is unchanged');
 
-($rc, $out, $err) = image('grow', "--device=$img", '--size=128MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", '--size=128MB');
 is($rc, 0, 'grow succeeds');
 like($out, qr/grew ".*device.img" from 64 to 128 extents \(64 MB to 128 MB\); it may grow to 256 extents \(256 MB\)/,
 	'... and says so');
 is(-s $img, 128 * 1024 * 1024, 'the image file has the new size');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'the grown image verifies');
 like($out, qr/0 forks, 119 of 128 extents free, 0 problems/, '... with the new extents free');
-($rc, $out, $err) = image('ls', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 like($out, qr/size 128 MB, may grow to 256 MB/, 'ls shows the new size');
 
 # the new superblock went to the other copy: torn, the old one serves
 my $sb_b = peek($img, 8192, 8192);
 poke($img, 8192 + 200, "\xff");
-($rc, $out, $err) = image('ls', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 like($out, qr/size 64 MB, may grow to 256 MB/, 'a grow whose superblock write tore leaves the old size');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, '... which verifies');
 like($out, qr/superblock copy B is damaged.*copy A \(generation 2\) is in use/, '... from the old copy');
 poke($img, 8192, $sb_b);
@@ -188,11 +173,11 @@ poke($img, 8192, $sb_b);
 # after extending the file): what lies beyond is zeroed, not handed out
 truncate($img, 160 * 1024 * 1024) or die;
 poke($img, 150 * 1024 * 1024, 'left over');
-($rc, $out, $err) = image('grow', "--device=$img", '--size=192MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", '--size=192MB');
 is($rc, 0, 'grow over a file already extended succeeds');
 is(peek($img, 150 * 1024 * 1024, 9), "\0" x 9, '... and the new extents read as zeroes');
 is(-s $img, 192 * 1024 * 1024, '... and the file has the new size');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 like($out, qr/0 forks, 183 of 192 extents free, 0 problems/, '... which verifies');
 
 # --- the device lock: shared for readers, exclusive for writers ---
@@ -201,21 +186,21 @@ flock($lock, LOCK_EX) or die;
 $md5 = file_md5($img);
 for my $cmd ([ 'verify' ], [ 'ls' ], [ 'grow', '--size=256MB' ], [ 'format', '--force' ])
 {
-	($rc, $out, $err) = image($cmd->[0], "--device=$img", @{$cmd}[ 1 .. $#$cmd ]);
+	($rc, $out, $err) = run_pgrac_image($cmd->[0], "--device=$img", @{$cmd}[ 1 .. $#$cmd ]);
 	is($rc, 3, "$cmd->[0] is refused while another process holds the device exclusively");
 	like($err, qr/device ".*device.img" is in use by another process \(a running server\?\)/, '... saying so');
 }
 is(file_md5($img), $md5, '... and the image is unchanged');
 flock($lock, LOCK_UN) or die;
 flock($lock, LOCK_SH) or die;
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'verify runs beside another reader');
-($rc, $out, $err) = image('grow', "--device=$img", '--size=256MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", '--size=256MB');
 is($rc, 3, 'grow is refused beside a reader');
 like($err, qr/is in use by another process/, '... saying so');
 is(file_md5($img), $md5, '... and the image is unchanged');
 close($lock);
-($rc, $out, $err) = image('grow', "--device=$img", '--size=256MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$img", '--size=256MB');
 is($rc, 0, 'grow succeeds once the device is free');
 
 done_testing();

@@ -17,22 +17,6 @@ use PgracTest;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
-# Run pgrac_image; return (exit code, stdout, stderr).
-sub image
-{
-	my ($stdout, $stderr);
-	IPC::Run::run([ 'pgrac_image', @_ ], '>', \$stdout, '2>', \$stderr);
-	return ($? >> 8, $stdout, $stderr);
-}
-
-sub file_md5
-{
-	my ($file) = @_;
-	open(my $fh, '<', $file) or die "open $file: $!";
-	binmode $fh;
-	return Digest::MD5->new->addfile($fh)->hexdigest;
-}
-
 # Every regular file under a data directory (tablespaces included), with
 # its size and checksum: equal fingerprints, unchanged directory.
 sub fingerprint
@@ -136,9 +120,9 @@ ok((grep { /_init$/ } @fork_files), '... and an init fork');
 # import
 # ---------------------------------------------------------------------
 my $img = "$dir/roundtrip.img";
-my ($rc, $out, $err) = image('format', "--device=$img", '--size=1536MB', '--max-size=2GB', '--extent-size=128kB');
+my ($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=1536MB', '--max-size=2GB', '--extent-size=128kB');
 is($rc, 0, 'format an image for the cluster') or diag($err);
-($rc, $out, $err) = image('import', "--device=$img", "--pgdata=$pgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$img", "--pgdata=$pgdata");
 is($rc, 0, 'pgrac_image import succeeds') or diag($err);
 my $nforks = scalar(@fork_files) - 1;	# the two segments are one fork
 like($out, qr/imported $nforks relation forks \(\d+ blocks, \d+ MB\) of the cluster in ".*" into ".*roundtrip.img", which now belongs to it \(system identifier \d+\)/,
@@ -146,10 +130,10 @@ like($out, qr/imported $nforks relation forks \(\d+ blocks, \d+ MB\) of the clus
 my @left = relation_files($pgdata, $forks);
 is(scalar(@left), 0, 'no main, visibility-map or init fork files are left in PGDATA');
 is_deeply([ relation_files($pgdata, $fsms) ], \@fsm_files, '... while the free-space maps stay');
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'the imported image verifies');
 like($out, qr/: $nforks forks, \d+ of 12288 extents free, 0 problems/, '... holding every fork');
-($rc, $out, $err) = image('ls', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 like($out, qr/^1663\s+$dboid\s+999999\s+main\s+live\s+131075\s/m, 'the two-segment fork has all its blocks');
 
 # ---------------------------------------------------------------------
@@ -170,7 +154,7 @@ for my $cmd (
 	[ 'format', '--force' ], [ 'grow', '--size=2GB' ], [ 'import', "--pgdata=$dir" ],
 	[ 'verify' ], [ 'ls' ], [ 'export', "--target=$dir/nowhere" ])
 {
-	($rc, $out, $err) = image($cmd->[0], "--device=$img", @{$cmd}[ 1 .. $#$cmd ]);
+	($rc, $out, $err) = run_pgrac_image($cmd->[0], "--device=$img", @{$cmd}[ 1 .. $#$cmd ]);
 	is($rc, 3, "$cmd->[0] is refused while the server runs");
 	like($err, qr/device ".*roundtrip.img" is in use by another process \(a running server\?\)/, '... saying so');
 }
@@ -195,7 +179,7 @@ my $after = $node->safe_psql('postgres', $checks);
 isnt($after, $before, 'the new work changed the data');
 $nbtrees = $node->safe_psql('postgres', $amcheck);
 $node->stop;
-($rc, $out, $err) = image('verify', "--device=$img");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
 is($rc, 0, 'the image verifies after the server stopped') or diag($out);
 
 # ---------------------------------------------------------------------
@@ -210,7 +194,7 @@ my $relfile = "base/$dboid/999999";
 open(my $fh, '>', "$scratch/$relfile") or die;
 print $fh "mine\n";
 close $fh;
-($rc, $out, $err) = image('export', "--device=$img", "--target=$scratch");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$img", "--target=$scratch");
 is($rc, 3, 'export refuses to overwrite a file');
 like($err, qr/file ".*scratch\/base\/$dboid\/999999" already exists; export does not overwrite files/, '... naming it');
 is(fingerprint($scratch), "$scratch/$relfile 5 " . Digest::MD5::md5_hex("mine\n"), '... and writes nothing at all');
@@ -222,19 +206,19 @@ is(file_md5($img), $md5, '... and the image is untouched');
 my $other = pgrac_node('other', settings => "pgrac.storage_backend = 'md'\n");
 my $opgdata = $other->data_dir;
 my $empty = "$dir/empty.img";
-image('format', "--device=$empty", '--size=256MB', '--extent-size=128kB');
+run_pgrac_image('format', "--device=$empty", '--size=256MB', '--extent-size=128kB');
 my $empty_md5 = file_md5($empty);
 
 $other->start;
 $other->safe_psql('postgres', 'CREATE TABLE mine AS SELECT generate_series(1, 1000) AS a');
-($rc, $out, $err) = image('import', "--device=$empty", "--pgdata=$opgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$empty", "--pgdata=$opgdata");
 is($rc, 3, 'import refuses a running cluster');
 like($err, qr/cannot import the cluster in ".*": it was not shut down cleanly \(its state is "in production"\)/,
 	'... saying so');
 is(file_md5($empty), $empty_md5, '... and the device is untouched');
 $other->stop('immediate');
 my $ofp = fingerprint($opgdata);
-($rc, $out, $err) = image('import', "--device=$empty", "--pgdata=$opgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$empty", "--pgdata=$opgdata");
 is($rc, 3, 'import refuses a cluster that crashed');
 like($err, qr/it was not shut down cleanly \(its state is "in production"\).*hint: Start it with pgrac.storage_backend = 'md', shut it down cleanly/s,
 	'... saying how to fix it');
@@ -245,13 +229,13 @@ $other->stop;
 $ofp = fingerprint($opgdata);
 
 # export into another cluster's data directory
-($rc, $out, $err) = image('export', "--device=$img", "--target=$opgdata");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$img", "--target=$opgdata");
 is($rc, 3, 'export refuses the data directory of another cluster');
 like($err, qr/device ".*roundtrip.img" belongs to the cluster with system identifier \d+, not to the one in/, '... saying so');
 is(fingerprint($opgdata), $ofp, '... and writes nothing');
 
 # a device owned by a cluster
-($rc, $out, $err) = image('import', "--device=$img", "--pgdata=$opgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$img", "--pgdata=$opgdata");
 is($rc, 3, 'import refuses a device that belongs to a cluster');
 like($err, qr/device ".*roundtrip.img" belongs to another cluster \(system identifier \d+; the cluster in ".*" has \d+\).*hint:.*format --force/s,
 	'... naming the way to start over');
@@ -265,7 +249,7 @@ sub interrupted_import
 	my ($device) = @_;
 	my ($victim) = grep { m{/base/\d+/\d+$} } relation_files($opgdata, $forks);
 	chmod 0000, $victim or die;
-	my @result = image('import', "--device=$device", "--pgdata=$opgdata");
+	my @result = run_pgrac_image('import', "--device=$device", "--pgdata=$opgdata");
 	chmod 0600, $victim or die;
 	return @result;
 }
@@ -274,16 +258,16 @@ is($rc, 3, 'an import that fails halfway exits 3');
 like($err, qr/could not open file ".*": Permission denied.*detail: ".*empty.img" now holds an import that did not finish; the cluster's files are untouched.*hint: "pgrac_image format --force --device=.*empty.img" starts the device over/s,
 	'... saying what state it leaves');
 is(fingerprint($opgdata), $ofp, '... and the data directory is untouched');
-($rc, $out, $err) = image('ls', "--device=$empty");
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$empty");
 like($out, qr/\([1-9]\d* forks;/, 'the device lists the forks of the unfinished import');
 my $unfinished_md5 = file_md5($empty);
-($rc, $out, $err) = image('import', "--device=$empty", "--pgdata=$opgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$empty", "--pgdata=$opgdata");
 is($rc, 3, 'import refuses a device holding forks');
 like($err, qr/device ".*empty.img" holds \d+ relation forks but no owner: an import that did not finish.*hint: "pgrac_image format --force --device=/s,
 	'... naming the way to start over');
 is(file_md5($empty), $unfinished_md5, '... and the device is untouched');
 is(fingerprint($opgdata), $ofp, '... and so is the data directory');
-($rc, $out, $err) = image('export', "--device=$empty", "--target=$dir/from_unfinished");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$empty", "--target=$dir/from_unfinished");
 is($rc, 3, 'export refuses an unfinished import');
 like($err, qr/holds \d+ relation forks but no owner: an import that did not finish, whose data may be incomplete/, '... saying so');
 ok(!-e "$dir/from_unfinished", '... and writes nothing');
@@ -297,7 +281,7 @@ is($other->safe_psql('postgres', 'SELECT count(*), sum(a) FROM mine'), '1000|500
 $other->stop;
 
 # back to md by export (a device the server imported into), ...
-($rc, $out, $err) = image('export', "--device=$empty", "--target=$opgdata");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$empty", "--target=$opgdata");
 is($rc, 0, 'export the device the server imported into') or diag($err);
 $other->append_conf('postgresql.conf', "pgrac.storage_backend = 'md'\n");
 $other->start;
@@ -306,12 +290,12 @@ $other->stop;
 
 # ... then the way a user takes: format --force, and the import goes through
 my $empty2 = "$dir/empty2.img";
-image('format', "--device=$empty2", '--size=256MB', '--extent-size=128kB');
+run_pgrac_image('format', "--device=$empty2", '--size=256MB', '--extent-size=128kB');
 ($rc, $out, $err) = interrupted_import($empty2);
 is($rc, 3, 'another import fails halfway');
-($rc, $out, $err) = image('format', "--device=$empty2", '--size=256MB', '--extent-size=128kB', '--force');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$empty2", '--size=256MB', '--extent-size=128kB', '--force');
 is($rc, 0, 'format --force starts the device over');
-($rc, $out, $err) = image('import', "--device=$empty2", "--pgdata=$opgdata");
+($rc, $out, $err) = run_pgrac_image('import', "--device=$empty2", "--pgdata=$opgdata");
 is($rc, 0, '... and the import then goes through') or diag($err);
 $other->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$empty2'\n");
 $other->start;
@@ -321,7 +305,7 @@ $other->stop;
 # ---------------------------------------------------------------------
 # export, back to md
 # ---------------------------------------------------------------------
-($rc, $out, $err) = image('export', "--device=$img", "--target=$pgdata");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$img", "--target=$pgdata");
 is($rc, 0, 'pgrac_image export into the data directory succeeds') or diag($err);
 like($out, qr/exported \d+ relation forks \((\d+) files, \d+ blocks, \d+ MB\) from ".*roundtrip.img" into/,
 	'... and says what it did');
@@ -334,7 +318,7 @@ is(file_md5($seg), $seg_md5{$seg}, 'the first segment of the two-segment fork is
 is(file_md5("$seg.1"), $seg_md5{"$seg.1"}, '... and so is the second');
 is(-s $seg, 1024 * 1024 * 1024, '... the first exactly one segment long');
 is(sprintf('%o', (stat "$pgdata/base/$dboid/999999")[2] & 07777), '600', 'exported files have the data directory\'s permissions');
-($rc, $out, $err) = image('export', "--device=$img", "--target=$pgdata");
+($rc, $out, $err) = run_pgrac_image('export', "--device=$img", "--target=$pgdata");
 is($rc, 3, 'a second export refuses the files of the first');
 
 $node->append_conf('postgresql.conf', "pgrac.storage_backend = 'md'\n");
@@ -350,9 +334,9 @@ $node->stop;
 # grow: a grown image serves a server at its new size
 # ---------------------------------------------------------------------
 my $gimg = "$dir/grow.img";
-($rc, $out, $err) = image('format', "--device=$gimg", '--size=64MB', '--max-size=256MB', '--extent-size=64kB');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$gimg", '--size=64MB', '--max-size=256MB', '--extent-size=64kB');
 is($rc, 0, 'format a 64 MB image that may grow to 256 MB');
-($rc, $out, $err) = image('grow', "--device=$gimg", '--size=128MB');
+($rc, $out, $err) = run_pgrac_image('grow', "--device=$gimg", '--size=128MB');
 is($rc, 0, 'grow it to 128 MB');
 my $grower = pgrac_node('grower',
 	settings => "pgrac.storage_backend = 'block_device'\npgrac.device = '$gimg'\n");
@@ -367,7 +351,7 @@ is($grower->safe_psql('postgres', 'SELECT size_bytes FROM pgrac_block_device'), 
 	'... without growing the image itself');
 unlike(slurp_file($grower->logfile), qr/grew image file/, '... as its log confirms');
 $grower->stop;
-($rc, $out, $err) = image('verify', "--device=$gimg");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$gimg");
 is($rc, 0, 'the grown image verifies after use') or diag($out);
 
 done_testing();

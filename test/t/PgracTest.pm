@@ -6,9 +6,11 @@ use warnings FATAL => 'all';
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Digest::MD5;
+use IPC::Run;
 
 our @EXPORT = qw(pgrac_node test_module_path load_fsync_inject
-  checker_warnings);
+  checker_warnings run_pgrac_image file_md5);
 
 # Path of a test-only library built by the test suite (never installed).
 sub test_module_path
@@ -50,6 +52,23 @@ sub checker_warnings
 	my @lines = grep { /WARNING:  fsync checker:/ }
 	  split /\n/, slurp_file($node->logfile);
 	return @lines;
+}
+
+# Run pgrac_image; return (exit code, stdout, stderr).
+sub run_pgrac_image
+{
+	my ($stdout, $stderr);
+	IPC::Run::run([ 'pgrac_image', @_ ], '>', \$stdout, '2>', \$stderr);
+	return ($? >> 8, $stdout, $stderr);
+}
+
+# The MD5 of a file's contents, to show a refusal changed nothing.
+sub file_md5
+{
+	my ($file) = @_;
+	open(my $fh, '<', $file) or die "open $file: $!";
+	binmode $fh;
+	return Digest::MD5->new->addfile($fh)->hexdigest;
 }
 
 1;

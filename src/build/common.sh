@@ -102,3 +102,10 @@ fresh_user_dir() {
 	[ "$(id -u)" -eq 0 ] && chown -R "$PGRAC_OS_USER" "$1"
 	return 0
 }
+
+# The machine and the builds, for a benchmark's results: data directory
+# as the argument; BINDIR is the benchmarked PostgreSQL's bin directory.
+bench_environment() {
+	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), data on $(df -h "$1" | awk 'NR==2{print $1" ("$2")"}') at $1."
+	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+}

@@ -126,8 +126,7 @@ base_idx=$(awk -F, '$1=="stock"{print $3}' "$OUT/results.csv")
 {
 	echo "# fsync checker overhead ($(date -u +%Y-%m-%d))"
 	echo
-	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, $(uname -r), data on $(df -h "$WORK" | awk 'NR==2{print $1" ("$2")"}') at $WORK."
-	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+	bench_environment "$WORK"
 	echo "Median of $ROUNDS interleaved rounds (range in brackets); pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s, synchronous_commit = $SYNC_COMMIT; CREATE INDEX on 2,000,000 md5 strings."
 	echo
 	echo "| config | pgbench TPS | ratio to stock | CREATE INDEX ms | ratio to stock |"

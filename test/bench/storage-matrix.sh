@@ -29,7 +29,10 @@
 # results.csv and matrix.png into build/bench-results/storage-<time>/.
 # Not part of the test suite: no timing is ever asserted.
 set -euo pipefail
-export PGRAC_PG_VARIANT=bench
+# BENCH_PG_VARIANT=default runs on the test build (with assertions): only
+# to check the script itself, its numbers mean nothing
+export PGRAC_PG_VARIANT=${BENCH_PG_VARIANT:-bench}
+[ "$PGRAC_PG_VARIANT" = default ] && unset PGRAC_PG_VARIANT
 . "$(dirname "$0")/../../src/build/common.sh"
 
 SCALE=${SCALE:-50}
@@ -44,10 +47,11 @@ read -r -a CONFIGS <<<"${CONFIGS:-md image loop loop_uring loop_dio loop_dio_uri
 "$PGRAC_ROOT/src/build/postgres.sh"
 PG_CONFIG=$PG_INSTALL_DIR/bin/pg_config
 BINDIR=$PG_INSTALL_DIR/bin
-mkdir -p "$PGRAC_BUILD/extension-bench" "$PGRAC_BUILD/tools-bench"
-make --no-print-directory -s -C "$PGRAC_BUILD/extension-bench" -f "$PGRAC_ROOT/src/extension.mk" \
+EXT_BUILD=$PGRAC_BUILD/extension-${PGRAC_PG_VARIANT:-default}
+mkdir -p "$EXT_BUILD/extension" "$EXT_BUILD/tools"
+make --no-print-directory -s -C "$EXT_BUILD/extension" -f "$PGRAC_ROOT/src/extension.mk" \
 	PG_CONFIG="$PG_CONFIG" install >/dev/null
-make --no-print-directory -s -C "$PGRAC_BUILD/tools-bench" -f "$PGRAC_ROOT/src/tools/pgrac_image.mk" \
+make --no-print-directory -s -C "$EXT_BUILD/tools" -f "$PGRAC_ROOT/src/tools/pgrac_image.mk" \
 	PG_CONFIG="$PG_CONFIG" install >/dev/null
 ensure_packages gnuplot-nox fio
 ensure_os_user
@@ -185,8 +189,8 @@ fio128=$(val fio read_128k_mb_s)
 {
 	echo "# Storage performance matrix ($(date -u +%Y-%m-%d))"
 	echo
-	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), $(df -h "$WORK" | awk 'NR==2{print $1" ("$2")"}') holding PGDATA, the image and the loop device's file."
-	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); fio $(fio --version)."
+	bench_environment "$WORK"
+	echo "PGDATA, the embedded image and the loop device's backing file share that file system; $(fio --version)."
 	echo "pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s; COPY of $((copy_bytes / 1048576)) MB (followed by CHECKPOINT); cold scan after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables. One run each, in the order listed."
 	echo
 	echo "| config | pgbench TPS | vs md | COPY MB/s | vs md | cold scan MB/s | vs fio 128k | checkpoint ms | vs md |"

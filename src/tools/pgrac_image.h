@@ -55,6 +55,10 @@ extern int	cmd_export(const char *path, const char *target);
 
 /* pgrac_image_import.c: the data directory's control file, checked */
 extern ControlFileData *read_control_file(const char *pgdata);
+extern ControlFileData *read_stopped_control_file(const char *pgdata,
+												  const char *action,
+												  const char *subject,
+												  const char *hint);
 extern const char *cluster_state_name(int state);
 
 #endif							/* PGRAC_IMAGE_TOOL_H */

@@ -243,18 +243,9 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 			return;				/* not a data directory: plain files */
 		refuse("could not stat \"%s\": %m", control);
 	}
-	cf = read_control_file(target);
-	if (cf->state != DB_SHUTDOWNED)
-	{
-		pg_log_error("cannot export into the data directory \"%s\": its cluster was not shut down cleanly (its state is \"%s\")",
-					 target, cluster_state_name(cf->state));
-		pg_log_error_hint("Shut the server down cleanly first.");
-		exit(EXIT_DEVICE);
-	}
-	snprintf(control, sizeof(control), "%s/postmaster.pid", target);
-	if (stat(control, &st) == 0)
-		refuse("cannot export into the data directory \"%s\": \"%s\" exists (is a server running?)",
-			   target, control);
+	snprintf(control, sizeof(control), "cannot export into the data directory \"%s\"", target);
+	cf = read_stopped_control_file(target, control, "its cluster",
+								   "Shut the server down cleanly first.");
 	if (sb->system_identifier != 0 && sb->system_identifier != cf->system_identifier)
 		refuse("device \"%s\" belongs to the cluster with system identifier %llu, not to the one in \"%s\" (%llu)",
 			   path, (unsigned long long) sb->system_identifier, target,

@@ -104,6 +104,32 @@ cluster_state_name(int state)
  * get_controlfile() exits with status 1 on a file it cannot read, which
  * here means "verify found problems": check what it would trip over first.
  */
+/*
+ * The control file of a data directory whose cluster must be stopped:
+ * shut down cleanly and without postmaster.pid, else refuse with
+ * "<action>: <subject> was not shut down cleanly ..." and the hint.
+ */
+ControlFileData *
+read_stopped_control_file(const char *pgdata, const char *action,
+						  const char *subject, const char *hint)
+{
+	ControlFileData *cf = read_control_file(pgdata);
+	char		pidfile[MAXPGPATH];
+	struct stat st;
+
+	if (cf->state != DB_SHUTDOWNED)
+	{
+		pg_log_error("%s: %s was not shut down cleanly (its state is \"%s\")",
+					 action, subject, cluster_state_name(cf->state));
+		pg_log_error_hint("%s", hint);
+		exit(EXIT_DEVICE);
+	}
+	snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", pgdata);
+	if (stat(pidfile, &st) == 0)
+		refuse("%s: \"%s\" exists (is a server running?)", action, pidfile);
+	return cf;
+}
+
 ControlFileData *
 read_control_file(const char *pgdata)
 {
@@ -446,9 +472,8 @@ cmd_import(const char *path, const char *pgdata)
 	ControlFileData *cf;
 	ImportScan	scan = {0};
 	BdImageFork *forks;
-	char		pidfile[MAXPGPATH];
+	char		action[MAXPGPATH + 64];
 	char		error[512];
-	struct stat st;
 	char	   *buf;
 	uint64		nblocks = 0;
 	int			nfailed = 0;
@@ -462,18 +487,9 @@ cmd_import(const char *path, const char *pgdata)
 	check_layout_or_die(&dev, &io, &l);
 
 	/* the cluster: stopped cleanly, and a cluster this tool understands */
-	cf = read_control_file(pgdata);
-	if (cf->state != DB_SHUTDOWNED)
-	{
-		pg_log_error("cannot import the cluster in \"%s\": it was not shut down cleanly (its state is \"%s\")",
-					 pgdata, cluster_state_name(cf->state));
-		pg_log_error_hint("Start it with pgrac.storage_backend = 'md', shut it down cleanly, then import it.");
-		exit(EXIT_DEVICE);
-	}
-	snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", pgdata);
-	if (stat(pidfile, &st) == 0)
-		refuse("cannot import the cluster in \"%s\": \"%s\" exists (is a server running?)",
-			   pgdata, pidfile);
+	snprintf(action, sizeof(action), "cannot import the cluster in \"%s\"", pgdata);
+	cf = read_stopped_control_file(pgdata, action, "it",
+								   "Start it with pgrac.storage_backend = 'md', shut it down cleanly, then import it.");
 
 	/* the device again: owned by nobody and empty */
 	if (l.sb.system_identifier != 0)

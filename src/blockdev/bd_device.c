@@ -484,10 +484,11 @@ transfer_io_uring(bool write, const BdTransfer *t, int n)
 void
 bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 {
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < transfers[i].iovcnt; j++)
-			check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
-						  transfers[i].iov[j].iov_len);
+	if (bd_dev.direct)
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < transfers[i].iovcnt; j++)
+				check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
+							  transfers[i].iov[j].iov_len);
 #ifdef PGRAC_POWERLOSS_SIM
 	if (write && bd_powerloss_active())
 	{

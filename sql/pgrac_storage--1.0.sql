@@ -69,6 +69,19 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pgrac_block_device_status'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
+-- This backend's read-ahead (direct I/O with io_uring, pgrac.read_ahead).
+CREATE FUNCTION pgrac_read_ahead_stats(
+	OUT active boolean,
+	OUT reads bigint,
+	OUT blocks_read bigint,
+	OUT blocks_served bigint,
+	OUT dropped_stale bigint,
+	OUT dropped_failed bigint,
+	OUT dropped_unused bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgrac_read_ahead_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
 -- The extension lives in pg_catalog, so that its functions are found from
 -- any search_path; a view there needs allow_system_table_mods while the
 -- script runs (as superuser).

@@ -20,6 +20,7 @@ OBJS = \
 	src/blockdev/bd_wal.o \
 	src/blockdev/bd_io.o \
 	src/blockdev/bd_device.o \
+	src/blockdev/bd_readahead.o \
 	src/blockdev/bd_powerloss.o \
 	src/blockdev/bd_meta.o \
 	src/blockdev/bd_smgr.o \

@@ -79,6 +79,17 @@ check_extent_size(int *newval, void **extra, GucSource source)
 	return true;
 }
 
+static bool
+check_read_ahead(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && *newval < 16)
+	{
+		GUC_check_errdetail("pgrac.read_ahead is 0 (off) or at least 128kB, the size of one read-ahead.");
+		return false;
+	}
+	return true;
+}
+
 static void
 block_device_checkpoint_start(int flags)
 {
@@ -135,6 +146,15 @@ define_settings(void)
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.read_ahead",
+							"How far ahead of a sequential read the block_device backend reads, with direct I/O and io_uring.",
+							"Only with pgrac.direct_io = on and pgrac.io_method = 'io_uring' (otherwise the kernel reads ahead, or nothing can be in flight).  0 turns it off.",
+							&pgrac_read_ahead_blocks,
+							128, 0, BD_READ_AHEAD_MAX_BLOCKS,
+							PGC_USERSET,
+							GUC_UNIT_BLOCKS,
+							check_read_ahead, NULL, NULL);
 
 #ifdef PGRAC_POWERLOSS_SIM
 	DefineCustomStringVariable("pgrac.powerloss_log",

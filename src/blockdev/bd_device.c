@@ -38,6 +38,7 @@
 BdDevice	bd_dev = {.fd = -1};
 
 static void probe_io_uring(void);
+static void note_writes(const BdTransfer *transfers, int n);
 
 /* The embedded image lives here, relative to PGDATA. */
 #define EMBEDDED_IMAGE	"pg_pgrac/device.img"
@@ -505,15 +506,31 @@ bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 			bd_powerloss_log_write(transfers[i].offset, transfers[i].len, old,
 								   transfers[i].iov, transfers[i].iovcnt);
 		}
+		note_writes(transfers, n);
 		return;
 	}
 #endif
-	if (bd_dev.io_uring)
+	/*
+	 * A single range gains nothing from a ring (one submit and one wait
+	 * instead of one call; buffered ring I/O even goes through kernel
+	 * worker threads): only requests the extents split go through it.
+	 */
+	if (bd_dev.io_uring && n > 1)
 		transfer_io_uring(write, transfers, n);
 	else
 		for (int i = 0; i < n; i++)
 			transfer_vectored(write, transfers[i].offset, transfers[i].iov,
 							  transfers[i].iovcnt, transfers[i].len);
+	if (write)
+		note_writes(transfers, n);
+}
+
+/* read-ahead slots of these ranges, in any backend, are out of date */
+static void
+note_writes(const BdTransfer *transfers, int n)
+{
+	for (int i = 0; i < n; i++)
+		bd_readahead_note_write(transfers[i].offset, transfers[i].len);
 }
 
 /*
@@ -562,7 +579,10 @@ bd_device_zero(uint64 offset, uint64 len)
 					   (off_t) offset, (off_t) len);
 	pgstat_report_wait_end();
 	if (rc == 0)
+	{
+		bd_readahead_note_write(offset, len);
 		return;
+	}
 	if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -27,6 +27,7 @@ extern int	pgrac_image_max_size_mb;
 extern int	pgrac_image_extent_kb;
 extern bool pgrac_direct_io;
 extern int	pgrac_io_method;
+extern int	pgrac_read_ahead_blocks;
 
 typedef enum BdIoMethod
 {
@@ -136,6 +137,30 @@ extern void bd_fork_size(const BdForkKey *key, BlockNumber *nblocks,
 						 BlockNumber *mapped);
 extern void bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks);
 extern void bd_fork_set_durable_eof(const BdForkKey *key);
+/* ---- read-ahead under direct I/O with io_uring (bd_readahead.c) ---- */
+
+/* the largest pgrac.read_ahead, in blocks (8 MB) */
+#define BD_READ_AHEAD_MAX_BLOCKS	1024
+
+extern Size bd_readahead_shmem_size(void);
+extern void bd_readahead_shmem_init(void);
+extern void bd_readahead_note_write(uint64 offset, uint64 len);
+typedef struct BdReadAheadStats
+{
+	bool		active;			/* direct I/O, io_uring, pgrac.read_ahead > 0 */
+	int64		slots_read;		/* reads submitted ahead (up to 16 blocks each) */
+	int64		blocks_read;
+	int64		blocks_served;	/* blocks a read got from read-ahead */
+	int64		slots_stale;	/* dropped: written or remapped after the read */
+	int64		slots_failed;	/* dropped: the read failed or was short */
+	int64		slots_unused;	/* dropped: the scan went elsewhere */
+} BdReadAheadStats;
+
+extern void bd_readahead_stats(BdReadAheadStats *out);
+extern bool bd_readahead_read(const BdForkKey *key, BlockNumber blocknum,
+							  void **buffers, BlockNumber nblocks,
+							  BlockNumber limit);
+
 /* blocks one bd_fork_map() call may map (PG_IOV_MAX, the I/O combine limit) */
 #define BD_MAP_MAX_BLOCKS	32
 

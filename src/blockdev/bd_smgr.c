@@ -271,7 +271,8 @@ bd_readv(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	/* as md.c: beyond EOF is zeroes in recovery or with zero_damaged_pages */
 	for (BlockNumber i = on_device; i < nblocks; i++)
 		MemSet(buffers[i], 0, BLCKSZ);
-	if (on_device > 0)
+	if (on_device > 0 &&
+		!bd_readahead_read(&key, blocknum, buffers, on_device, Min(eof, mapped)))
 		transfer(reln, forknum, blocknum, buffers, on_device, false, false);
 }
 

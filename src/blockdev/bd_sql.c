@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * bd_sql.c
- *	  SQL functions of the block-device backend: its status, and the
- *	  extents of one relation fork.
+ *	  SQL functions of the block-device backend: its status, the extents
+ *	  of one relation fork, and this backend's read-ahead counters.
  *
  * src/blockdev/bd_sql.c
  *
@@ -57,6 +57,30 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	values[9] = Int64GetDatum(st.metadata_pages_used);
 	values[10] = BoolGetDatum(bd_dev.direct);
 	values[11] = CStringGetTextDatum(bd_dev.io_uring ? "io_uring" : "sync");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(pgrac_read_ahead_stats);
+
+Datum
+pgrac_read_ahead_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+	BdReadAheadStats st;
+
+	require_block_device();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	bd_readahead_stats(&st);
+	values[0] = BoolGetDatum(st.active);
+	values[1] = Int64GetDatum(st.slots_read);
+	values[2] = Int64GetDatum(st.blocks_read);
+	values[3] = Int64GetDatum(st.blocks_served);
+	values[4] = Int64GetDatum(st.slots_stale);
+	values[5] = Int64GetDatum(st.slots_failed);
+	values[6] = Int64GetDatum(st.slots_unused);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

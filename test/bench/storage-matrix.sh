@@ -8,6 +8,8 @@
 #
 # Configurations (CONFIGS selects; default all):
 #   md            stock PostgreSQL files on the file system
+#   md_dio        ... with debug_io_direct = data: PostgreSQL's own direct
+#                 I/O, to tell the cost of direct I/O from ours
 #   image         block_device, embedded image file, buffered, sync
 #   loop          block_device on a loop device, buffered, sync
 #   loop_uring    ... buffered, io_uring
@@ -15,16 +17,22 @@
 #   loop_dio_uring ... direct I/O, io_uring
 #
 # Measurements, each configuration on a fresh cluster:
-#   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_SECONDS s
+#   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_ROUNDS runs
+#                of BENCH_SECONDS s: the median (all runs in raw.csv)
 #   copy         COPY of a COPY_MB-megabyte file into a new table (MB/s)
-#   scan         cold sequential scan of that table: server restarted and
-#                the kernel page cache dropped first (MB/s)
+#   scan         cold sequential scan of that table, frozen first (VACUUM
+#                FREEZE: the scan does not set hint bits): server restarted
+#                and the kernel page cache dropped first (MB/s)
 #   checkpoint   CHECKPOINT wall time after one row went into each of
-#                TABLES tables (each a relation with dirty data)
+#                TABLES tables (each a relation with dirty data), and its
+#                sync time: PostgreSQL's "sync=" (md: one fsync per file)
+#                plus, on block_device, the device flush of the checkpoint
+#                hook, which "sync=" does not include
 # and fio on the loop device (direct, the block size of a combined read,
-# 128 kB, and of a page, 8 kB) as the limit for the scan.
+# 128 kB, one at a time and 8 in flight, and of a page, 8 kB) as the limit
+# for the scan.
 #
-# Settings: SCALE (50), BENCH_SECONDS (60), COPY_MB (1100), TABLES (5000),
+# Settings: SCALE (50), BENCH_SECONDS (20), BENCH_ROUNDS (3), COPY_MB (1100), TABLES (5000),
 # CONFIGS, BENCH_PORT (55632), LOOP_GB (8).  Writes results.md,
 # results.csv and matrix.png into build/bench-results/storage-<time>/.
 # Not part of the test suite: no timing is ever asserted.
@@ -36,12 +44,13 @@ export PGRAC_PG_VARIANT=${BENCH_PG_VARIANT:-bench}
 . "$(dirname "$0")/../../src/build/common.sh"
 
 SCALE=${SCALE:-50}
-SECONDS_PER_RUN=${BENCH_SECONDS:-60}
+SECONDS_PER_RUN=${BENCH_SECONDS:-20}
+ROUNDS=${BENCH_ROUNDS:-3}
 COPY_MB=${COPY_MB:-1100}
 TABLES=${TABLES:-5000}
 PORT=${BENCH_PORT:-55632}
 LOOP_GB=${LOOP_GB:-8}
-read -r -a CONFIGS <<<"${CONFIGS:-md image loop loop_uring loop_dio loop_dio_uring}"
+read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image loop loop_uring loop_dio loop_dio_uring}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
 "$PGRAC_ROOT/src/build/postgres.sh"
@@ -108,6 +117,7 @@ max_locks_per_transaction = 256
 CONF
 	case $cfg in
 	md) ;;
+	md_dio) echo "debug_io_direct = data" >>"$WORK/data/postgresql.conf" ;;
 	image)
 		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.image_max_size = '64GB'\n" \
 			>>"$WORK/data/postgresql.conf" ;;
@@ -125,9 +135,14 @@ CONF
 	say "$cfg: pgbench"
 	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
 	sql "CHECKPOINT" >/dev/null
-	tps=$(as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -c 4 -j 2 \
-		-T "$SECONDS_PER_RUN" -n postgres 2>/dev/null | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-	record "$cfg" tps "$tps"
+	runs=()
+	for _ in $(seq "$ROUNDS"); do
+		tps=$(as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -c 4 -j 2 \
+			-T "$SECONDS_PER_RUN" -n postgres 2>/dev/null | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+		record "$cfg" tps_run "$tps"
+		runs+=("$tps")
+	done
+	record "$cfg" tps "$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')"
 
 	say "$cfg: COPY"
 	sql "CREATE TABLE bulk (id bigint, a text, b text)" >/dev/null
@@ -139,6 +154,11 @@ CONF
 	record "$cfg" copy_mb_s "$(awk -v b="$copy_bytes" -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1048576 / (ms / 1000)}')"
 
 	say "$cfg: cold scan"
+	# the first scan of freshly loaded rows sets their hint bits and so
+	# writes every page again (synchronously, with direct I/O): freeze
+	# them first so the scan measures reading
+	sql "VACUUM (FREEZE) bulk" >/dev/null
+	sql "CHECKPOINT" >/dev/null
 	table_bytes=$(sql "SELECT pg_relation_size('bulk')")
 	stop "$cfg"
 	drop_caches
@@ -158,7 +178,10 @@ SQL
 	sql "CHECKPOINT" >/dev/null
 	t1=$(now_ms)
 	record "$cfg" checkpoint_ms "$((t1 - t0))"
-	record "$cfg" checkpoint_sync_s "$(grep 'checkpoint complete' "$WORK/$cfg.log" | tail -n 1 | sed -n 's/.*sync=\([0-9.]*\) s.*/\1/p')"
+	pg_sync=$(grep 'checkpoint complete' "$WORK/$cfg.log" | tail -n 1 | sed -n 's/.*sync=\([0-9.]*\) s.*/\1/p')
+	dev_flush=$( (grep 'pgrac block device checkpoint:' "$WORK/$cfg.log" || true) | tail -n 1 |
+		sed -n 's/.*device flush=\([0-9.]*\) s.*/\1/p')
+	record "$cfg" checkpoint_sync_s "$(awk -v a="$pg_sync" -v b="${dev_flush:-0}" 'BEGIN {printf "%.3f", a + b}')"
 	stop "$cfg"
 	rm -rf "$WORK/data"
 done
@@ -166,24 +189,29 @@ done
 say "fio on $LOOP"
 # written first: reading the holes of a sparse file would measure memory
 fio --name=fill --filename="$LOOP" --rw=write --bs=1M --direct=1 --size=4G >/dev/null
-fio_mb_s() {			# block size
+fio_mb_s() {			# block size, ioengine, queue depth
 	drop_caches
-	fio --name=limit --filename="$LOOP" --rw=read --bs="$1" --direct=1 --ioengine=psync \
+	fio --name=limit --filename="$LOOP" --rw=read --bs="$1" --direct=1 --ioengine="$2" --iodepth="$3" \
 		--size=4G --runtime=30 --minimal 2>/dev/null |
 		awk -F';' '{printf "%.1f", $7 / 1024}'
 }
-record fio read_128k_mb_s "$(fio_mb_s 128k)"
-record fio read_8k_mb_s "$(fio_mb_s 8k)"
+record fio read_128k_mb_s "$(fio_mb_s 128k psync 1)"
+record fio read_128k_qd8_mb_s "$(fio_mb_s 128k io_uring 8)"
+record fio read_8k_mb_s "$(fio_mb_s 8k psync 1)"
 
 val() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {print $3}' "$OUT/raw.csv"; }
+range() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {v = $3 + 0; lo = (n && lo < v) ? lo : v; hi = (n && hi > v) ? hi : v; n++} END {printf "%.0f-%.0f", lo, hi}' "$OUT/raw.csv"; }
 md_tps=$(val md tps)
 md_copy=$(val md copy_mb_s)
 md_ckpt=$(val md checkpoint_ms)
+md_sync=$(val md checkpoint_sync_s)
 fio128=$(val fio read_128k_mb_s)
+fio128q=$(val fio read_128k_qd8_mb_s)
+fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
 {
-	echo "config,tps,copy_mb_s,scan_mb_s,checkpoint_ms"
+	echo "config,tps,copy_mb_s,scan_mb_s,checkpoint_ms,checkpoint_sync_s"
 	for cfg in "${CONFIGS[@]}"; do
-		echo "$cfg,$(val "$cfg" tps),$(val "$cfg" copy_mb_s),$(val "$cfg" scan_mb_s),$(val "$cfg" checkpoint_ms)"
+		echo "$cfg,$(val "$cfg" tps),$(val "$cfg" copy_mb_s),$(val "$cfg" scan_mb_s),$(val "$cfg" checkpoint_ms),$(val "$cfg" checkpoint_sync_s)"
 	done
 } >"$OUT/results.csv"
 {
@@ -191,18 +219,19 @@ fio128=$(val fio read_128k_mb_s)
 	echo
 	bench_environment "$WORK"
 	echo "PGDATA, the embedded image and the loop device's backing file share that file system; $(fio --version)."
-	echo "pgbench TPC-B scale $SCALE, 4 clients, ${SECONDS_PER_RUN} s; COPY of $((copy_bytes / 1048576)) MB (followed by CHECKPOINT); cold scan after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables. One run each, in the order listed."
+	echo "pgbench TPC-B scale $SCALE, 4 clients, median of $ROUNDS runs of ${SECONDS_PER_RUN} s [range]; COPY of $((copy_bytes / 1048576)) MB (followed by CHECKPOINT); cold scan of that table (frozen first) after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). One cluster per configuration, in the order listed."
 	echo
-	echo "| config | pgbench TPS | vs md | COPY MB/s | vs md | cold scan MB/s | vs fio 128k | checkpoint ms | vs md |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| config | pgbench TPS [range] | vs md | COPY MB/s | vs md | cold scan MB/s | vs fio | checkpoint ms | vs md | checkpoint sync s | vs md |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for cfg in "${CONFIGS[@]}"; do
-		awk -v c="$cfg" -v t="$(val "$cfg" tps)" -v mt="$md_tps" -v cp="$(val "$cfg" copy_mb_s)" -v mc="$md_copy" \
-			-v s="$(val "$cfg" scan_mb_s)" -v f="$fio128" -v k="$(val "$cfg" checkpoint_ms)" -v mk="$md_ckpt" \
-			'BEGIN {printf "| %s | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f | %d | %.2f |\n", c, t, (mt ? t/mt : 0), cp, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0)}'
+		awk -v c="$cfg" -v t="$(val "$cfg" tps)" -v tr="$(range "$cfg" tps_run)" -v mt="$md_tps" \
+			-v cp="$(val "$cfg" copy_mb_s)" -v mc="$md_copy" \
+			-v s="$(val "$cfg" scan_mb_s)" -v f="$fio_best" -v k="$(val "$cfg" checkpoint_ms)" -v mk="$md_ckpt" \
+			-v y="$(val "$cfg" checkpoint_sync_s)" -v my="$md_sync" \
+			'BEGIN {printf "| %s | %.0f [%s] | %.2f | %.1f | %.2f | %.1f | %.2f | %d | %.2f | %.3f | %.2f |\n", c, t, tr, (mt ? t/mt : 0), cp, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0), y, (my ? y/my : 0)}'
 	done
 	echo
-	echo "fio on the loop device, direct sequential reads: 128 kB blocks $fio128 MB/s, 8 kB blocks $(val fio read_8k_mb_s) MB/s."
-	echo "PostgreSQL's own checkpoint \"sync=\" time (md: fsync of every file; block_device: the device flush is inside the checkpoint hook, not in that figure): $(for cfg in "${CONFIGS[@]}"; do printf '%s %s s; ' "$cfg" "$(val "$cfg" checkpoint_sync_s)"; done)"
+	echo "fio on the loop device, direct sequential reads: 128 kB blocks one at a time (psync) $fio128 MB/s, 8 in flight (io_uring) $fio128q MB/s; 8 kB blocks one at a time $(val fio read_8k_mb_s) MB/s. \"vs fio\" divides by the faster 128 kB figure."
 	echo
 	echo "Raw values (config, metric, value):"
 	echo
@@ -215,13 +244,15 @@ set output "$OUT/matrix.png"
 set datafile separator ","
 set style data histograms
 set style fill solid 0.8
-set yrange [0:*]
-set ylabel "ratio to md (checkpoint: md time / time)"
+set yrange [0.1:*]
+set ylabel "ratio to md, log scale (checkpoint: md time / time)"
+set logscale y
 set title "block_device against md (higher is better)"
 set key outside right top
 plot "$OUT/results.csv" using (\$2/$md_tps):xtic(1) title "pgbench TPS", \
      "" using (\$3/$md_copy) title "COPY", \
-     "" using ($md_ckpt/\$5) title "checkpoint"
+     "" using ($md_ckpt/\$5) title "checkpoint", \
+     "" using ($md_sync/\$6) title "checkpoint sync"
 PLOT
 
 cat "$OUT/results.md"

@@ -6,7 +6,8 @@
 #   pgrac   shared_preload_libraries = 'pgrac_storage', pgrac.fsync_checker = on
 #   bd      as pgrac, on pgrac.storage_backend = 'block_device' (embedded image)
 #   bd_loop as bd, on a loop device (attached here, 4 GB sparse, formatted
-#           with pgrac_image) with pgrac.direct_io = on
+#           with pgrac_image) with pgrac.direct_io = on and io_uring, so
+#           with read-ahead (pgrac.read_ahead)
 #   bd_uring as bd (embedded image, buffered), pgrac.io_method = io_uring
 #
 # Passes when every configuration gives stock's per-test results, no test
@@ -124,6 +125,7 @@ CONF
 pgrac.storage_backend = 'block_device'
 pgrac.device = '$LOOP_DEVICE'
 pgrac.direct_io = on
+pgrac.io_method = io_uring
 CONF
 		;;
 	stock | pgrac) ;;
@@ -209,7 +211,7 @@ for c in $CONFIGS; do
 		echo "$c: ran on $(cat "$OUT/$c/device"); pgrac_image verify after shutdown: $(head -n 1 "$OUT/$c/verify")"
 		case $c in
 		bd) expect="$(device_of bd), direct I/O false, sync" ;;
-		bd_loop) expect="$LOOP_DEVICE, direct I/O true, sync" ;;
+		bd_loop) expect="$LOOP_DEVICE, direct I/O true, io_uring" ;;
 		bd_uring) expect="$(device_of bd_uring), direct I/O false, io_uring" ;;
 		esac
 		[ "$(cat "$OUT/$c/device")" = "$expect" ] ||

@@ -2,8 +2,8 @@
 # io_uring (pgrac.io_method): a loop
 # device the test runner (root) attaches and hands to the server's OS user
 # (PGRAC_TEST_LOOP_DEVICE).  pgrac_image formats it (zeroing it with
-# BLKZEROOUT), the cluster is imported into it, pgbench runs, then the
-# kill -9 rounds of PgracCrash.pm; amcheck and pgrac_image verify find
+# BLKZEROOUT), the cluster is imported into it, pgbench runs, a scan is
+# served by read-ahead, then the kill -9 rounds of PgracCrash.pm; amcheck and pgrac_image verify find
 # nothing.  Also: a second server cannot open a device in use, and direct
 # I/O on a file system that cannot promise its alignment is refused.
 use strict;
@@ -47,6 +47,14 @@ $node->stop('immediate');
 $node->start;
 is($node->safe_psql('postgres', 'SELECT sum(abalance), count(*) FROM pgbench_accounts'), $sum,
 	'committed pgbench work survives a crash');
+
+# a sequential scan larger than a quarter of shared_buffers reads every
+# block from the device (through a ring of buffers): read-ahead serves it
+my ($scan, $ra) = split /\n/, $node->safe_psql('postgres',
+	'SET max_parallel_workers_per_gather = 0; SELECT sum(abalance), count(*) FROM pgbench_accounts;'
+	  . ' SELECT active, blocks_served > 1000, dropped_failed FROM pgrac_read_ahead_stats()');
+is($scan, $sum, 'a sequential scan with read-ahead on the loop device reads the same rows');
+is($ra, 't|t|0', '... served from read-ahead, with no failed read');
 
 kill9_rounds($node, rounds => $ENV{PGRAC_KILL9_ROUNDS} // 20);
 

@@ -1,0 +1,475 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_readahead.c
+ *	  Read-ahead for sequential reads under direct I/O with io_uring.
+ *
+ * With O_DIRECT there is no kernel read-ahead, and PostgreSQL 17's read
+ * streams give no advice for sequential access (they count on the kernel's
+ * read-ahead), so a sequential scan would wait for every combined read in
+ * turn.  This module notices a backend reading a fork sequentially and
+ * keeps up to pgrac.read_ahead blocks in flight ahead of it, in private
+ * slots of 16 blocks, through an io_uring of its own.  A later read that
+ * the slots cover is copied from them.
+ *
+ * Coherence.  A slot holds what the device held when it was read; the
+ * block may have been written since.  Every device write, once complete,
+ * bumps a shared generation counter for each 128 kB of the device it
+ * touched (bd_readahead_note_write).  A slot records the sum of its
+ * blocks' counters before its read is submitted and is used only if the
+ * sum is unchanged when it is consumed (and every block still maps to the
+ * same device offset).  That is enough because of the buffer manager:
+ * PostgreSQL reads a block through smgr only when it is not in shared
+ * buffers, and a dirty block leaves shared buffers only after its write
+ * has returned, so any write that raced with a slot's read has bumped its
+ * counter before the block can be asked for.  Counters only grow, so an
+ * unchanged sum means no bump.  Collisions (the counters are hashed) only
+ * ever discard good slots.
+ *
+ * Read-ahead never raises an error: a slot whose read failed or came back
+ * short is dropped, and the block is read synchronously, which reports
+ * any error as usual.
+ *
+ * src/blockdev/bd_readahead.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <liburing.h>
+
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "bd_server.h"
+
+/* blocks per slot: PostgreSQL's default I/O combine limit */
+#define RA_SLOT_BLOCKS		16
+#define RA_MAX_SLOTS		(BD_READ_AHEAD_MAX_BLOCKS / RA_SLOT_BLOCKS)
+/* device bytes per generation counter, and the number of counters */
+#define RA_GEN_BYTES		(128 * 1024)
+#define RA_NGENS			16384
+/* submission entries: a slot's blocks are in at most RA_SLOT_BLOCKS ranges */
+#define RA_RING_ENTRIES		256
+
+int			pgrac_read_ahead_blocks = 128;
+
+static pg_atomic_uint64 *write_gens = NULL;
+
+typedef enum RaState
+{
+	RA_FREE,
+	RA_IN_FLIGHT,
+	RA_DONE,
+} RaState;
+
+typedef struct RaSlot
+{
+	RaState		state;
+	bool		abandoned;		/* in flight but no longer wanted */
+	bool		failed;			/* a read failed or came back short */
+	bool		stale;			/* written or remapped since it was read */
+	bool		used;			/* a read was served from it */
+	int			pending;		/* reads not yet completed */
+	BdForkKey	key;
+	BlockNumber first;
+	int			nblocks;
+	uint64		offsets[RA_SLOT_BLOCKS];	/* device offset of each block */
+	uint64		generation;		/* sum of the blocks' counters at submit */
+	uint32		range_len[RA_SLOT_BLOCKS];	/* bytes each read must return */
+	struct iovec iov[RA_SLOT_BLOCKS];
+	char	   *buf;			/* RA_SLOT_BLOCKS blocks, I/O aligned */
+} RaSlot;
+
+static RaSlot slots[RA_MAX_SLOTS];
+static struct io_uring ra_ring;
+static pid_t ra_ring_owner = 0;
+static bool ra_ring_broken = false;
+static int	sqes_in_flight = 0;
+static BdReadAheadStats stats;
+
+/* the sequential stream being followed */
+static BdForkKey stream_key;
+static BlockNumber stream_next = InvalidBlockNumber;	/* next expected block */
+static BlockNumber stream_ahead = InvalidBlockNumber;	/* next to read ahead */
+
+Size
+bd_readahead_shmem_size(void)
+{
+	return mul_size(RA_NGENS, sizeof(pg_atomic_uint64));
+}
+
+void
+bd_readahead_shmem_init(void)
+{
+	bool		found;
+
+	write_gens = ShmemInitStruct("pgrac block device write generations",
+								 bd_readahead_shmem_size(), &found);
+	if (!found)
+		for (int i = 0; i < RA_NGENS; i++)
+			pg_atomic_init_u64(&write_gens[i], 0);
+}
+
+/* After a device write or zeroing of [offset, offset + len) has returned. */
+void
+bd_readahead_note_write(uint64 offset, uint64 len)
+{
+	uint64		first;
+	uint64		last;
+
+	if (write_gens == NULL || len == 0)
+		return;
+	first = offset / RA_GEN_BYTES;
+	last = (offset + len - 1) / RA_GEN_BYTES;
+	if (last - first >= RA_NGENS)
+		last = first + RA_NGENS - 1;
+	for (uint64 c = first; c <= last; c++)
+		pg_atomic_fetch_add_u64(&write_gens[c % RA_NGENS], 1);
+}
+
+static uint64
+generation_of(const uint64 *offsets, int nblocks)
+{
+	uint64		sum = 0;
+
+	for (int i = 0; i < nblocks; i++)
+		sum += pg_atomic_read_u64(&write_gens[(offsets[i] / RA_GEN_BYTES) % RA_NGENS]);
+	return sum;
+}
+
+static bool
+active(void)
+{
+	return bd_dev.direct && bd_dev.io_uring && write_gens != NULL &&
+		pgrac_read_ahead_blocks >= RA_SLOT_BLOCKS && !ra_ring_broken;
+}
+
+static bool
+ring_ready(void)
+{
+	int			rc;
+
+	if (ra_ring_owner == MyProcPid)
+		return true;
+	/* a ring inherited across fork() is never used (nor torn down here) */
+	ra_ring_owner = 0;
+	sqes_in_flight = 0;
+	for (int i = 0; i < RA_MAX_SLOTS; i++)
+		slots[i].state = RA_FREE;
+	rc = io_uring_queue_init(RA_RING_ENTRIES, &ra_ring, 0);
+	if (rc < 0)
+	{
+		/* the synchronous path still works (or reports why not) */
+		ereport(LOG,
+				(errmsg("pgrac read-ahead disabled in this process: could not set up io_uring: %s",
+						strerror(-rc))));
+		ra_ring_broken = true;
+		return false;
+	}
+	ra_ring_owner = MyProcPid;
+	return true;
+}
+
+static void
+complete(struct io_uring_cqe *cqe)
+{
+	uint64		data = io_uring_cqe_get_data64(cqe);
+	RaSlot	   *s = &slots[data >> 8];
+
+	Assert(s->state == RA_IN_FLIGHT && s->pending > 0);
+	if (cqe->res != (int) s->range_len[data & 0xff])
+		s->failed = true;
+	sqes_in_flight--;
+	if (--s->pending == 0)
+		s->state = s->abandoned ? RA_FREE : RA_DONE;
+}
+
+/* Take every completion that is ready; with wait_for, until it is done. */
+static void
+reap(RaSlot *wait_for)
+{
+	for (;;)
+	{
+		struct io_uring_cqe *cqe;
+		int			rc;
+
+		if (wait_for != NULL && wait_for->state == RA_IN_FLIGHT)
+		{
+			/* entries a short submit left behind go now */
+			if (io_uring_sq_ready(&ra_ring) > 0)
+				(void) io_uring_submit(&ra_ring);
+			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
+			rc = io_uring_wait_cqe(&ra_ring, &cqe);
+			pgstat_report_wait_end();
+		}
+		else
+			rc = io_uring_peek_cqe(&ra_ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc == -EAGAIN)
+			return;				/* nothing ready */
+		if (rc < 0)
+			/* reads may still be landing in our slots */
+			elog(PANIC, "could not wait for io_uring read-ahead completions on block device \"%s\": %s",
+				 bd_dev.path, strerror(-rc));
+		complete(cqe);
+		io_uring_cqe_seen(&ra_ring, cqe);
+	}
+}
+
+static void
+release(RaSlot *s)
+{
+	if (s->state == RA_DONE && s->failed)
+		stats.slots_failed++;
+	else if (s->stale)
+		stats.slots_stale++;
+	else if (!s->used)
+		stats.slots_unused++;
+	if (s->state == RA_IN_FLIGHT)
+		s->abandoned = true;
+	else
+		s->state = RA_FREE;
+}
+
+/* Forget the stream: its slots are released. */
+static void
+drop_stream(void)
+{
+	for (int i = 0; i < RA_MAX_SLOTS; i++)
+		if (slots[i].state != RA_FREE && !slots[i].abandoned)
+			release(&slots[i]);
+	stream_next = InvalidBlockNumber;
+	stream_ahead = InvalidBlockNumber;
+}
+
+static RaSlot *
+slot_for(const BdForkKey *key, BlockNumber blocknum)
+{
+	for (int i = 0; i < RA_MAX_SLOTS; i++)
+	{
+		RaSlot	   *s = &slots[i];
+
+		if (s->state != RA_FREE && !s->abandoned &&
+			memcmp(&s->key, key, sizeof(BdForkKey)) == 0 &&
+			blocknum >= s->first && blocknum < s->first + s->nblocks)
+			return s;
+	}
+	return NULL;
+}
+
+/* The device offset of each of blocks [first, first + nblocks), all mapped. */
+static void
+map_blocks(const BdForkKey *key, BlockNumber first, int nblocks,
+		   uint64 *block_offsets, uint64 *offsets, uint32 *counts, int *nranges)
+{
+	int			b = 0;
+
+	*nranges = bd_fork_map(key, first, nblocks, false, offsets, counts, BD_MAP_MAX_BLOCKS);
+	for (int r = 0; r < *nranges; r++)
+		for (uint32 j = 0; j < counts[r]; j++)
+			block_offsets[b++] = offsets[r] + (uint64) j * BLCKSZ;
+	Assert(b == nblocks);
+}
+
+/*
+ * Copy blocks [blocknum, blocknum + nblocks) from the slots if all of them
+ * are there and still current.
+ */
+static bool
+consume(const BdForkKey *key, BlockNumber blocknum, void **buffers,
+		BlockNumber nblocks)
+{
+	RaSlot	   *of_block[BD_MAP_MAX_BLOCKS];
+	uint64		offsets[BD_MAP_MAX_BLOCKS];
+	uint64		ranges[BD_MAP_MAX_BLOCKS];
+	uint32		counts[BD_MAP_MAX_BLOCKS];
+	int			nranges;
+
+	if (nblocks > BD_MAP_MAX_BLOCKS)
+		return false;
+	for (BlockNumber i = 0; i < nblocks; i++)
+		if ((of_block[i] = slot_for(key, blocknum + i)) == NULL)
+			return false;
+	/* where the blocks are now: an extent may have been remapped */
+	map_blocks(key, blocknum, nblocks, offsets, ranges, counts, &nranges);
+	for (BlockNumber i = 0; i < nblocks; i++)
+	{
+		RaSlot	   *s = of_block[i];
+
+		if (s->state == RA_IN_FLIGHT)
+			reap(s);
+		if (s->state != RA_DONE || s->failed)
+			return false;
+		if (s->offsets[blocknum + i - s->first] != offsets[i])
+		{
+			s->stale = true;
+			return false;
+		}
+	}
+	/* order the data reads above before reading the counters */
+	pg_memory_barrier();
+	for (BlockNumber i = 0; i < nblocks; i++)
+	{
+		RaSlot	   *s = of_block[i];
+
+		if (i > 0 && s == of_block[i - 1])
+			continue;
+		if (generation_of(s->offsets, s->nblocks) != s->generation)
+		{
+			s->stale = true;
+			return false;
+		}
+	}
+	for (BlockNumber i = 0; i < nblocks; i++)
+	{
+		RaSlot	   *s = of_block[i];
+
+		memcpy(buffers[i], s->buf + (size_t) (blocknum + i - s->first) * BLCKSZ, BLCKSZ);
+		s->used = true;
+	}
+	stats.blocks_served += nblocks;
+	return true;
+}
+
+/* Submit the read of one slot: blocks [first, first + nblocks), all mapped. */
+static bool
+submit(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks)
+{
+	uint64		offsets[BD_MAP_MAX_BLOCKS];
+	uint32		counts[BD_MAP_MAX_BLOCKS];
+	int			n;
+	int			b = 0;
+
+	map_blocks(key, first, nblocks, s->offsets, offsets, counts, &n);
+	if (sqes_in_flight + n > RA_RING_ENTRIES)
+		return false;
+	if (s->buf == NULL)
+		s->buf = MemoryContextAllocAligned(TopMemoryContext, RA_SLOT_BLOCKS * BLCKSZ,
+										   PG_IO_ALIGN_SIZE, 0);
+	s->key = *key;
+	s->first = first;
+	s->nblocks = nblocks;
+	s->failed = false;
+	s->stale = false;
+	s->used = false;
+	s->abandoned = false;
+	s->generation = generation_of(s->offsets, nblocks);
+	/* the counters are read before the device is */
+	pg_memory_barrier();
+	b = 0;
+	for (int r = 0; r < n; r++)
+	{
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ra_ring);
+
+		Assert(sqe != NULL);
+		s->iov[r].iov_base = s->buf + (size_t) b * BLCKSZ;
+		s->iov[r].iov_len = (size_t) counts[r] * BLCKSZ;
+		s->range_len[r] = counts[r] * BLCKSZ;
+		io_uring_prep_readv(sqe, bd_dev.fd, &s->iov[r], 1, offsets[r]);
+		io_uring_sqe_set_data64(sqe, ((uint64) (s - slots) << 8) | (uint64) r);
+		b += counts[r];
+	}
+	s->pending = n;
+	s->state = RA_IN_FLIGHT;
+	sqes_in_flight += n;
+	stats.slots_read++;
+	stats.blocks_read += nblocks;
+	return true;
+}
+
+/* Keep the window ahead of next full: blocks below limit only. */
+static void
+read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
+{
+	BlockNumber end = Min(limit, next + (BlockNumber) pgrac_read_ahead_blocks);
+	int			added = 0;
+
+	if (stream_ahead == InvalidBlockNumber || stream_ahead < next)
+		stream_ahead = next;
+	while (stream_ahead < end)
+	{
+		RaSlot	   *s = NULL;
+		int			n = (int) Min(RA_SLOT_BLOCKS, end - stream_ahead);
+
+		for (int i = 0; i < RA_MAX_SLOTS && s == NULL; i++)
+			if (slots[i].state == RA_FREE)
+				s = &slots[i];
+		if (s == NULL || !submit(s, key, stream_ahead, n))
+			break;
+		stream_ahead += n;
+		added++;
+	}
+	if (added > 0)
+	{
+		int			rc;
+
+		do
+			rc = io_uring_submit(&ra_ring);
+		while (rc == -EINTR);
+		if (rc < 0)
+		{
+			/*
+			 * Nothing can be known about what was taken: stop reading ahead
+			 * in this process after waiting for what is in flight.
+			 */
+			ereport(LOG,
+					(errmsg("pgrac read-ahead disabled in this process: could not submit to io_uring: %s",
+							strerror(-rc))));
+			ra_ring_broken = true;
+		}
+	}
+}
+
+/*
+ * Called by bd_readv() for blocks [blocknum, blocknum + nblocks), all
+ * mapped; limit is the end of what may be read: Min(EOF, mapped).  Returns
+ * true if the buffers were filled from read-ahead; otherwise the caller
+ * reads them.  A read counts as sequential when it starts at or a little
+ * after where the last one ended (blocks found in shared buffers are not
+ * asked for).
+ */
+bool
+bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
+				  BlockNumber nblocks, BlockNumber limit)
+{
+	bool		sequential;
+	bool		served = false;
+
+	if (!active() || !ring_ready())
+		return false;
+	reap(NULL);
+	sequential = stream_next != InvalidBlockNumber && blocknum >= stream_next &&
+		blocknum - stream_next < (BlockNumber) pgrac_read_ahead_blocks &&
+		memcmp(&stream_key, key, sizeof(BdForkKey)) == 0;
+	if (!sequential)
+		drop_stream();
+	else
+	{
+		served = consume(key, blocknum, buffers, nblocks);
+		/* slots behind this read, or not used by it, are done with */
+		for (int i = 0; i < RA_MAX_SLOTS; i++)
+			if (slots[i].state != RA_FREE && !slots[i].abandoned &&
+				(slots[i].first + slots[i].nblocks <= blocknum + nblocks ||
+				 (!served && slots[i].first < blocknum + nblocks)))
+				release(&slots[i]);
+		if (!served && stream_ahead != InvalidBlockNumber && stream_ahead < blocknum + nblocks)
+			stream_ahead = blocknum + nblocks;
+	}
+	stream_key = *key;
+	stream_next = blocknum + nblocks;
+	if (sequential)
+		read_ahead(key, blocknum + nblocks, limit);
+	return served;
+}
+
+/* This backend's read-ahead counters since it started. */
+void
+bd_readahead_stats(BdReadAheadStats *out)
+{
+	*out = stats;
+	out->active = active();
+}

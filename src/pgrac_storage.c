@@ -139,7 +139,7 @@ define_settings(void)
 
 	DefineCustomEnumVariable("pgrac.io_method",
 							 "How the block_device backend issues relation reads and writes.",
-							 "\"sync\": preadv/pwritev, one extent range after the other; \"io_uring\": all ranges of a request submitted at once through io_uring.",
+							 "\"sync\": preadv/pwritev, one extent range after the other; \"io_uring\": the ranges of a request that crosses extents submitted at once through io_uring, and read-ahead under direct I/O.",
 							 &pgrac_io_method,
 							 BD_IO_METHOD_SYNC,
 							 io_method_options,

@@ -1786,13 +1786,15 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	/* PostgreSQL's own "sync=" does not include this flush */
 	if (log_checkpoints)
 	{
-		INSTR_TIME_SUBTRACT(end, start);
-		INSTR_TIME_SUBTRACT(flush_start, start);
+		instr_time	total;
+
+		INSTR_TIME_SUBTRACT(end, flush_start);
+		INSTR_TIME_SET_CURRENT(total);
+		INSTR_TIME_SUBTRACT(total, start);
 		ereport(LOG,
 				(errmsg("pgrac block device checkpoint: %d metadata pages written, %d released extents zeroed, device flush=%.3f s, total=%.3f s",
 						ndirty, list_length(zeroed),
-						INSTR_TIME_GET_DOUBLE(end) - INSTR_TIME_GET_DOUBLE(flush_start),
-						INSTR_TIME_GET_DOUBLE(end))));
+						INSTR_TIME_GET_DOUBLE(end), INSTR_TIME_GET_DOUBLE(total))));
 	}
 	list_free(zeroed);
 	pfree(copy);

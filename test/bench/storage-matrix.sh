@@ -19,7 +19,8 @@
 # Measurements, each configuration on a fresh cluster:
 #   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_ROUNDS runs
 #                of BENCH_SECONDS s: the median (all runs in raw.csv)
-#   copy         COPY of a COPY_MB-megabyte file into a new table (MB/s)
+#   copy         COPY of a COPY_MB-megabyte file into a new table and a
+#                CHECKPOINT (MB/s), BENCH_ROUNDS times: the median
 #   scan         cold sequential scan of that table, frozen first (VACUUM
 #                FREEZE: the scan does not set hint bits): server restarted
 #                and the kernel page cache dropped first (MB/s)
@@ -84,6 +85,7 @@ start() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -l "$WORK/$1.log" -w start
 stop() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 record() { echo "$1,$2,$3" >>"$OUT/raw.csv"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # the loop device over a file on the same file system as md's data
 truncate -s "${LOOP_GB}G" "$WORK/loop.img"
@@ -142,16 +144,23 @@ CONF
 		record "$cfg" tps_run "$tps"
 		runs+=("$tps")
 	done
-	record "$cfg" tps "$(printf '%s\n' "${runs[@]}" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')"
+	record "$cfg" tps "$(median "${runs[@]}")"
 
 	say "$cfg: COPY"
-	sql "CREATE TABLE bulk (id bigint, a text, b text)" >/dev/null
-	sql "CHECKPOINT" >/dev/null
-	t0=$(now_ms)
-	sql "COPY bulk FROM '$WORK/copy.data'" >/dev/null
-	sql "CHECKPOINT" >/dev/null
-	t1=$(now_ms)
-	record "$cfg" copy_mb_s "$(awk -v b="$copy_bytes" -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1048576 / (ms / 1000)}')"
+	runs=()
+	for r in $(seq "$ROUNDS"); do
+		# each round into a new table; the last one stays for the scan
+		sql "DROP TABLE IF EXISTS bulk; CREATE TABLE bulk (id bigint, a text, b text)" >/dev/null
+		sql "CHECKPOINT" >/dev/null
+		t0=$(now_ms)
+		sql "COPY bulk FROM '$WORK/copy.data'" >/dev/null
+		sql "CHECKPOINT" >/dev/null
+		t1=$(now_ms)
+		mb_s=$(awk -v b="$copy_bytes" -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1048576 / (ms / 1000)}')
+		record "$cfg" copy_run "$mb_s"
+		runs+=("$mb_s")
+	done
+	record "$cfg" copy_mb_s "$(median "${runs[@]}")"
 
 	say "$cfg: cold scan"
 	# the first scan of freshly loaded rows sets their hint bits and so
@@ -219,16 +228,16 @@ fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
 	echo
 	bench_environment "$WORK"
 	echo "PGDATA, the embedded image and the loop device's backing file share that file system; $(fio --version)."
-	echo "pgbench TPC-B scale $SCALE, 4 clients, median of $ROUNDS runs of ${SECONDS_PER_RUN} s [range]; COPY of $((copy_bytes / 1048576)) MB (followed by CHECKPOINT); cold scan of that table (frozen first) after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). One cluster per configuration, in the order listed."
+	echo "pgbench TPC-B scale $SCALE, 4 clients, median of $ROUNDS runs of ${SECONDS_PER_RUN} s [range]; COPY of $((copy_bytes / 1048576)) MB into a new table followed by CHECKPOINT, median of $ROUNDS [range]; cold scan of that table (frozen first) after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). One cluster per configuration, in the order listed."
 	echo
-	echo "| config | pgbench TPS [range] | vs md | COPY MB/s | vs md | cold scan MB/s | vs fio | checkpoint ms | vs md | checkpoint sync s | vs md |"
+	echo "| config | pgbench TPS [range] | vs md | COPY MB/s [range] | vs md | cold scan MB/s | vs fio | checkpoint ms | vs md | checkpoint sync s | vs md |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for cfg in "${CONFIGS[@]}"; do
 		awk -v c="$cfg" -v t="$(val "$cfg" tps)" -v tr="$(range "$cfg" tps_run)" -v mt="$md_tps" \
-			-v cp="$(val "$cfg" copy_mb_s)" -v mc="$md_copy" \
+			-v cp="$(val "$cfg" copy_mb_s)" -v cr="$(range "$cfg" copy_run)" -v mc="$md_copy" \
 			-v s="$(val "$cfg" scan_mb_s)" -v f="$fio_best" -v k="$(val "$cfg" checkpoint_ms)" -v mk="$md_ckpt" \
 			-v y="$(val "$cfg" checkpoint_sync_s)" -v my="$md_sync" \
-			'BEGIN {printf "| %s | %.0f [%s] | %.2f | %.1f | %.2f | %.1f | %.2f | %d | %.2f | %.3f | %.2f |\n", c, t, tr, (mt ? t/mt : 0), cp, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0), y, (my ? y/my : 0)}'
+			'BEGIN {printf "| %s | %.0f [%s] | %.2f | %.1f [%s] | %.2f | %.1f | %.2f | %d | %.2f | %.3f | %.2f |\n", c, t, tr, (mt ? t/mt : 0), cp, cr, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0), y, (my ? y/my : 0)}'
 	done
 	echo
 	echo "fio on the loop device, direct sequential reads: 128 kB blocks one at a time (psync) $fio128 MB/s, 8 in flight (io_uring) $fio128q MB/s; 8 kB blocks one at a time $(val fio read_8k_mb_s) MB/s. \"vs fio\" divides by the faster 128 kB figure."

@@ -212,6 +212,7 @@ val() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {print $3}' "$OUT/raw.cs
 range() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {v = $3 + 0; lo = (n && lo < v) ? lo : v; hi = (n && hi > v) ? hi : v; n++} END {printf "%.0f-%.0f", lo, hi}' "$OUT/raw.csv"; }
 md_tps=$(val md tps)
 md_copy=$(val md copy_mb_s)
+md_scan=$(val md scan_mb_s)
 md_ckpt=$(val md checkpoint_ms)
 md_sync=$(val md checkpoint_sync_s)
 fio128=$(val fio read_128k_mb_s)
@@ -248,18 +249,21 @@ fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
 } >"$OUT/results.md"
 
 gnuplot <<PLOT
-set terminal png size 900,450 noenhanced
+set terminal png size 1000,480 noenhanced
 set output "$OUT/matrix.png"
 set datafile separator ","
 set style data histograms
 set style fill solid 0.8
-set yrange [0.1:*]
-set ylabel "ratio to md, log scale (checkpoint: md time / time)"
 set logscale y
+set yrange [0.1:*]
+set xtics rotate by -25
+set grid ytics
+set ylabel "ratio to md, log scale (checkpoint: md time / time)"
 set title "block_device against md (higher is better)"
 set key outside right top
-plot "$OUT/results.csv" using (\$2/$md_tps):xtic(1) title "pgbench TPS", \
+plot "< tail -n +2 $OUT/results.csv" using (\$2/$md_tps):xtic(1) title "pgbench TPS", \
      "" using (\$3/$md_copy) title "COPY", \
+     "" using (\$4/$md_scan) title "cold scan", \
      "" using ($md_ckpt/\$5) title "checkpoint", \
      "" using ($md_sync/\$6) title "checkpoint sync"
 PLOT

@@ -414,7 +414,8 @@ read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
 		{
 			/*
 			 * Nothing can be known about what was taken: stop reading ahead
-			 * in this process after waiting for what is in flight.
+			 * in this process.  Whatever is in flight lands in slots that
+			 * are never reused or freed.
 			 */
 			ereport(LOG,
 					(errmsg("pgrac read-ahead disabled in this process: could not submit to io_uring: %s",

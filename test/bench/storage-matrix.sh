@@ -106,6 +106,9 @@ copy_bytes=$(stat -c %s "$WORK/copy.data")
 : >"$OUT/raw.csv"
 for cfg in "${CONFIGS[@]}"; do
 	say "$cfg: setting up"
+	# what the previous configuration left dirty is written back now, not
+	# during this one's measurements
+	drop_caches
 	as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
 	cat >>"$WORK/data/postgresql.conf" <<CONF
 port = $PORT

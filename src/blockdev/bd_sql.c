@@ -31,19 +31,28 @@ require_block_device(void)
 				 errhint("Set pgrac.storage_backend = 'block_device' and restart the server.")));
 }
 
+/* The one-row result of a function returning record (no nulls). */
+static Datum
+one_row(FunctionCallInfo fcinfo, Datum *values)
+{
+	TupleDesc	tupdesc;
+	bool		nulls[16] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	Assert(tupdesc->natts <= lengthof(nulls));
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
 PG_FUNCTION_INFO_V1(pgrac_block_device_status);
 
 Datum
 pgrac_block_device_status(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
 	Datum		values[12];
-	bool		nulls[12] = {0};
 	BdStatus	st;
 
 	require_block_device();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
 	bd_status(&st);
 	values[0] = CStringGetTextDatum("block_device");
 	values[1] = CStringGetTextDatum(bd_dev.path);
@@ -57,7 +66,7 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	values[9] = Int64GetDatum(st.metadata_pages_used);
 	values[10] = BoolGetDatum(bd_dev.direct);
 	values[11] = CStringGetTextDatum(bd_dev.io_uring ? "io_uring" : "sync");
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(one_row(fcinfo, values));
 }
 
 PG_FUNCTION_INFO_V1(pgrac_read_ahead_stats);
@@ -65,14 +74,10 @@ PG_FUNCTION_INFO_V1(pgrac_read_ahead_stats);
 Datum
 pgrac_read_ahead_stats(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
 	Datum		values[7];
-	bool		nulls[7] = {0};
 	BdReadAheadStats st;
 
 	require_block_device();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
 	bd_readahead_stats(&st);
 	values[0] = BoolGetDatum(st.active);
 	values[1] = Int64GetDatum(st.slots_read);
@@ -81,7 +86,7 @@ pgrac_read_ahead_stats(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(st.slots_stale);
 	values[5] = Int64GetDatum(st.slots_failed);
 	values[6] = Int64GetDatum(st.slots_unused);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(one_row(fcinfo, values));
 }
 
 PG_FUNCTION_INFO_V1(pgrac_relation_extents);

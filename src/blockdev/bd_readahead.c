@@ -220,6 +220,13 @@ reap(RaSlot *wait_for)
 	}
 }
 
+/* A slot that belongs to the stream: read or being read, and wanted. */
+static inline bool
+live(const RaSlot *s)
+{
+	return s->state != RA_FREE && !s->abandoned;
+}
+
 static void
 release(RaSlot *s)
 {
@@ -240,7 +247,7 @@ static void
 drop_stream(void)
 {
 	for (int i = 0; i < RA_MAX_SLOTS; i++)
-		if (slots[i].state != RA_FREE && !slots[i].abandoned)
+		if (live(&slots[i]))
 			release(&slots[i]);
 	stream_next = InvalidBlockNumber;
 	stream_ahead = InvalidBlockNumber;
@@ -253,8 +260,7 @@ slot_for(const BdForkKey *key, BlockNumber blocknum)
 	{
 		RaSlot	   *s = &slots[i];
 
-		if (s->state != RA_FREE && !s->abandoned &&
-			memcmp(&s->key, key, sizeof(BdForkKey)) == 0 &&
+		if (live(s) && memcmp(&s->key, key, sizeof(BdForkKey)) == 0 &&
 			blocknum >= s->first && blocknum < s->first + s->nblocks)
 			return s;
 	}
@@ -453,7 +459,7 @@ bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 		served = consume(key, blocknum, buffers, nblocks);
 		/* slots behind this read, or not used by it, are done with */
 		for (int i = 0; i < RA_MAX_SLOTS; i++)
-			if (slots[i].state != RA_FREE && !slots[i].abandoned &&
+			if (live(&slots[i]) &&
 				(slots[i].first + slots[i].nblocks <= blocknum + nblocks ||
 				 (!served && slots[i].first < blocknum + nblocks)))
 				release(&slots[i]);

@@ -82,6 +82,23 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pgrac_read_ahead_stats'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
+-- The write-behind queue (pgrac.write_behind), for the whole server.
+CREATE FUNCTION pgrac_write_behind_stats(
+	OUT running boolean,
+	OUT writer_pid integer,
+	OUT slots integer,
+	OUT slots_in_use integer,
+	OUT blocks_queued bigint,
+	OUT blocks_replaced bigint,
+	OUT writes bigint,
+	OUT blocks_written bigint,
+	OUT full_waits bigint,
+	OUT overlap_waits bigint,
+	OUT read_waits bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgrac_write_behind_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
 -- The extension lives in pg_catalog, so that its functions are found from
 -- any search_path; a view there needs allow_system_table_mods while the
 -- script runs (as superuser).
@@ -107,3 +124,5 @@ REVOKE ALL ON FUNCTION pgrac_relation_extents(regclass, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgrac_block_device_status() TO pg_monitor;
 GRANT SELECT ON pgrac_block_device TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgrac_relation_extents(regclass, text) TO pg_monitor;
+REVOKE ALL ON FUNCTION pgrac_write_behind_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgrac_write_behind_stats() TO pg_monitor;

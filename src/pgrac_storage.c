@@ -90,6 +90,17 @@ check_read_ahead(int *newval, void **extra, GucSource source)
 	return true;
 }
 
+static bool
+check_write_behind(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && (*newval < 1024 || *newval % 128 != 0))
+	{
+		GUC_check_errdetail("pgrac.write_behind is 0 (off) or a multiple of 128kB of at least 1MB.");
+		return false;
+	}
+	return true;
+}
+
 static void
 block_device_checkpoint_start(int flags)
 {
@@ -155,6 +166,15 @@ define_settings(void)
 							PGC_USERSET,
 							GUC_UNIT_BLOCKS,
 							check_read_ahead, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.write_behind",
+							"Shared memory for block_device writes a writer process puts on the device in the background.",
+							"Meant for pgrac.direct_io = on, where each write otherwise waits for the device.  Slots of 128kB; 0 turns it off.",
+							&pgrac_write_behind_kb,
+							0, 0, 1024 * 1024,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							check_write_behind, NULL, NULL);
 
 #ifdef PGRAC_POWERLOSS_SIM
 	DefineCustomStringVariable("pgrac.powerloss_log",
@@ -239,6 +259,7 @@ _PG_init(void)
 		bd_meta_shmem_request();
 		bd_rmgr_register();
 		bd_bypass_install();
+		bd_writebehind_register();
 		prev_checkpoint_hook = checkpoint_hook;
 		checkpoint_hook = block_device_checkpoint;
 		prev_checkpoint_start_hook = checkpoint_start_hook;

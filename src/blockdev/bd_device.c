@@ -257,6 +257,7 @@ bd_device_read(uint64 offset, void *buf, size_t len)
 	ssize_t		done;
 
 	check_aligned(buf, offset, len);
+	bd_writebehind_wait(offset, len);
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
 	done = pg_pread(bd_dev.fd, buf, len, (off_t) offset);
 	pgstat_report_wait_end();
@@ -270,6 +271,7 @@ bd_device_write(uint64 offset, const void *buf, size_t len)
 	ssize_t		done;
 
 	check_aligned(buf, offset, len);
+	bd_writebehind_wait(offset, len);
 #ifdef PGRAC_POWERLOSS_SIM
 	if (bd_powerloss_active())
 	{
@@ -490,6 +492,9 @@ bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 			for (int j = 0; j < transfers[i].iovcnt; j++)
 				check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
 							  transfers[i].iov[j].iov_len);
+	/* queued writes of these bytes go first (bd_writebehind.c) */
+	for (int i = 0; i < n; i++)
+		bd_writebehind_wait(transfers[i].offset, transfers[i].len);
 #ifdef PGRAC_POWERLOSS_SIM
 	if (write && bd_powerloss_active())
 	{
@@ -543,6 +548,8 @@ bd_device_zero(uint64 offset, uint64 len)
 {
 	static const PGIOAlignedBlock zeroes;
 	int			rc;
+
+	bd_writebehind_wait(offset, len);
 
 #ifdef PGRAC_POWERLOSS_SIM
 	if (bd_powerloss_active())
@@ -598,7 +605,13 @@ bd_device_flush(void)
 	int			rc;
 
 #ifdef PGRAC_POWERLOSS_SIM
-	uint64		logged = bd_powerloss_active() ? bd_powerloss_flush_start() : 0;
+	uint64		logged;
+#endif
+
+	/* writes handed to the writer before now are part of this flush */
+	bd_writebehind_drain();
+#ifdef PGRAC_POWERLOSS_SIM
+	logged = bd_powerloss_active() ? bd_powerloss_flush_start() : 0;
 #endif
 
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);

@@ -739,6 +739,7 @@ bd_shmem_request(void)
 	RequestAddinShmemSpace(shmem_size(&bd_geometry));
 	RequestAddinShmemSpace(bd_readahead_shmem_size());
 	RequestNamedLWLockTranche("pgrac_block_device", 1);
+	bd_writebehind_shmem_request();
 }
 
 /* Load the device's metadata into shared memory and verify it. */
@@ -865,6 +866,7 @@ bd_shmem_startup(void)
 	bd_forks = ShmemInitHash("pgrac block device forks", max_forks(&bd_geometry),
 							 max_forks(&bd_geometry), &info, HASH_ELEM | HASH_BLOBS);
 	bd_readahead_shmem_init();
+	bd_writebehind_shmem_init();
 
 	if (!found)
 	{

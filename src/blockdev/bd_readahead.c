@@ -316,7 +316,15 @@ consume(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 			return false;
 		}
 	}
-	/* order the data reads above before reading the counters */
+	/* a write still queued for the writer (bd_writebehind.c) is newer */
+	for (int r = 0; r < nranges; r++)
+		if (bd_writebehind_busy(ranges[r], (uint64) counts[r] * BLCKSZ))
+		{
+			for (BlockNumber i = 0; i < nblocks; i++)
+				of_block[i]->stale = true;
+			return false;
+		}
+	/* order the data reads and the check above before reading the counters */
 	pg_memory_barrier();
 	for (BlockNumber i = 0; i < nblocks; i++)
 	{

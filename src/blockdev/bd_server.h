@@ -161,6 +161,36 @@ extern bool bd_readahead_read(const BdForkKey *key, BlockNumber blocknum,
 							  void **buffers, BlockNumber nblocks,
 							  BlockNumber limit);
 
+/* ---- write-behind (bd_writebehind.c) ---- */
+
+extern int	pgrac_write_behind_kb;
+
+typedef struct BdWriteBehindStats
+{
+	bool		running;		/* the writer takes new writes */
+	int			writer_pid;		/* 0 when it is not running */
+	int			slots;			/* of 128 kB each */
+	int			slots_in_use;	/* queued or being written now */
+	int64		blocks_queued;	/* blocks handed to the writer */
+	int64		blocks_replaced;	/* of those: overwrote a queued block */
+	int64		writes;			/* device writes the writer made */
+	int64		blocks_written;
+	int64		full_waits;		/* a write waited for a free slot */
+	int64		overlap_waits;	/* a write waited for an older one in flight */
+	int64		read_waits;		/* a read or flush waited for the writer */
+} BdWriteBehindStats;
+
+extern bool bd_writebehind_enabled(void);
+extern Size bd_writebehind_shmem_size(void);
+extern void bd_writebehind_shmem_request(void);
+extern void bd_writebehind_shmem_init(void);
+extern void bd_writebehind_register(void);
+extern bool bd_writebehind_write(const BdTransfer *transfers, int n);
+extern void bd_writebehind_wait(uint64 offset, uint64 len);
+extern bool bd_writebehind_busy(uint64 offset, uint64 len);
+extern void bd_writebehind_drain(void);
+extern void bd_writebehind_stats(BdWriteBehindStats *out);
+
 /* blocks one bd_fork_map() call may map (PG_IOV_MAX, the I/O combine limit) */
 #define BD_MAP_MAX_BLOCKS	32
 

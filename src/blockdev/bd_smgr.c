@@ -145,6 +145,8 @@ transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		transfers[r].len = (size_t) counts[r] * BLCKSZ;
 		done += counts[r];
 	}
+	if (write && bd_writebehind_write(transfers, n))
+		return;
 	bd_device_transfer(write, transfers, n);
 }
 

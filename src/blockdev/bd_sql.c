@@ -2,7 +2,8 @@
  *
  * bd_sql.c
  *	  SQL functions of the block-device backend: its status, the extents
- *	  of one relation fork, and this backend's read-ahead counters.
+ *	  of one relation fork, this backend's read-ahead counters and the
+ *	  write-behind queue's.
  *
  * src/blockdev/bd_sql.c
  *
@@ -86,6 +87,35 @@ pgrac_read_ahead_stats(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(st.slots_stale);
 	values[5] = Int64GetDatum(st.slots_failed);
 	values[6] = Int64GetDatum(st.slots_unused);
+	PG_RETURN_DATUM(one_row(fcinfo, values));
+}
+
+PG_FUNCTION_INFO_V1(pgrac_write_behind_stats);
+
+Datum
+pgrac_write_behind_stats(PG_FUNCTION_ARGS)
+{
+	Datum		values[11];
+	BdWriteBehindStats st;
+
+	require_block_device();
+	if (!bd_writebehind_enabled())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("write-behind is off"),
+				 errhint("Set pgrac.write_behind (for example to 16MB) and restart the server.")));
+	bd_writebehind_stats(&st);
+	values[0] = BoolGetDatum(st.running);
+	values[1] = Int32GetDatum(st.writer_pid);
+	values[2] = Int32GetDatum(st.slots);
+	values[3] = Int32GetDatum(st.slots_in_use);
+	values[4] = Int64GetDatum(st.blocks_queued);
+	values[5] = Int64GetDatum(st.blocks_replaced);
+	values[6] = Int64GetDatum(st.writes);
+	values[7] = Int64GetDatum(st.blocks_written);
+	values[8] = Int64GetDatum(st.full_waits);
+	values[9] = Int64GetDatum(st.overlap_waits);
+	values[10] = Int64GetDatum(st.read_waits);
 	PG_RETURN_DATUM(one_row(fcinfo, values));
 }
 

@@ -15,6 +15,8 @@
 #   loop_uring    ... buffered, io_uring
 #   loop_dio      ... direct I/O, sync
 #   loop_dio_uring ... direct I/O, io_uring
+#   loop_dio_wb, loop_dio_uring_wb  ... with write-behind
+#                 (pgrac.write_behind = WRITE_BEHIND, 32MB)
 #
 # Measurements, each configuration on a fresh cluster:
 #   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_ROUNDS runs
@@ -34,7 +36,7 @@
 # for the scan.
 #
 # Settings: SCALE (50), BENCH_SECONDS (20), BENCH_ROUNDS (3), COPY_MB (1100), TABLES (5000),
-# CONFIGS, BENCH_PORT (55632), LOOP_GB (8).  Writes results.md,
+# CONFIGS, BENCH_PORT (55632), LOOP_GB (8), WRITE_BEHIND (32MB).  Writes results.md,
 # results.csv and matrix.png into build/bench-results/storage-<time>/.
 # Not part of the test suite: no timing is ever asserted.
 set -euo pipefail
@@ -51,7 +53,8 @@ COPY_MB=${COPY_MB:-1100}
 TABLES=${TABLES:-5000}
 PORT=${BENCH_PORT:-55632}
 LOOP_GB=${LOOP_GB:-8}
-read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image loop loop_uring loop_dio loop_dio_uring}"
+WRITE_BEHIND=${WRITE_BEHIND:-32MB}
+read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
 "$PGRAC_ROOT/src/build/postgres.sh"
@@ -132,6 +135,7 @@ CONF
 			>>"$WORK/data/postgresql.conf"
 		case $cfg in *dio*) echo "pgrac.direct_io = on" >>"$WORK/data/postgresql.conf" ;; esac
 		case $cfg in *uring*) echo "pgrac.io_method = io_uring" >>"$WORK/data/postgresql.conf" ;; esac
+		case $cfg in *_wb) echo "pgrac.write_behind = '$WRITE_BEHIND'" >>"$WORK/data/postgresql.conf" ;; esac
 		;;
 	*) die "unknown configuration $cfg" ;;
 	esac

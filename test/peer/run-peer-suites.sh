@@ -7,7 +7,8 @@
 #   bd      as pgrac, on pgrac.storage_backend = 'block_device' (embedded image)
 #   bd_loop as bd, on a loop device (attached here, 4 GB sparse, formatted
 #           with pgrac_image) with pgrac.direct_io = on and io_uring, so
-#           with read-ahead (pgrac.read_ahead)
+#           with read-ahead (pgrac.read_ahead), and with write-behind
+#           (pgrac.write_behind = 16MB)
 #   bd_uring as bd (embedded image, buffered), pgrac.io_method = io_uring
 #
 # Passes when every configuration gives stock's per-test results, no test
@@ -126,6 +127,7 @@ pgrac.storage_backend = 'block_device'
 pgrac.device = '$LOOP_DEVICE'
 pgrac.direct_io = on
 pgrac.io_method = io_uring
+pgrac.write_behind = 16MB
 CONF
 		;;
 	stock | pgrac) ;;
@@ -146,6 +148,9 @@ CONF
 		sql "$port" "SELECT count(*) FROM pgrac_fsync_report()" >"$OUT/$cfg/findings"
 		sql "$port" "SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()" >"$OUT/$cfg/unbuffered_writes"
 		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/$cfg/report"
+	fi
+	if [ "$cfg" = bd_loop ]; then
+		sql "$port" "SELECT blocks_queued || ' blocks queued, ' || blocks_written || ' written in ' || writes || ' writes' FROM pgrac_write_behind_stats()" >"$OUT/$cfg/write_behind"
 	fi
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null
 	case $cfg in
@@ -217,6 +222,11 @@ for c in $CONFIGS; do
 		[ "$(cat "$OUT/$c/device")" = "$expect" ] ||
 			fail "$c did not run as configured ($expect): $(cat "$OUT/$c/device")"
 		grep -q '^ok$' "$OUT/$c/verify" || fail "pgrac_image verify rejects the device of $c: $(cat "$OUT/$c/verify")"
+		if [ "$c" = bd_loop ]; then
+			echo "$c: write-behind: $(cat "$OUT/$c/write_behind")"
+			grep -q '^[1-9][0-9]* blocks queued' "$OUT/$c/write_behind" ||
+				fail "write-behind took no block on $c: $(cat "$OUT/$c/write_behind")"
+		fi
 		;;
 	esac
 done

@@ -6,7 +6,9 @@
 # killed, and once every process is gone pgrac_powerloss drops, tears and
 # keeps those writes at random.  After each restart: every acknowledged
 # commit is there, amcheck finds nothing, and after a clean stop
-# pgrac_image verify accepts the layout.
+# pgrac_image verify accepts the layout.  Every other round runs with
+# write-behind (pgrac.write_behind), so that a cut also loses what is still
+# queued for its writer process.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -40,6 +42,25 @@ $node->start;
 is($node->safe_psql('postgres', 'SHOW pgrac.powerloss_log'), $log, 'the test build logs device writes');
 
 my ($volatile, $dropped, $torn) = (0, 0, 0);
+my ($wb_rounds, $wb_writer) = (0, 0);
+# is this node's writer process there?  (its title, in /proc)
+sub writer_running
+{
+	for my $f (glob '/proc/[0-9]*/cmdline')
+	{
+		open(my $fh, '<', $f) or next;
+		local $/;
+		my $cmd = <$fh> // '';
+		return 1 if $cmd =~ /powerloss: pgrac write-behind/;
+	}
+	return 0;
+}
+
+sub set_write_behind
+{
+	my ($on) = @_;
+	$node->append_conf('postgresql.conf', 'pgrac.write_behind = ' . ($on ? '1MB' : '0') . "\n");
+}
 kill9_rounds($node,
 	rounds => $rounds,
 	checkpoints => 1,
@@ -64,7 +85,14 @@ DROP TABLE vf_:client_id;
 	after_round => sub {
 		my ($round) = @_;
 		my $checked = amcheck_all($node);
+		if ($node->safe_psql('postgres', 'SHOW pgrac.write_behind') ne '0')
+		{
+			# (the test build cannot create the extension for its statistics)
+			$wb_rounds++;
+			$wb_writer++ if writer_running();
+		}
 		$node->stop;
+		set_write_behind($round % 2 == 1);
 		my ($out, $err) = run_command([ 'pgrac_image', 'verify', "--device=$img" ]);
 		ok($out =~ / 0 problems/ && $checked > 100,
 			"round $round: amcheck checked $checked B-trees, the layout verifies")
@@ -72,6 +100,8 @@ DROP TABLE vf_:client_id;
 		$node->start;
 	});
 cmp_ok($dropped, '>', 0, "the power cuts dropped $dropped and tore $torn of $volatile volatile writes");
+is($wb_writer, $wb_rounds, "$wb_rounds rounds ran with write-behind, its writer process running")
+  if $rounds > 1;
 $node->stop;
 
 done_testing();

@@ -367,6 +367,30 @@ bd_writebehind_write(const BdTransfer *transfers, int n)
 	return true;
 }
 
+/* Nothing queued or in flight?  Lets reads and flushes skip the lock. */
+static bool
+queue_empty(void)
+{
+	/* the caller's buffer locks ordered the write it might have to see */
+	pg_memory_barrier();
+	return pg_atomic_read_u32(&wb->in_use) == 0;
+}
+
+/* Does a queued or in-flight write overlap [offset, offset + len)? */
+bool
+bd_writebehind_busy(uint64 offset, uint64 len)
+{
+	bool		busy = false;
+
+	if (wb == NULL || queue_empty())
+		return false;
+	LWLockAcquire(wb->lock, LW_SHARED);
+	for (int i = 0; i < wb->nslots && !busy; i++)
+		busy = overlaps(&wb->slots[i], offset, len);
+	LWLockRelease(wb->lock);
+	return busy;
+}
+
 /*
  * Wait until no queued or in-flight write overlaps [offset, offset + len):
  * before the device is read or written there synchronously.
@@ -376,46 +400,16 @@ bd_writebehind_wait(uint64 offset, uint64 len)
 {
 	bool		prepared = false;
 
-	if (wb == NULL || am_writer)
+	if (am_writer)
 		return;
-	/* the caller's buffer locks ordered the write we might have to see */
-	pg_memory_barrier();
-	if (pg_atomic_read_u32(&wb->in_use) == 0)
-		return;
-	for (;;)
+	while (bd_writebehind_busy(offset, len))
 	{
-		bool		busy = false;
-
-		LWLockAcquire(wb->lock, LW_SHARED);
-		for (int i = 0; i < wb->nslots && !busy; i++)
-			busy = overlaps(&wb->slots[i], offset, len);
-		LWLockRelease(wb->lock);
-		if (!busy)
-			break;
 		if (!prepared)
 			pg_atomic_fetch_add_u64(&wb->read_waits, 1);
 		wait_for_writer(&prepared);
 	}
 	if (prepared)
 		ConditionVariableCancelSleep();
-}
-
-/* Does a queued or in-flight write overlap the range?  (read-ahead) */
-bool
-bd_writebehind_busy(uint64 offset, uint64 len)
-{
-	bool		busy = false;
-
-	if (wb == NULL)
-		return false;
-	pg_memory_barrier();
-	if (pg_atomic_read_u32(&wb->in_use) == 0)
-		return false;
-	LWLockAcquire(wb->lock, LW_SHARED);
-	for (int i = 0; i < wb->nslots && !busy; i++)
-		busy = overlaps(&wb->slots[i], offset, len);
-	LWLockRelease(wb->lock);
-	return busy;
 }
 
 /* Wait until every write queued before now is on the device (unflushed). */
@@ -425,10 +419,7 @@ bd_writebehind_drain(void)
 	uint64		target;
 	bool		prepared = false;
 
-	if (wb == NULL || am_writer)
-		return;
-	pg_memory_barrier();
-	if (pg_atomic_read_u32(&wb->in_use) == 0)
+	if (wb == NULL || am_writer || queue_empty())
 		return;
 	LWLockAcquire(wb->lock, LW_SHARED);
 	target = wb->next_seq;

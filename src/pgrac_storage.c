@@ -171,7 +171,7 @@ define_settings(void)
 							"Shared memory for block_device writes a writer process puts on the device in the background.",
 							"Meant for pgrac.direct_io = on, where each write otherwise waits for the device.  Slots of 128kB; 0 turns it off.",
 							&pgrac_write_behind_kb,
-							0, 0, 1024 * 1024,
+							0, 0, 64 * 1024,
 							PGC_POSTMASTER,
 							GUC_UNIT_KB,
 							check_write_behind, NULL, NULL);

@@ -27,6 +27,10 @@
  * rebuilt by replay from the last checkpoint, whose flush covered every
  * write made before it.
  *
+ * Each write looks at every slot under the queue's lock (for an overlap,
+ * or a slot to append to), which is why pgrac.write_behind stops at 64 MB
+ * (512 slots): the queue only has to cover the writer's latency.
+ *
  * Slots hold up to WB_SLOT_BLOCKS contiguous blocks of the device.  A
  * write appends to a queued slot that ends where it starts, so a bulk
  * load's pages leave in writes of up to 128 kB (and, with io_uring, up to

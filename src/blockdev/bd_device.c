@@ -599,19 +599,26 @@ bd_device_zero(uint64 offset, uint64 len)
 		bd_device_write(offset + done, zeroes.data, Min(BLCKSZ, len - done));
 }
 
+/* Flush the device: every write that returned before now is durable after. */
 void
 bd_device_flush(void)
+{
+	/* writes handed to the writer before now are part of this flush */
+	bd_writebehind_drain();
+	bd_device_flush_drained();
+}
+
+/*
+ * Flush without waiting for the write-behind queue: for a caller that
+ * drained it itself and must not wait here (the checkpoint).
+ */
+void
+bd_device_flush_drained(void)
 {
 	int			rc;
 
 #ifdef PGRAC_POWERLOSS_SIM
-	uint64		logged;
-#endif
-
-	/* writes handed to the writer before now are part of this flush */
-	bd_writebehind_drain();
-#ifdef PGRAC_POWERLOSS_SIM
-	logged = bd_powerloss_active() ? bd_powerloss_flush_start() : 0;
+	uint64		logged = bd_powerloss_active() ? bd_powerloss_flush_start() : 0;
 #endif
 
 	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_SYNC);

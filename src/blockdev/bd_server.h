@@ -72,6 +72,7 @@ typedef struct BdTransfer
 extern void bd_device_transfer(bool write, const BdTransfer *transfers, int n);
 extern void bd_device_zero(uint64 offset, uint64 len);
 extern void bd_device_flush(void);
+extern void bd_device_flush_drained(void);
 extern void bd_device_resize(uint64 size);
 
 /* ---- simulated power loss, test builds only (bd_powerloss.c) ---- */

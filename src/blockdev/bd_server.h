@@ -182,7 +182,6 @@ typedef struct BdWriteBehindStats
 } BdWriteBehindStats;
 
 extern bool bd_writebehind_enabled(void);
-extern Size bd_writebehind_shmem_size(void);
 extern void bd_writebehind_shmem_request(void);
 extern void bd_writebehind_shmem_init(void);
 extern void bd_writebehind_register(void);

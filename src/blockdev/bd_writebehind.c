@@ -118,8 +118,8 @@ bd_writebehind_enabled(void)
 	return nslots_setting() > 0;
 }
 
-Size
-bd_writebehind_shmem_size(void)
+static Size
+shmem_size(void)
 {
 	int			n = nslots_setting();
 
@@ -134,7 +134,7 @@ bd_writebehind_shmem_request(void)
 {
 	if (!bd_writebehind_enabled())
 		return;
-	RequestAddinShmemSpace(bd_writebehind_shmem_size());
+	RequestAddinShmemSpace(shmem_size());
 	RequestNamedLWLockTranche("pgrac_write_behind", 1);
 }
 
@@ -147,7 +147,7 @@ bd_writebehind_shmem_init(void)
 
 	if (n == 0)
 		return;
-	wb = ShmemInitStruct("pgrac block device write-behind", bd_writebehind_shmem_size(), &found);
+	wb = ShmemInitStruct("pgrac block device write-behind", shmem_size(), &found);
 	wb_data = (char *) TYPEALIGN(PG_IO_ALIGN_SIZE,
 								 (char *) wb + offsetof(WbShared, slots) + n * sizeof(WbSlot));
 	if (!found)

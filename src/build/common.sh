@@ -4,9 +4,14 @@
 PGRAC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PGRAC_BUILD=${PGRAC_BUILD:-$PGRAC_ROOT/build}
 
-# The PostgreSQL release the patchset is tested with.  If the archive no
-# longer serves it, the newest 17.x it serves is used instead (and said so).
+# The PostgreSQL release the patchset is tested with, and the SHA-256 of
+# Debian's orig tarball of it.  Once a point release replaces it in
+# trixie's index, the tarball is still in Debian's pool: it is fetched from
+# there by URL and accepted only with this checksum.  If neither works, the
+# newest 17.x the index serves is used instead (and said so).
 PG_PINNED_VERSION=17.11
+PG_PINNED_TARBALL_SHA256=dd27f2b3c59e73ed14aa3324901242bf69a032a6347805f274e6260322d42979
+PG_DEBIAN_POOL=http://deb.debian.org/debian/pool/main/p/postgresql-17
 
 # PGRAC_PG_VARIANT=bench selects a second build without assertions, for
 # benchmarks (assertions change the costs being compared).
@@ -32,7 +37,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build and the tests need, installed when missing.
 PGRAC_PACKAGES=(
 	gcc make patch bzip2 xz-utils perl pkg-config   # toolchain, unpacking
-	dpkg-dev                                        # apt-get source
+	dpkg-dev curl                                   # apt-get source, Debian's pool
 	bison flex libreadline-dev zlib1g-dev           # PostgreSQL build
 	libipc-run-perl                                 # PostgreSQL TAP tests
 	libcmocka-dev                                   # unit tests

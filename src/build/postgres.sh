@@ -61,18 +61,52 @@ SRC
 	pinned=$(printf '%s\n' $versions | grep "^$PG_PINNED_VERSION-" || true)
 	others=$(printf '%s\n' $versions | grep -v "^$PG_PINNED_VERSION-" |
 		sort -r -V)
-	for v in $pinned $others; do
-		say "downloading postgresql-17 $v"
-		if (cd "$APT_DIR/download" && apt_private source --download-only "postgresql-17=$v" >/dev/null 2>&1); then
-			[ "${v%%-*}" = "$PG_PINNED_VERSION" ] ||
-				say "WARNING: pinned $PG_PINNED_VERSION is not served; using $v (the patchset was tested with $PG_PINNED_VERSION)"
-			ls "$APT_DIR"/download/postgresql-17_"${v%%-*}".orig.tar.bz2
-			return
-		fi
-		say "version $v is listed but not served; trying the next one"
-		rm -f "$APT_DIR"/download/postgresql-17_"${v%%-*}"*
+	# the pinned release through the index (its signature chain checks it)
+	for v in $pinned; do
+		fetch_listed "$v" && return
 	done
-	die "no postgresql-17 source package could be downloaded (tried: $pinned $others)"
+	# the pinned release from the pool, checked against its pinned SHA-256
+	fetch_pinned_from_pool && return
+	for v in $others; do
+		fetch_listed "$v" && return
+	done
+	die "no postgresql-17 source package could be downloaded (tried: $PG_PINNED_VERSION from the pool,${pinned:+ $pinned}${others:+ $others})"
+}
+
+# apt-get source of one version the index lists; prints the tarball's path
+fetch_listed() {			# version
+	local v=$1
+	say "downloading postgresql-17 $v"
+	if (cd "$APT_DIR/download" && apt_private source --download-only "postgresql-17=$v" >/dev/null 2>&1); then
+		[ "${v%%-*}" = "$PG_PINNED_VERSION" ] ||
+			say "WARNING: pinned $PG_PINNED_VERSION is not served; using $v (the patchset was tested with $PG_PINNED_VERSION)"
+		ls "$APT_DIR"/download/postgresql-17_"${v%%-*}".orig.tar.bz2
+		return 0
+	fi
+	say "version $v is listed but not served; trying the next one"
+	rm -f "$APT_DIR"/download/postgresql-17_"${v%%-*}"*
+	return 1
+}
+
+# The pinned release's orig tarball straight from Debian's pool (still
+# there after a point release dropped it from the index), accepted only
+# with the pinned checksum.
+fetch_pinned_from_pool() {
+	local name=postgresql-17_$PG_PINNED_VERSION.orig.tar.bz2 part
+	part=$APT_DIR/download/$name.part
+	say "downloading $name from Debian's pool"
+	if ! curl -sSf -o "$part" "$PG_DEBIAN_POOL/$name" >&2; then
+		rm -f "$part"
+		say "the pool does not serve $name"
+		return 1
+	fi
+	if [ "$(sha256sum "$part" | cut -d' ' -f1)" != "$PG_PINNED_TARBALL_SHA256" ]; then
+		rm -f "$part"
+		say "WARNING: $name from the pool does not have the pinned SHA-256; not used"
+		return 1
+	fi
+	mv "$part" "$APT_DIR/download/$name"
+	echo "$APT_DIR/download/$name"
 }
 
 apt_private_cache() {

@@ -46,6 +46,7 @@
 #include "access/xlogrecovery.h"
 #include "access/xlogutils.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "common/relpath.h"
 #include "portability/instr_time.h"
 #include "postmaster/postmaster.h"
@@ -1698,6 +1699,7 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	instr_time	start;
 	instr_time	flush_start;
 	instr_time	end;
+	instr_time	io_start;
 
 	if (bd == NULL)
 		return;
@@ -1775,8 +1777,17 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	 * writes queued since then belong to the next checkpoint), and metadata.
 	 */
 	INSTR_TIME_SET_CURRENT(flush_start);
+	io_start = pgstat_prepare_io_time(track_io_timing);
 	bd_device_flush_drained();
 	INSTR_TIME_SET_CURRENT(end);
+
+	/*
+	 * pg_stat_io counts the fsyncs of relation data a checkpoint makes (md:
+	 * one per file).  Here this flush is that fsync, for every relation on
+	 * the device: count it once, or the view says a checkpoint made nothing
+	 * durable.
+	 */
+	pgstat_count_io_op_time(IOOBJECT_RELATION, IOCONTEXT_NORMAL, IOOP_FSYNC, io_start, 1);
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < ndirty; i++)

@@ -18,6 +18,8 @@ OBJS = \
 	src/blockdev/bd_directory.o \
 	src/blockdev/bd_image.o \
 	src/blockdev/bd_wal.o \
+	src/blockdev/bd_journal.o \
+	src/blockdev/bd_journal_file.o \
 	src/blockdev/bd_io.o \
 	src/blockdev/bd_device.o \
 	src/blockdev/bd_readahead.o \

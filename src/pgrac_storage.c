@@ -185,6 +185,14 @@ define_settings(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pgrac.powerloss_checkpoint_pause",
+							"Test builds only: how long a checkpoint waits between its in-place metadata writes and its device flush.",
+							"So that a simulated power cut can land there (docs/power-loss.md).  0: no wait.",
+							&pgrac_powerloss_checkpoint_pause_ms,
+							0, 0, 10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 #endif
 
 	DefineCustomIntVariable("pgrac.image_max_size",

@@ -30,10 +30,14 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 
 #include "bd_server.h"
 
 char	   *pgrac_powerloss_log = NULL;
+int			pgrac_powerloss_checkpoint_pause_ms = 0;
 
 static int	log_fd = -1;
 
@@ -175,6 +179,30 @@ void
 bd_powerloss_flush_done(uint64 pos)
 {
 	append(BD_PL_FLUSH, 0, 0, pos, NULL, NULL, 0);
+}
+
+/*
+ * Between a checkpoint's in-place metadata writes and the flush that makes
+ * them durable, wait pgrac.powerloss_checkpoint_pause: a cut of the test
+ * can land in that window only where a process waits (docs/power-loss.md,
+ * "Blind spot").  If the postmaster dies meanwhile, leave at once, with
+ * the writes unflushed, and say so for the test to count.
+ */
+void
+bd_powerloss_checkpoint_pause(void)
+{
+	int			rc;
+
+	if (pgrac_powerloss_checkpoint_pause_ms <= 0 || !IsUnderPostmaster)
+		return;
+	rc = WaitLatch(MyLatch, WL_TIMEOUT | WL_POSTMASTER_DEATH,
+				   pgrac_powerloss_checkpoint_pause_ms, PG_WAIT_EXTENSION);
+	if (rc & WL_POSTMASTER_DEATH)
+	{
+		ereport(LOG,
+				(errmsg("powerloss: cut between a checkpoint's metadata writes and its flush")));
+		proc_exit(1);
+	}
 }
 
 #endif							/* PGRAC_POWERLOSS_SIM */

@@ -84,7 +84,9 @@ extern void bd_device_resize(uint64 size);
 #define BD_PL_FLUSH		3
 
 extern char *pgrac_powerloss_log;
+extern int	pgrac_powerloss_checkpoint_pause_ms;
 extern bool bd_powerloss_active(void);
+extern void bd_powerloss_checkpoint_pause(void);
 extern const char *bd_powerloss_save(uint64 offset, size_t len);
 extern void bd_powerloss_log_write(uint64 offset, size_t len, const char *old,
 								   const struct iovec *iov, int iovcnt);
@@ -161,6 +163,12 @@ extern void bd_readahead_stats(BdReadAheadStats *out);
 extern bool bd_readahead_read(const BdForkKey *key, BlockNumber blocknum,
 							  void **buffers, BlockNumber nblocks,
 							  BlockNumber limit);
+
+/* ---- the checkpoint journal in PGDATA (bd_journal_file.c) ---- */
+
+extern void bd_journal_write(const uint8 device_uuid[16], uint64 generation,
+							 const uint8 *const *pages, uint32 npages);
+extern void bd_journal_apply(void);
 
 /* ---- write-behind (bd_writebehind.c) ---- */
 

@@ -82,11 +82,16 @@ bd_journal_write(const uint8 device_uuid[16], uint64 generation,
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not create directory \"%s\": %m", dir)));
+		/* kept open for the process's life: outside fd.c's pool, counted */
+		ReserveExternalFD();
 		journal_fd = BasicOpenFile(path, O_RDWR | O_CREAT | PG_BINARY);
 		if (journal_fd < 0)
+		{
+			ReleaseExternalFD();
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not open checkpoint journal \"%s\": %m", path)));
+		}
 		/* the file's name must survive a crash as well as its contents */
 		fsync_fname(dir, true);
 		wait_event_write = WaitEventExtensionNew("PgracJournalWrite");

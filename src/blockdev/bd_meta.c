@@ -1704,6 +1704,7 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	instr_time	io_start;
 	uint64		generation;
 	uint8		sb_uuid[16];
+	BdSuperblock nsb;
 
 	if (bd == NULL)
 		return;
@@ -1759,14 +1760,18 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 		lsns[ndirty] = h.lsn;
 		addrs[ndirty++] = addr;
 	}
-	bd->sb_generation++;
-	bd->sb.generation = bd->sb_generation;
-	bd->sb.checkpoint_redo = redo;
-	bd->sb.clean = (flags & CHECKPOINT_IS_SHUTDOWN) != 0;
+	/*
+	 * The next superblock generation.  It becomes the current one only once
+	 * the device has it (below): a checkpoint that fails before then leaves
+	 * the copy holding the current generation to be overwritten by nobody.
+	 */
+	nsb = bd->sb;
+	nsb.generation = generation = bd->sb_generation + 1;
+	nsb.checkpoint_redo = redo;
+	nsb.clean = (flags & CHECKPOINT_IS_SHUTDOWN) != 0;
 	sbpage = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
-	bd_superblock_encode(&bd->sb, bd_superblock_address_for(bd->sb.generation), sbpage);
-	generation = bd->sb.generation;
-	memcpy(sb_uuid, bd->sb.device_uuid, sizeof(sb_uuid));
+	bd_superblock_encode(&nsb, bd_superblock_address_for(generation), sbpage);
+	memcpy(sb_uuid, nsb.device_uuid, sizeof(sb_uuid));
 	LWLockRelease(bd->lock);
 
 	/* WAL before metadata (in recovery: the minimum recovery point moves) */
@@ -1814,6 +1819,10 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	pgstat_count_io_op_time(IOOBJECT_RELATION, IOCONTEXT_NORMAL, IOOP_FSYNC, io_start, 1);
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	bd->sb_generation = generation;
+	bd->sb.generation = generation;
+	bd->sb.checkpoint_redo = redo;
+	bd->sb.clean = nsb.clean;
 	for (int i = 0; i < ndirty; i++)
 	{
 		BdPageHeader h;

@@ -3,9 +3,11 @@
  * pair and metadata of a freshly formatted small device, WAL records of
  * the kinds the server writes (full images and byte patches), and device
  * edits.  Generated, so the seeds always match the current format.
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c src/blockdev/bd_wal.c
+ * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c src/blockdev/bd_wal.c src/blockdev/bd_journal.c
  */
 #include "fuzz_device.h"
+
+#include "pgrac/bd_journal.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -103,6 +105,28 @@ main(int argc, char **argv)
 	bd_wal_add_page(&b, l.sb.directory_root, before, after, false);
 	len = bd_wal_finish(&b);
 	put_seed(argv[1], "wal", "extend-two-pages", rec, len, NULL, 0);
+
+	/*
+	 * journal: the allocation map, the first directory page and the
+	 * superblock, as a checkpoint writes them; flag 0 and 3 (recompute)
+	 */
+	{
+		uint8	   *j = calloc(4, BD_PAGE_SIZE);
+		const uint8 *pages[3];
+
+		memcpy(j + BD_PAGE_SIZE, fuzz_device + BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE, BD_PAGE_SIZE);
+		memcpy(j + 2 * BD_PAGE_SIZE, after, BD_PAGE_SIZE);
+		memcpy(j + 3 * BD_PAGE_SIZE,
+			   fuzz_device + bd_superblock_address_for(l.sb.generation) * BD_PAGE_SIZE, BD_PAGE_SIZE);
+		for (int i = 0; i < 3; i++)
+			pages[i] = j + (size_t) (i + 1) * BD_PAGE_SIZE;
+		bd_journal_encode(j, l.sb.device_uuid, l.sb.generation, pages, 3);
+		flag = 0;
+		put_seed(argv[1], "journal", "checkpoint", &flag, 1, j, 4 * BD_PAGE_SIZE);
+		flag = 3;
+		put_seed(argv[1], "journal", "checkpoint-recompute", &flag, 1, j, 4 * BD_PAGE_SIZE);
+		free(j);
+	}
 
 	/* device edits: none, and one small edit with and without resealing */
 	flag = 0;

@@ -17,6 +17,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes ();
 use PgracTest;
 
 my $node = pgrac_node('writebehind',
@@ -86,8 +87,38 @@ sub waiting_on_writer
 		"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'PgracWriteBehindSlot' AND $who");
 }
 
+# Stop the writer with SIGSTOP, idle, and return only once it has stopped.
+# The signal takes effect asynchronously, and a writer stopped with a slot
+# in flight would hold every later write of those blocks until SIGCONT
+# (the statements before may have queued writes of their own: a SELECT
+# sets hint bits, and eviction then writes those pages).
+sub proc_state
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return '';
+	my $stat = <$fh>;
+	return $stat =~ /^\d+ \(.*\) (\S)/ ? $1 : '';
+}
+
+sub stop_writer
+{
+	for (1 .. 50)
+	{
+		$node->poll_query_until('postgres', 'SELECT slots_in_use = 0 FROM pgrac_write_behind_stats()')
+		  or die 'the write-behind queue does not drain';
+		kill 'STOP', $writer or die "could not stop the writer: $!";
+		my $tries = 0;
+		Time::HiRes::usleep(10_000) while proc_state($writer) ne 'T' && ++$tries < 1000;
+		die "the writer ($writer) did not stop" unless proc_state($writer) eq 'T';
+		return if stats()->{slots_in_use} == 0;
+		# it had taken a write before it stopped: let it finish, try again
+		kill 'CONT', $writer;
+	}
+	die 'could not stop the writer while its queue was empty';
+}
+
 # ---- a read of a queued block waits for it, then sees it ----
-kill 'STOP', $writer or die "could not stop the writer: $!";
+stop_writer();
 $node->safe_psql('postgres', "UPDATE t SET v = 'first' WHERE $range");
 my $before = stats();
 is($node->safe_psql('postgres', evict(16, 32)), 16, 'the 16 updated blocks are evicted (written)');
@@ -119,7 +150,7 @@ $node->safe_psql('postgres', q{
 });
 my $in3 = $node->safe_psql('postgres', q{SELECT count(*) FROM w WHERE ctid >= '(3,0)' AND ctid < '(4,0)'});
 $node->safe_psql('postgres', evict(0, 1000) =~ s/'t'/'w'/gr);
-kill 'STOP', $writer;
+stop_writer();
 $before = stats();
 $node->safe_psql('postgres', q{SELECT fsync_inject_unsynced_write('w', 'main', 3, true)});
 $node->safe_psql('postgres', q{SELECT fsync_inject_unsynced_write('w', 'main', 3, true)});
@@ -134,7 +165,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM w}), 3000 - $in3,
 	'... and the other blocks as before');
 
 # ---- CHECKPOINT waits for the queue before it flushes ----
-kill 'STOP', $writer;
+stop_writer();
 $node->safe_psql('postgres', "UPDATE t SET v = 'third' WHERE $range");
 $node->safe_psql('postgres', evict(16, 32));
 ($h, $out, $err) = start_psql('CHECKPOINT');
@@ -150,7 +181,7 @@ is(stats()->{slots_in_use}, 0, '... with the queue empty');
 # must not prune or set hint bits on the blocks between): no two writes
 # can share a slot, and 8 slots fill up
 $node->safe_psql('postgres', 'VACUUM t; CHECKPOINT;');
-kill 'STOP', $writer;
+stop_writer();
 $node->safe_psql('postgres', q{UPDATE t SET v = 'fourth' WHERE (ctid::text::point)[0]::int % 2 = 0 AND (ctid::text::point)[0] < 40});
 $before = stats();
 ($h, $out, $err) = start_psql(evict(0, 40));
@@ -165,7 +196,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE v = 'fourth'}),
 	'every row of the update is there after eviction');
 
 # ---- a crash with writes queued: WAL replay restores them ----
-kill 'STOP', $writer;
+stop_writer();
 $node->safe_psql('postgres', "UPDATE t SET v = 'crash' WHERE $range");
 $node->safe_psql('postgres', evict(16, 32));
 cmp_ok(stats()->{slots_in_use}, '>', 0, 'committed rows are queued, not on the device');

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "pgrac/bd_journal.h"
+#include "bd_sample.h"
 
 #define NPAGES 4				/* alloc map, directory, extent map, superblock */
 
@@ -26,26 +27,6 @@ typedef struct Journal
 	BdSuperblock sb;
 } Journal;
 
-static BdSuperblock
-sample_superblock(uint64 generation)
-{
-	BdSuperblock sb;
-
-	memset(&sb, 0, sizeof(sb));
-	sb.generation = generation;
-	for (int i = 0; i < 16; i++)
-		sb.device_uuid[i] = (uint8) (0x30 + i);
-	sb.system_identifier = UINT64CONST(7300000000000000002);
-	sb.extent_pages = BD_DEFAULT_EXTENT_PAGES;
-	sb.max_extents = 4096;
-	sb.nextents = 64;
-	sb.alloc_map_pages = bd_alloc_map_pages(sb.max_extents);
-	sb.directory_root = bd_first_directory_page(sb.alloc_map_pages);
-	sb.clean = false;
-	sb.checkpoint_redo = UINT64CONST(0x5000028);
-	sb.metadata_pages = 16;
-	return sb;
-}
 
 static void
 metadata_page(uint8 *page, uint16 type, uint64 address, uint8 fill)
@@ -73,6 +54,8 @@ make_journal(Journal *j)
 {
 	memset(j, 0, sizeof(*j));
 	j->sb = sample_superblock(7);
+	j->sb.clean = false;
+	j->sb.metadata_pages = 16;	/* room for the extent-map page below */
 	metadata_page(j->pages[0], BD_PAGE_ALLOC_MAP, BD_FIRST_ALLOC_MAP_PAGE, 0x11);
 	metadata_page(j->pages[1], BD_PAGE_DIRECTORY, j->sb.directory_root, 0x22);
 	metadata_page(j->pages[2], BD_PAGE_EXTENT_MAP, j->sb.directory_root + 5, 0x33);

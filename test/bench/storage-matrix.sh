@@ -11,6 +11,8 @@
 #   md_dio        ... with debug_io_direct = data: PostgreSQL's own direct
 #                 I/O, to tell the cost of direct I/O from ours
 #   image         block_device, embedded image file, buffered, sync
+#   image_dio     ... direct I/O, sync: the counterpart of md_dio (same
+#                 file system, same direct I/O; not in the default set)
 #   loop          block_device on a loop device, buffered, sync
 #   loop_uring    ... buffered, io_uring
 #   loop_dio      ... direct I/O, sync
@@ -126,13 +128,15 @@ CONF
 	case $cfg in
 	md) ;;
 	md_dio) echo "debug_io_direct = data" >>"$WORK/data/postgresql.conf" ;;
-	image)
-		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.image_max_size = '64GB'\n" \
-			>>"$WORK/data/postgresql.conf" ;;
-	loop*)
-		as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --extent-size=128kB --force >/dev/null
-		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.device = '%s'\n" "$LOOP" \
-			>>"$WORK/data/postgresql.conf"
+	image* | loop*)
+		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\n" >>"$WORK/data/postgresql.conf"
+		case $cfg in
+		image*) echo "pgrac.image_max_size = '64GB'" >>"$WORK/data/postgresql.conf" ;;
+		loop*)
+			as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --extent-size=128kB --force >/dev/null
+			echo "pgrac.device = '$LOOP'" >>"$WORK/data/postgresql.conf"
+			;;
+		esac
 		case $cfg in *dio*) echo "pgrac.direct_io = on" >>"$WORK/data/postgresql.conf" ;; esac
 		case $cfg in *uring*) echo "pgrac.io_method = io_uring" >>"$WORK/data/postgresql.conf" ;; esac
 		case $cfg in *_wb) echo "pgrac.write_behind = '$WRITE_BEHIND'" >>"$WORK/data/postgresql.conf" ;; esac

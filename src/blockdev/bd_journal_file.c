@@ -123,7 +123,12 @@ bd_journal_write(const uint8 device_uuid[16], uint64 generation,
 	pfree(buf);
 }
 
-/* The device's current superblock (the postmaster, before it loads). */
+/*
+ * The device's current superblock (the postmaster, before it loads), read
+ * afresh: bd_meta.c's geometry is read once per postmaster, and after a
+ * crash and reinitialization it is older than the device, which would let
+ * a stale journal put an old superblock over a newer copy.
+ */
 static void
 device_superblock(BdSuperblock *sb)
 {

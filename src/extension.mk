@@ -23,6 +23,7 @@ OBJS = \
 	src/blockdev/bd_io.o \
 	src/blockdev/bd_device.o \
 	src/blockdev/bd_readahead.o \
+	src/blockdev/bd_wb_policy.o \
 	src/blockdev/bd_writebehind.o \
 	src/blockdev/bd_powerloss.o \
 	src/blockdev/bd_meta.o \

@@ -34,7 +34,12 @@
  * Slots hold up to WB_SLOT_BLOCKS contiguous blocks of the device.  A
  * write appends to a queued slot that ends where it starts, so a bulk
  * load's pages leave in writes of up to 128 kB (and, with io_uring, up to
- * BD_MAX_TRANSFERS of them at once).  Only relation data goes through the
+ * BD_MAX_TRANSFERS of them at once).  To let slots fill, the writer takes
+ * a slot that is not full only once it has stopped changing
+ * (bd_wb_policy.c): its looks at the queue are separated by its own device
+ * writes or a sleep of WB_HOLD_MS.  Whoever waits for the writer (a read,
+ * a flush, a write needing a slot) raises "hurry", and the writer's next
+ * pass takes every queued slot.  Only relation data goes through the
  * queue; metadata writes stay synchronous and are ordered by the flushes
  * bd_meta.c already does.
  *
@@ -59,13 +64,17 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "bd_server.h"
+#include "pgrac/bd_wb_policy.h"
 
 /* blocks per slot: 128 kB, the largest single write the writer makes */
 #define WB_SLOT_BLOCKS	16
 #define WB_SLOT_BYTES	((uint64) WB_SLOT_BLOCKS * BLCKSZ)
+/* how long the writer lets slots that are not full grow, at most */
+#define WB_HOLD_MS		1
 
 int			pgrac_write_behind_kb = 0;
 
@@ -82,6 +91,7 @@ typedef struct WbSlot
 	uint64		offset;			/* device byte offset */
 	uint64		len;			/* bytes, a multiple of BLCKSZ */
 	uint64		seq;			/* when it was first queued */
+	uint64		version;		/* bumped by every change while QUEUED */
 } WbSlot;
 
 typedef struct WbShared
@@ -90,6 +100,7 @@ typedef struct WbShared
 	ConditionVariable cv;		/* a slot became free */
 	pg_atomic_uint32 in_use;	/* slots not FREE: lets reads skip the lock */
 	pg_atomic_uint64 read_waits;	/* counted under the shared lock */
+	pg_atomic_uint32 hurry;		/* someone waits: take every queued slot */
 	bool		running;		/* the writer takes new writes */
 	Latch	   *writer_latch;
 	int			writer_pid;
@@ -103,6 +114,8 @@ typedef struct WbShared
 static WbShared *wb = NULL;
 static char *wb_data = NULL;	/* nslots * WB_SLOT_BYTES, I/O aligned */
 static bool am_writer = false;
+/* the writer's last look at each slot (bd_wb_policy.c) */
+static BdWbLook *writer_looks = NULL;
 static uint32 wait_event_slot = 0;
 static uint32 wait_event_main = 0;
 
@@ -156,6 +169,7 @@ bd_writebehind_shmem_init(void)
 		ConditionVariableInit(&wb->cv);
 		pg_atomic_init_u32(&wb->in_use, 0);
 		pg_atomic_init_u64(&wb->read_waits, 0);
+		pg_atomic_init_u32(&wb->hurry, 0);
 		wb->running = false;
 		wb->writer_latch = NULL;
 		wb->writer_pid = 0;
@@ -221,6 +235,7 @@ sleep_for_writer(void)
 {
 	Latch	   *latch = wb->writer_latch;
 
+	pg_atomic_write_u32(&wb->hurry, 1);
 	if (latch)
 		SetLatch(latch);
 	ConditionVariableSleep(&wb->cv, slot_wait_event());
@@ -252,6 +267,7 @@ queue_block(uint64 offset, const char *data)
 {
 	bool		queued = false;
 	bool		prepared = false;
+	bool		wake = false;
 
 	Assert(offset % BLCKSZ == 0);
 	for (;;)
@@ -301,12 +317,16 @@ queue_block(uint64 offset, const char *data)
 		if (replace)
 		{
 			memcpy(slot_data(replace) + (offset - replace->offset), data, BLCKSZ);
+			replace->version++;
 			wb->stats.blocks_replaced++;
 		}
 		else if (append)
 		{
 			memcpy(slot_data(append) + append->len, data, BLCKSZ);
 			append->len += BLCKSZ;
+			append->version++;
+			/* a full slot is written at once */
+			wake = append->len == WB_SLOT_BYTES;
 		}
 		else if (free_slot)
 		{
@@ -314,8 +334,11 @@ queue_block(uint64 offset, const char *data)
 			free_slot->offset = offset;
 			free_slot->len = BLCKSZ;
 			free_slot->seq = ++wb->next_seq;
+			free_slot->version = 0;
 			memcpy(slot_data(free_slot), data, BLCKSZ);
 			pg_atomic_fetch_add_u32(&wb->in_use, 1);
+			/* the writer may be asleep with nothing queued */
+			wake = true;
 		}
 		else
 		{
@@ -332,7 +355,7 @@ queue_block(uint64 offset, const char *data)
 	}
 	if (prepared)
 		ConditionVariableCancelSleep();
-	if (queued && wb->writer_latch)
+	if (wake && wb->writer_latch)
 		SetLatch(wb->writer_latch);
 	return queued;
 }
@@ -461,28 +484,38 @@ bd_writebehind_stats(BdWriteBehindStats *out)
 }
 
 /*
- * Write what is queued: up to BD_MAX_TRANSFERS slots at once, taken round
- * robin (new writes take the lowest free slots; a slot further on must not
- * wait behind them for ever).  Returns the number of slots written.
+ * Write what is ready (all: everything queued): up to BD_MAX_TRANSFERS
+ * slots at once, taken round robin (new writes take the lowest free slots;
+ * a slot further on must not wait behind them for ever).  Returns the
+ * number of slots written; *held tells whether queued slots were left to
+ * grow.
  */
 static int
-write_queued(void)
+write_queued(bool all, bool *held)
 {
 	WbSlot	   *taken[BD_MAX_TRANSFERS];
 	struct iovec iov[BD_MAX_TRANSFERS];
 	BdTransfer	transfers[BD_MAX_TRANSFERS];
 	int			n = 0;
 
+	*held = false;
+	if (pg_atomic_exchange_u32(&wb->hurry, 0) != 0)
+		all = true;
 	LWLockAcquire(wb->lock, LW_EXCLUSIVE);
 	for (int k = 0; k < wb->nslots && n < BD_MAX_TRANSFERS; k++)
 	{
-		WbSlot	   *s = &wb->slots[(wb->next_take + k) % wb->nslots];
+		int			i = (wb->next_take + k) % wb->nslots;
+		WbSlot	   *s = &wb->slots[i];
 
-		if (s->state == WB_QUEUED)
+		if (s->state != WB_QUEUED)
+			continue;
+		if (bd_wb_ready(&writer_looks[i], s->seq, s->version, s->len == WB_SLOT_BYTES, all))
 		{
 			s->state = WB_WRITING;
 			taken[n++] = s;
 		}
+		else
+			*held = true;
 	}
 	if (n > 0)
 		wb->next_take = (int) (taken[n - 1] - wb->slots + 1) % wb->nslots;
@@ -531,6 +564,7 @@ bd_writebehind_main(Datum arg)
 	if (wb == NULL)
 		elog(FATAL, "pgrac write-behind: shared memory is not set up");
 	wait_event_main = WaitEventExtensionNew("PgracWriteBehindMain");
+	writer_looks = MemoryContextAllocZero(TopMemoryContext, wb->nslots * sizeof(BdWbLook));
 
 	LWLockAcquire(wb->lock, LW_EXCLUSIVE);
 	wb->writer_latch = MyLatch;
@@ -542,10 +576,14 @@ bd_writebehind_main(Datum arg)
 
 	while (!ShutdownRequestPending)
 	{
+		bool		held;
+
 		ResetLatch(MyLatch);
-		if (write_queued() > 0)
+		if (write_queued(false, &held) > 0)
 			continue;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, wait_event_main);
+		/* slots left to grow are looked at again within WB_HOLD_MS */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (held ? WL_TIMEOUT : 0),
+						 held ? WB_HOLD_MS : -1L, wait_event_main);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -558,7 +596,11 @@ bd_writebehind_main(Datum arg)
 	wb->running = false;
 	LWLockRelease(wb->lock);
 	while (pg_atomic_read_u32(&wb->in_use) > 0)
-		(void) write_queued();
+	{
+		bool		held;
+
+		(void) write_queued(true, &held);
+	}
 	LWLockAcquire(wb->lock, LW_EXCLUSIVE);
 	wb->writer_latch = NULL;
 	wb->writer_pid = 0;

@@ -1,0 +1,88 @@
+/*
+ * Unit tests of when the write-behind writer takes a queued slot.
+ * sources: src/blockdev/bd_wb_policy.c
+ */
+#include "c.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#include "pgrac/bd_wb_policy.h"
+
+static void
+test_full_or_all_at_once(void **state)
+{
+	BdWbLook	look = {0};
+
+	(void) state;
+	/* never looked at, yet taken: full, or everything must go */
+	assert_true(bd_wb_ready(&look, 7, 3, true, false));
+	assert_true(bd_wb_ready(&look, 7, 3, false, true));
+	/* neither counted as a look */
+	assert_false(bd_wb_ready(&look, 7, 3, false, false));
+	assert_true(bd_wb_ready(&look, 7, 3, false, false));
+}
+
+static void
+test_growing_slot_is_held(void **state)
+{
+	BdWbLook	look = {0};
+
+	(void) state;
+	/* first look: held; it grew since: held again; it stopped: taken */
+	assert_false(bd_wb_ready(&look, 1, 0, false, false));
+	assert_false(bd_wb_ready(&look, 1, 1, false, false));
+	assert_false(bd_wb_ready(&look, 1, 2, false, false));
+	assert_true(bd_wb_ready(&look, 1, 2, false, false));
+}
+
+static void
+test_changing_slot_is_taken_after_max_looks(void **state)
+{
+	BdWbLook	look = {0};
+	uint64		version = 0;
+	int			looks = 0;
+
+	(void) state;
+	/* a block rewritten at every look: taken at the BD_WB_MAX_LOOKS-th */
+	while (!bd_wb_ready(&look, 5, version++, false, false))
+	{
+		looks++;
+		assert_true(looks < 100);
+	}
+	assert_int_equal(looks + 1, BD_WB_MAX_LOOKS);
+}
+
+static void
+test_new_queueing_starts_over(void **state)
+{
+	BdWbLook	look = {0};
+
+	(void) state;
+	assert_false(bd_wb_ready(&look, 1, 0, false, false));
+	/*
+	 * The slot was written and queued again (a new seq) with the same
+	 * version number: that is a first look, not an unchanged slot.
+	 */
+	assert_false(bd_wb_ready(&look, 2, 0, false, false));
+	assert_true(bd_wb_ready(&look, 2, 0, false, false));
+	/* the count of looks starts over too */
+	assert_false(bd_wb_ready(&look, 3, 0, false, false));
+	for (int i = 1; i < BD_WB_MAX_LOOKS - 1; i++)
+		assert_false(bd_wb_ready(&look, 3, (uint64) i, false, false));
+	assert_true(bd_wb_ready(&look, 3, 99, false, false));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_or_all_at_once),
+		cmocka_unit_test(test_growing_slot_is_held),
+		cmocka_unit_test(test_changing_slot_is_taken_after_max_looks),
+		cmocka_unit_test(test_new_queueing_starts_over),
+	};
+
+	return cmocka_run_group_tests_name("bd_wb_policy", tests, NULL, NULL);
+}

@@ -12,13 +12,16 @@
 #                 I/O, to tell the cost of direct I/O from ours
 #   image         block_device, embedded image file, buffered, sync
 #   image_dio     ... direct I/O, sync: the counterpart of md_dio (same
-#                 file system, same direct I/O; not in the default set)
+#                 file system, same direct I/O)
 #   loop          block_device on a loop device, buffered, sync
 #   loop_uring    ... buffered, io_uring
 #   loop_dio      ... direct I/O, sync
 #   loop_dio_uring ... direct I/O, io_uring
 #   loop_dio_wb, loop_dio_uring_wb  ... with write-behind
 #                 (pgrac.write_behind = WRITE_BEHIND, 32MB)
+#   md_again      md once more, last: how far the machine drifted during
+#                 the run.  The "vs md" ratios divide by the mean of md and
+#                 md_again when both ran, and the drift is printed.
 #
 # Measurements, each configuration on a fresh cluster:
 #   tps          pgbench TPC-B, scale SCALE, 4 clients, BENCH_ROUNDS runs
@@ -38,7 +41,8 @@
 # for the scan.
 #
 # Settings: SCALE (50), BENCH_SECONDS (20), BENCH_ROUNDS (3), COPY_MB (1100), TABLES (5000),
-# CONFIGS, BENCH_PORT (55632), LOOP_GB (8), WRITE_BEHIND (32MB).  Writes results.md,
+# CONFIGS, BENCH_PORT (55632), LOOP_GB (8), WRITE_BEHIND (32MB), EXTENT_SIZE (128kB:
+# the extent size of the image and of the loop device).  Writes results.md,
 # results.csv and matrix.png into build/bench-results/storage-<time>/.
 # Not part of the test suite: no timing is ever asserted.
 set -euo pipefail
@@ -56,7 +60,8 @@ TABLES=${TABLES:-5000}
 PORT=${BENCH_PORT:-55632}
 LOOP_GB=${LOOP_GB:-8}
 WRITE_BEHIND=${WRITE_BEHIND:-32MB}
-read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb}"
+EXTENT_SIZE=${EXTENT_SIZE:-128kB}
+read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image image_dio loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb md_again}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
 "$PGRAC_ROOT/src/build/postgres.sh"
@@ -126,14 +131,14 @@ log_checkpoints = on
 max_locks_per_transaction = 256
 CONF
 	case $cfg in
-	md) ;;
+	md | md_again) ;;
 	md_dio) echo "debug_io_direct = data" >>"$WORK/data/postgresql.conf" ;;
 	image* | loop*)
 		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\n" >>"$WORK/data/postgresql.conf"
 		case $cfg in
-		image*) echo "pgrac.image_max_size = '64GB'" >>"$WORK/data/postgresql.conf" ;;
+		image*) printf "pgrac.image_max_size = '64GB'\npgrac.image_extent_size = '%s'\n" "$EXTENT_SIZE" >>"$WORK/data/postgresql.conf" ;;
 		loop*)
-			as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --extent-size=128kB --force >/dev/null
+			as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --extent-size="$EXTENT_SIZE" --force >/dev/null
 			echo "pgrac.device = '$LOOP'" >>"$WORK/data/postgresql.conf"
 			;;
 		esac
@@ -158,6 +163,12 @@ CONF
 	record "$cfg" tps "$(median "${runs[@]}")"
 
 	say "$cfg: COPY"
+	# with write-behind: how many blocks its writer put into each device write
+	wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac_write_behind_stats()"
+	case $cfg in *_wb)
+		sql "CREATE EXTENSION IF NOT EXISTS pgrac_storage" >/dev/null
+		read -r wb_writes0 wb_blocks0 <<<"$(sql "$wb_stats")" ;;
+	esac
 	runs=()
 	for r in $(seq "$ROUNDS"); do
 		# each round into a new table; the last one stays for the scan
@@ -172,6 +183,11 @@ CONF
 		runs+=("$mb_s")
 	done
 	record "$cfg" copy_mb_s "$(median "${runs[@]}")"
+	case $cfg in *_wb)
+		read -r wb_writes1 wb_blocks1 <<<"$(sql "$wb_stats")"
+		record "$cfg" copy_wb_blocks_per_write "$(awk -v w=$((wb_writes1 - wb_writes0)) -v b=$((wb_blocks1 - wb_blocks0)) \
+			'BEGIN {printf "%.1f", (w ? b / w : 0)}')" ;;
+	esac
 
 	say "$cfg: cold scan"
 	# the first scan of freshly loaded rows sets their hint bits and so
@@ -221,11 +237,18 @@ record fio read_8k_mb_s "$(fio_mb_s 8k psync 1)"
 
 val() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {print $3}' "$OUT/raw.csv"; }
 range() { awk -F, -v c="$1" -v m="$2" '$1 == c && $2 == m {v = $3 + 0; lo = (n && lo < v) ? lo : v; hi = (n && hi > v) ? hi : v; n++} END {printf "%.0f-%.0f", lo, hi}' "$OUT/raw.csv"; }
-md_tps=$(val md tps)
-md_copy=$(val md copy_mb_s)
-md_scan=$(val md scan_mb_s)
-md_ckpt=$(val md checkpoint_ms)
-md_sync=$(val md checkpoint_sync_s)
+# the reference: md, or the mean of md and md_again when both ran
+ref() {
+	awk -F, -v m="$1" '($1 == "md" || $1 == "md_again") && $2 == m {s += $3; n++} END {if (n) printf "%.4f", s / n}' "$OUT/raw.csv"
+}
+drift() {			# md_again's value over md's, for metric $1
+	awk -v a="$(val md "$1")" -v b="$(val md_again "$1")" 'BEGIN {if (a > 0 && b != "") printf "%.2f", b / a}'
+}
+md_tps=$(ref tps)
+md_copy=$(ref copy_mb_s)
+md_scan=$(ref scan_mb_s)
+md_ckpt=$(ref checkpoint_ms)
+md_sync=$(ref checkpoint_sync_s)
 fio128=$(val fio read_128k_mb_s)
 fio128q=$(val fio read_128k_qd8_mb_s)
 fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
@@ -240,7 +263,7 @@ fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
 	echo
 	bench_environment "$WORK"
 	echo "PGDATA, the embedded image and the loop device's backing file share that file system; $(fio --version)."
-	echo "pgbench TPC-B scale $SCALE, 4 clients, median of $ROUNDS runs of ${SECONDS_PER_RUN} s [range]; COPY of $((copy_bytes / 1048576)) MB into a new table followed by CHECKPOINT, median of $ROUNDS [range]; cold scan of that table (frozen first) after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). One cluster per configuration, in the order listed."
+	echo "pgbench TPC-B scale $SCALE, 4 clients, median of $ROUNDS runs of ${SECONDS_PER_RUN} s [range]; COPY of $((copy_bytes / 1048576)) MB into a new table followed by CHECKPOINT, median of $ROUNDS [range]; cold scan of that table (frozen first) after restart and dropping the page cache; CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). One cluster per configuration, in the order listed. block_device extents of $EXTENT_SIZE; write-behind (the _wb configurations) $WRITE_BEHIND."
 	echo
 	echo "| config | pgbench TPS [range] | vs md | COPY MB/s [range] | vs md | cold scan MB/s | vs fio | checkpoint ms | vs md | checkpoint sync s | vs md |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -251,8 +274,17 @@ fio_best=$(awk -v a="$fio128" -v b="$fio128q" 'BEGIN {print (a > b ? a : b)}')
 			-v y="$(val "$cfg" checkpoint_sync_s)" -v my="$md_sync" \
 			'BEGIN {printf "| %s | %.0f [%s] | %.2f | %.1f [%s] | %.2f | %.1f | %.2f | %d | %.2f | %.3f | %.2f |\n", c, t, tr, (mt ? t/mt : 0), cp, cr, (mc ? cp/mc : 0), s, (f ? s/f : 0), k, (mk ? k/mk : 0), y, (my ? y/my : 0)}'
 	done
+	if [ -n "$(val md_again tps)" ]; then
+		echo
+		echo "Drift: md run again at the end of the run, against md at its start: TPS $(drift tps), COPY $(drift copy_mb_s), cold scan $(drift scan_mb_s), checkpoint $(drift checkpoint_ms), checkpoint sync $(drift checkpoint_sync_s). The \"vs md\" ratios divide by the mean of the two; a ratio is not resolved within about the drift."
+	fi
 	echo
 	echo "fio on the loop device, direct sequential reads: 128 kB blocks one at a time (psync) $fio128 MB/s, 8 in flight (io_uring) $fio128q MB/s; 8 kB blocks one at a time $(val fio read_8k_mb_s) MB/s. \"vs fio\" divides by the faster 128 kB figure."
+	wb_lines=$(awk -F, '$2 == "copy_wb_blocks_per_write" {printf "%s%s %s", (n++ ? ", " : ""), $1, $3}' "$OUT/raw.csv")
+	if [ -n "$wb_lines" ]; then
+		echo
+		echo "Write-behind, blocks per device write of its writer during the COPY rounds: $wb_lines."
+	fi
 	echo
 	echo "Raw values (config, metric, value):"
 	echo

@@ -61,6 +61,8 @@ PORT=${BENCH_PORT:-55632}
 LOOP_GB=${LOOP_GB:-8}
 WRITE_BEHIND=${WRITE_BEHIND:-32MB}
 EXTENT_SIZE=${EXTENT_SIZE:-128kB}
+# write-behind's device writes and the blocks in them (the _wb configurations)
+wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac_write_behind_stats()"
 read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image image_dio loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb md_again}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
@@ -164,7 +166,6 @@ CONF
 
 	say "$cfg: COPY"
 	# with write-behind: how many blocks its writer put into each device write
-	wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac_write_behind_stats()"
 	case $cfg in *_wb)
 		sql "CREATE EXTENSION IF NOT EXISTS pgrac_storage" >/dev/null
 		read -r wb_writes0 wb_blocks0 <<<"$(sql "$wb_stats")" ;;

@@ -10,6 +10,13 @@
 
 #include "pgrac/bd_wb_policy.h"
 
+/* a look at a slot that is not full, without "take everything" */
+static bool
+ready(BdWbLook *look, uint64 seq, uint64 version)
+{
+	return bd_wb_ready(look, seq, version, false, false);
+}
+
 static void
 test_full_or_all_at_once(void **state)
 {
@@ -20,8 +27,8 @@ test_full_or_all_at_once(void **state)
 	assert_true(bd_wb_ready(&look, 7, 3, true, false));
 	assert_true(bd_wb_ready(&look, 7, 3, false, true));
 	/* neither counted as a look */
-	assert_false(bd_wb_ready(&look, 7, 3, false, false));
-	assert_true(bd_wb_ready(&look, 7, 3, false, false));
+	assert_false(ready(&look, 7, 3));
+	assert_true(ready(&look, 7, 3));
 }
 
 static void
@@ -31,10 +38,10 @@ test_growing_slot_is_held(void **state)
 
 	(void) state;
 	/* first look: held; it grew since: held again; it stopped: taken */
-	assert_false(bd_wb_ready(&look, 1, 0, false, false));
-	assert_false(bd_wb_ready(&look, 1, 1, false, false));
-	assert_false(bd_wb_ready(&look, 1, 2, false, false));
-	assert_true(bd_wb_ready(&look, 1, 2, false, false));
+	assert_false(ready(&look, 1, 0));
+	assert_false(ready(&look, 1, 1));
+	assert_false(ready(&look, 1, 2));
+	assert_true(ready(&look, 1, 2));
 }
 
 static void
@@ -46,7 +53,7 @@ test_changing_slot_is_taken_after_max_looks(void **state)
 
 	(void) state;
 	/* a block rewritten at every look: taken at the BD_WB_MAX_LOOKS-th */
-	while (!bd_wb_ready(&look, 5, version++, false, false))
+	while (!ready(&look, 5, version++))
 	{
 		looks++;
 		assert_true(looks < 100);
@@ -60,18 +67,18 @@ test_new_queueing_starts_over(void **state)
 	BdWbLook	look = {0};
 
 	(void) state;
-	assert_false(bd_wb_ready(&look, 1, 0, false, false));
+	assert_false(ready(&look, 1, 0));
 	/*
 	 * The slot was written and queued again (a new seq) with the same
 	 * version number: that is a first look, not an unchanged slot.
 	 */
-	assert_false(bd_wb_ready(&look, 2, 0, false, false));
-	assert_true(bd_wb_ready(&look, 2, 0, false, false));
+	assert_false(ready(&look, 2, 0));
+	assert_true(ready(&look, 2, 0));
 	/* the count of looks starts over too */
-	assert_false(bd_wb_ready(&look, 3, 0, false, false));
+	assert_false(ready(&look, 3, 0));
 	for (int i = 1; i < BD_WB_MAX_LOOKS - 1; i++)
-		assert_false(bd_wb_ready(&look, 3, (uint64) i, false, false));
-	assert_true(bd_wb_ready(&look, 3, 99, false, false));
+		assert_false(ready(&look, 3, (uint64) i));
+	assert_true(ready(&look, 3, 99));
 }
 
 int

@@ -43,7 +43,23 @@ PGRAC_PACKAGES=(
 	libcmocka-dev                                   # unit tests
 	liburing-dev                                    # pgrac.io_method = io_uring
 	clang libclang-rt-14-dev                        # fuzzing (libFuzzer)
+	ccache                                          # the patchset suite's rebuilds
 )
+
+# The patchset suite's tree compiles through ccache, with its cache in
+# build/ccache: a clean clone starts cold (every patch changes a header that
+# nearly every backend file includes, so one run has little to reuse), and
+# a second run on the same machine takes every object from it.  Depend
+# mode (from the -MMD files of --enable-depend) hashes without running the
+# preprocessor, so a miss costs hardly more than the compile; base_dir and
+# hash_dir off let the same tree unpacked again hit.  Only root compiles
+# into it (the suite hands its tree to the OS user just for make check).
+PG_MAKE_CC="ccache gcc"
+use_ccache() {
+	export CCACHE_DIR=$PGRAC_BUILD/ccache CCACHE_BASEDIR=$PGRAC_BUILD CCACHE_NOHASHDIR=1 CCACHE_DEPEND=1
+	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+	mkdir -p "$CCACHE_DIR"
+}
 
 ensure_packages() {
 	local missing=() p
@@ -98,6 +114,26 @@ stop_servers_under() {
 	while IFS= read -r pidfile; do
 		as_os_user "$1/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1 || true
 	done < <(find "$2" -name postmaster.pid 2>/dev/null)
+}
+
+# Per-script wall times for make check's time table: each suite appends
+# "suite<TAB>script<TAB>seconds" to $PGRAC_TIMES (set by test/run-tests.sh;
+# nothing is recorded when a suite script runs on its own).
+record_time() {			# suite script seconds
+	[ -n "${PGRAC_TIMES:-}" ] || return 0
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$PGRAC_TIMES"
+}
+
+# prove --state=save leaves .prove (YAML) in its directory with each
+# script's elapsed seconds; record them for the time table.  (Remove the
+# file before the run: it keeps the scripts of earlier runs.)
+record_prove_times() {		# suite .prove-file [label-prefix]
+	[ -f "$2" ] || return 0
+	local script secs
+	while read -r script secs; do
+		record_time "$1" "${3:-}$script" "$secs"
+	done < <(awk '/^  [^ ].*\.pl"?:$/ { s = $1; gsub(/[":]/, "", s); sub(/.*\//, "", s) }
+		/^    elapsed:/ && s != "" { printf "%s %.0f\n", s, $2; s = "" }' "$2")
 }
 
 # A directory the unprivileged user owns, created fresh.

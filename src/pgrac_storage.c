@@ -193,6 +193,14 @@ define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pgrac.powerloss_cut_in_window",
+							 "Test builds only: a checkpoint kills the postmaster between its in-place metadata writes and its device flush.",
+							 "A simulated power cut aimed at that window (docs/power-loss.md).",
+							 &pgrac_powerloss_cut_in_window,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 #endif
 
 	DefineCustomIntVariable("pgrac.image_max_size",

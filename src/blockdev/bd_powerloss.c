@@ -25,6 +25,7 @@
 #ifdef PGRAC_POWERLOSS_SIM
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 
 char	   *pgrac_powerloss_log = NULL;
 int			pgrac_powerloss_checkpoint_pause_ms = 0;
+bool		pgrac_powerloss_cut_in_window = false;
 
 static int	log_fd = -1;
 
@@ -185,24 +187,39 @@ bd_powerloss_flush_done(uint64 pos)
  * Between a checkpoint's in-place metadata writes and the flush that makes
  * them durable, wait pgrac.powerloss_checkpoint_pause: a cut of the test
  * can land in that window only where a process waits (docs/power-loss.md,
- * "Blind spot").  If the postmaster dies meanwhile, leave at once, with
- * the writes unflushed, and say so for the test to count.
+ * "Blind spot").  With pgrac.powerloss_cut_in_window the checkpoint makes
+ * the cut itself: it kills the postmaster here, so a test can aim a round
+ * at the window whatever the machine's load.  If the postmaster dies
+ * meanwhile, leave at once, with the writes unflushed, and say so for the
+ * test to count.
  */
 void
 bd_powerloss_checkpoint_pause(void)
 {
 	int			rc;
+	long		timeout = pgrac_powerloss_checkpoint_pause_ms;
 
-	if (pgrac_powerloss_checkpoint_pause_ms <= 0 || !IsUnderPostmaster)
+	if (!IsUnderPostmaster ||
+		(pgrac_powerloss_checkpoint_pause_ms <= 0 && !pgrac_powerloss_cut_in_window))
 		return;
-	rc = WaitLatch(MyLatch, WL_TIMEOUT | WL_POSTMASTER_DEATH,
-				   pgrac_powerloss_checkpoint_pause_ms, PG_WAIT_EXTENSION);
+	if (pgrac_powerloss_cut_in_window)
+	{
+		ereport(LOG,
+				(errmsg("powerloss: the checkpoint kills the postmaster between its metadata writes and its flush")));
+		if (kill(PostmasterPid, SIGKILL) != 0)
+			elog(PANIC, "powerloss: could not kill the postmaster (PID %d): %m", (int) PostmasterPid);
+		/* never go on to the flush: wait until the death shows */
+		timeout = 60 * 1000L;
+	}
+	rc = WaitLatch(MyLatch, WL_TIMEOUT | WL_POSTMASTER_DEATH, timeout, PG_WAIT_EXTENSION);
 	if (rc & WL_POSTMASTER_DEATH)
 	{
 		ereport(LOG,
 				(errmsg("powerloss: cut between a checkpoint's metadata writes and its flush")));
 		proc_exit(1);
 	}
+	if (pgrac_powerloss_cut_in_window)
+		elog(PANIC, "powerloss: the postmaster (PID %d) was killed but has not exited after 60 s", (int) PostmasterPid);
 }
 
 #endif							/* PGRAC_POWERLOSS_SIM */

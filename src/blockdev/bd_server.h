@@ -85,6 +85,7 @@ extern void bd_device_resize(uint64 size);
 
 extern char *pgrac_powerloss_log;
 extern int	pgrac_powerloss_checkpoint_pause_ms;
+extern bool pgrac_powerloss_cut_in_window;
 extern bool bd_powerloss_active(void);
 extern void bd_powerloss_checkpoint_pause(void);
 extern const char *bd_powerloss_save(uint64 offset, size_t len);

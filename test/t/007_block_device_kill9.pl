@@ -14,7 +14,7 @@ my $node = pgrac_node('kill9',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage; CREATE EXTENSION amcheck');
 
-kill9_rounds($node, rounds => $ENV{PGRAC_KILL9_ROUNDS} // 20);
+kill9_rounds($node, rounds => $ENV{PGRAC_KILL9_ROUNDS} // 6);
 
 $node->stop;
 my ($stdout, $stderr);

@@ -66,7 +66,7 @@ note("read-ahead served $1 of the table's $table_blocks blocks");
 is($scan, $sum, 'a sequential scan with read-ahead on the loop device reads the same rows');
 is($ra, 't|t|0', '... at least half of its blocks served from read-ahead, with no failed read');
 
-kill9_rounds($node, rounds => $ENV{PGRAC_KILL9_ROUNDS} // 20);
+kill9_rounds($node, rounds => $ENV{PGRAC_KILL9_ROUNDS} // 6);
 
 $node->stop;
 command_like([ 'pgrac_image', 'verify', "--device=$dev" ], qr/ 0 problems/, 'the device verifies');

@@ -1,16 +1,23 @@
 # Simulated power loss on the block device (docs/power-loss.md): a test
 # build of pgrac_storage logs every device write since the last flush; at
-# each of PGRAC_POWERLOSS_ROUNDS (default 200) random cut points of a
-# write-heavy workload (PgracCrash.pm, plus VACUUM FULL and CHECKPOINTs, so
-# that cuts land inside checkpoints' metadata writes too) the postmaster is
-# killed, and once every process is gone pgrac_powerloss drops, tears and
-# keeps those writes at random.  Checkpoints wait a little between their
-# in-place metadata writes and their flush, so that many cuts land there
-# (the checkpoint journal must then complete them).  After each restart: every acknowledged
-# commit is there, amcheck finds nothing, and after a clean stop
-# pgrac_image verify accepts the layout.  Every other round runs with
-# write-behind (pgrac.write_behind), so that a cut also loses what is still
-# queued for its writer process.
+# each of PGRAC_POWERLOSS_ROUNDS (default 12; make soak runs 200) cut
+# points of a write-heavy workload (PgracCrash.pm, plus VACUUM FULL and
+# CHECKPOINTs) the postmaster is killed, and once every process is gone
+# pgrac_powerloss drops, tears and keeps those writes at random.
+# Checkpoints wait a little between their in-place metadata writes and
+# their flush (the checkpoint journal must complete a cut there).  Rounds
+# come in fours, so that a short run hits every class of cut point the
+# long one does:
+#   1  a random moment, buffered writes
+#   2  a random moment, with write-behind (a cut also loses what is still
+#      queued for the writer process)
+#   3  aimed at a checkpoint's metadata window (pgrac.powerloss_cut_in_window:
+#      the checkpoint kills the postmaster there itself), buffered writes
+#   4  aimed at that window, with write-behind
+# After each restart: every acknowledged commit is there, amcheck finds
+# nothing, and after a clean stop pgrac_image verify accepts the layout.
+# At the end: writes were dropped and torn, and cuts landed in the window
+# both with and without write-behind.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -18,8 +25,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgracTest;
 use PgracCrash;
+use Time::HiRes qw(usleep);
 
-my $rounds = $ENV{PGRAC_POWERLOSS_ROUNDS} // 200;
+my $rounds = $ENV{PGRAC_POWERLOSS_ROUNDS} // 12;
 my $module = "$ENV{PGRAC_TEST_MODULES}/powerloss";
 my $tool = "$module/pgrac_powerloss";
 BAIL_OUT("the power-loss build is missing in $module: run through test/run-tests.sh")
@@ -48,6 +56,37 @@ is($node->safe_psql('postgres', 'SHOW pgrac.powerloss_log'), $log, 'the test bui
 
 my ($volatile, $dropped, $torn) = (0, 0, 0);
 my ($wb_rounds, $wb_writer) = (0, 0);
+# cuts between a checkpoint's metadata writes and its flush, by whether the
+# round ran with write-behind; $round_window: in the round just cut
+my %window_cuts = (buffered => 0, write_behind => 0);
+my ($windows_so_far, $round_window, $aimed) = (0, 0, 0);
+my $window_cut_line = qr/powerloss: cut between a checkpoint's metadata writes and its flush/;
+
+# rounds 3 and 4 of every four aim at the window
+sub aimed_round { my ($round) = @_; return ($round - 1) % 4 >= 2; }
+
+# The aimed cut: set while the node is stopped or crashed (a clean stop's
+# checkpoint must not cut, nor the checkpoint that ends crash recovery).
+sub set_cut_in_window
+{
+	my ($on) = @_;
+	$node->append_conf('postgresql.conf', 'pgrac.powerloss_cut_in_window = ' . ($on ? 'on' : 'off') . "\n");
+}
+
+# In an aimed round: return once the postmaster is gone, killed by a
+# checkpoint in its metadata window, or after 20 s without that (the test
+# then cuts at once: a random cut).
+sub wait_cut_in_window
+{
+	my $pid = $node->{_pid};
+	for (1 .. 2000)
+	{
+		return 1 unless kill(0, $pid);
+		usleep(10_000);
+	}
+	note('no checkpoint reached its metadata window within 20 s; cut at once');
+	return 0;
+}
 # is this node's writer process there?  (its title, in /proc)
 sub writer_running
 {
@@ -76,8 +115,23 @@ VACUUM FULL vf_:client_id;
 DROP TABLE vf_:client_id;
 },
 	device => $img,
+	cut_at => sub {
+		my ($round) = @_;
+		if (aimed_round($round))
+		{
+			$aimed += wait_cut_in_window();
+		}
+		else
+		{
+			usleep(300_000 + int(rand(2_500_000)));
+		}
+	},
 	after_crash => sub {
 		my ($round) = @_;
+		set_cut_in_window(0);
+		my $windows = () = slurp_file($node->logfile) =~ /$window_cut_line/g;
+		$round_window = $windows - $windows_so_far;
+		$windows_so_far = $windows;
 		my $seed = int(rand(1 << 30));
 		my ($out, $err) = run_command([ $tool, "--log=$log", "--device=$img", "--seed=$seed" ]);
 		note("round $round: $out$err");
@@ -95,24 +149,35 @@ DROP TABLE vf_:client_id;
 			# (the test build cannot create the extension for its statistics)
 			$wb_rounds++;
 			$wb_writer++ if writer_running();
+			$window_cuts{write_behind} += $round_window;
+		}
+		else
+		{
+			$window_cuts{buffered} += $round_window;
 		}
 		$node->stop;
 		set_write_behind($round % 2 == 1);
+		set_cut_in_window(aimed_round($round + 1));
 		my ($out, $err) = run_command([ 'pgrac_image', 'verify', "--device=$img" ]);
 		ok($out =~ / 0 problems/ && $checked > 100,
 			"round $round: amcheck checked $checked B-trees, the layout verifies")
 		  or diag($out . $err);
 		$node->start;
 	});
-cmp_ok($dropped, '>', 0, "the power cuts dropped $dropped and tore $torn of $volatile volatile writes");
+cmp_ok($dropped, '>', 0, "the power cuts dropped $dropped of $volatile volatile writes");
+cmp_ok($torn, '>', 0, "the power cuts tore $torn of $volatile volatile writes");
 # rounds cut inside a checkpoint's metadata window; each started again
 # because the checkpoint journal completed the writes (bd_journal_file.c)
-my $log_text = slurp_file($node->logfile);
-my $window_cuts = () = $log_text =~ /powerloss: cut between a checkpoint's metadata writes and its flush/g;
-my $completed = () = $log_text =~ /completed the metadata writes of an interrupted checkpoint/g;
-note("$window_cuts cuts inside a checkpoint's metadata window; $completed starts completed a checkpoint from its journal");
-cmp_ok($window_cuts, '>', 0, "$window_cuts of $rounds cuts landed between a checkpoint's metadata writes and its flush")
-  if $rounds >= 20;
+my $completed = () = slurp_file($node->logfile) =~ /completed the metadata writes of an interrupted checkpoint/g;
+note("$windows_so_far cuts inside a checkpoint's metadata window ($aimed aimed rounds cut there by the checkpoint); "
+	  . "$completed starts completed a checkpoint from its journal");
+if ($rounds >= 4)
+{
+	cmp_ok($window_cuts{buffered}, '>', 0,
+		"$window_cuts{buffered} cuts without write-behind landed between a checkpoint's metadata writes and its flush");
+	cmp_ok($window_cuts{write_behind}, '>', 0,
+		"$window_cuts{write_behind} cuts with write-behind landed between a checkpoint's metadata writes and its flush");
+}
 is($wb_writer, $wb_rounds, "$wb_rounds rounds ran with write-behind, its writer process running")
   if $rounds > 1;
 $node->stop;

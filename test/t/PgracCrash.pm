@@ -81,6 +81,8 @@ sub amcheck_all
 #   extra_ddl     more statements for the DDL script
 #   checkpoints   also run CHECKPOINT in about 1% of the transactions, so
 #                 that cut points land inside checkpoints too
+#   cut_at        sub ($round): returns when the round's cut is due
+#                 (default: after a random 0.3 to 2.8 s of the workload)
 #   after_crash   sub ($round): called once every process of the killed
 #                 server is gone and the device is released (device =>
 #                 its path), before the restart
@@ -124,7 +126,14 @@ DROP TABLE scratch_:client_id;
 			  @scripts, '-l', "--log-prefix=$prefix",
 			  '-h', $node->host, '-p', $node->port, 'postgres' ],
 			'>', \$out, '2>', \$err);
-		usleep(300_000 + int(rand(2_500_000)));
+		if ($opt{cut_at})
+		{
+			$opt{cut_at}->($round);
+		}
+		else
+		{
+			usleep(300_000 + int(rand(2_500_000)));
+		}
 		my $pid = $node->{_pid};
 		$node->kill9;
 		$h->finish;

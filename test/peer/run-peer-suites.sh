@@ -19,9 +19,18 @@
 # shutdown.  Documented deviations of bd apply to bd_loop too.
 # Prints the counts side by side.
 #
+# Stock's per-test results are deterministic for the pinned PostgreSQL, so
+# they are checked in (test/peer/stock/<suite>.outcomes, headed by the
+# server's version and the schedule's checksum) and compared against
+# instead of running stock every time; a header that does not match this
+# build fails the run.  PEER_STOCK=run runs stock too and fails if it
+# differs from the checked-in results (make soak); PEER_STOCK=refresh runs
+# it and rewrites them (make refresh-stock).
+#
 # PEER_SUITES="regress isolation" selects suites (default: both);
 # PEER_CONFIGS="pgrac bd" the configurations compared with stock (default:
-# pgrac bd bd_loop bd_uring).
+# pgrac bd bd_loop bd_uring; "none" for only stock, with PEER_STOCK=run or
+# refresh).
 set -euo pipefail
 . "$(dirname "$0")/../../src/build/common.sh"
 
@@ -32,6 +41,11 @@ OUT=$PGRAC_BUILD/test-results/peer
 SUITES=${PEER_SUITES:-regress isolation}
 CONFIGS=${PEER_CONFIGS:-pgrac bd bd_loop bd_uring}
 PORT_BASE=${PEER_PORT_BASE:-55432}
+[ "$CONFIGS" = none ] && CONFIGS=
+STOCK_MODE=${PEER_STOCK:-file}
+STOCK_DIR=$PGRAC_ROOT/test/peer/stock
+mkdir -p "$STOCK_DIR"
+case $STOCK_MODE in file | run | refresh) ;; *) die "PEER_STOCK is file, run or refresh, not \"$STOCK_MODE\"" ;; esac
 
 [ -x "$SRC/src/test/isolation/pg_isolation_regress" ] && [ -f "$SRC/src/test/regress/regress.so" ] ||
 	die "PostgreSQL's test programs are not built in $SRC (make builds them; with your own PG_CONFIG set PG_SOURCE_TREE to its built source tree)"
@@ -141,7 +155,9 @@ CONF
 	local s
 	for s in $SUITES; do
 		say "[$cfg] $s"
+		local t0=$SECONDS
 		run_suite "$cfg" "$port" "$s"
+		record_time peer "$cfg/$s" $((SECONDS - t0))
 	done
 	if [ "$cfg" != stock ]; then
 		sql "$port" "CHECKPOINT" >/dev/null
@@ -161,19 +177,51 @@ CONF
 	esac
 }
 
-run_config stock "$PORT_BASE"
-n=1
-for c in $CONFIGS; do
-	run_config "$c" "$((PORT_BASE + n))"
-	n=$((n + 1))
-done
+# what identifies the stock results of a suite: this build's version and
+# the schedule the suite runs
+stock_header() {		# suite
+	local schedule=$SRC/src/test/regress/parallel_schedule
+	[ "$1" = isolation ] && schedule=$SRC/src/test/isolation/isolation_schedule
+	echo "# $("$BINDIR/postgres" --version), patched, no library loaded; schedule sha256 $(sha256sum <"$schedule" | cut -c1-16)"
+}
 
 status=0
 total_pass=0
 total_fail=0
 fail() { echo "FAIL: $*"; status=1; total_fail=$((total_fail + 1)); }
 
-printf '\n%-10s %-22s' suite stock
+if [ "$STOCK_MODE" = file ]; then
+	for s in $SUITES; do
+		mkdir -p "$OUT/stock/$s"
+		if [ "$(head -n 1 "$STOCK_DIR/$s.outcomes" 2>/dev/null)" != "$(stock_header "$s")" ]; then
+			fail "test/peer/stock/$s.outcomes is not for this build ($(head -n 1 "$STOCK_DIR/$s.outcomes" 2>/dev/null || echo missing); this build: $(stock_header "$s")): run make refresh-stock"
+			: >"$OUT/stock/$s/outcomes"
+		else
+			tail -n +2 "$STOCK_DIR/$s.outcomes" >"$OUT/stock/$s/outcomes"
+		fi
+	done
+else
+	run_config stock "$PORT_BASE"
+	for s in $SUITES; do
+		if [ "$STOCK_MODE" = refresh ]; then
+			{ stock_header "$s"; cat "$OUT/stock/$s/outcomes"; } >"$STOCK_DIR/$s.outcomes"
+			echo "stock: $s: wrote test/peer/stock/$s.outcomes"
+		elif ! { stock_header "$s"; cat "$OUT/stock/$s/outcomes"; } | diff -u "$STOCK_DIR/$s.outcomes" - >"$OUT/stock.$s.diff"; then
+			fail "stock's $s results differ from test/peer/stock/$s.outcomes:"
+			cat "$OUT/stock.$s.diff"
+		else
+			echo "stock: $s: the same results as test/peer/stock/$s.outcomes"
+			total_pass=$((total_pass + $(grep -c '^ok ' "$OUT/stock/$s/outcomes" || true)))
+		fi
+	done
+fi
+n=1
+for c in $CONFIGS; do
+	run_config "$c" "$((PORT_BASE + n))"
+	n=$((n + 1))
+done
+
+printf '\n%-10s %-22s' suite "stock ($STOCK_MODE)"
 for c in $CONFIGS; do printf ' %-22s' "$c"; done
 printf '\n'
 for s in $SUITES; do
@@ -193,7 +241,7 @@ for c in $CONFIGS; do
 		[ $((cp + cf)) -eq 0 ] && fail "$s ran no test on $c; see $OUT/$c/$s/run.log"
 		grep '^deviation ' "$OUT/$c/$s/outcomes" | sed "s|^|$c: $s: documented deviation (test/peer/deviations/${c%%_*}/$s): |" || true
 		if ! sed 's/^deviation /ok /' "$OUT/$c/$s/outcomes" | sort -k2 | diff -u "$OUT/stock/$s/outcomes" - >"$OUT/$c.$s.results.diff"; then
-			echo "FAIL: $s results on $c differ from stock:"
+			echo "FAIL: $s results on $c differ from stock's (test/peer/stock/$s.outcomes):"
 			cat "$OUT/$c.$s.results.diff"
 			status=1
 		fi

@@ -7,6 +7,10 @@
 #                   pgbench run, the fsync report (see README.md)
 #   make stop       stop the main job's server
 #   make check      the whole test suite (what .ci/run runs)
+#   make soak       the long counts: 200 power cuts, 20 kill -9 points per
+#                   configuration, long fuzzing, stock's results re-run
+#   make refresh-stock  rewrite the checked-in results of stock PostgreSQL's
+#                   suites that make check compares against
 #
 # make PG_CONFIG=/path/to/pg_config builds against a PostgreSQL 17 you
 # built yourself with patches/pg17/ applied; nothing is fetched then.
@@ -23,7 +27,7 @@ EXT_MAKE = $(MAKE) --no-print-directory -C $(EXT_BUILD) -f $(ROOT)/src/extension
 TOOLS_BUILD := $(ROOT)/build/tools
 TOOLS_MAKE = $(MAKE) --no-print-directory -C $(TOOLS_BUILD) -f $(ROOT)/src/tools/pgrac_image.mk PG_CONFIG=$(PG_CONFIG)
 
-.PHONY: all postgres extension install run stop check check-patchset clean distclean
+.PHONY: all postgres extension install run stop check soak refresh-stock check-patchset clean distclean
 
 all: extension
 
@@ -51,6 +55,12 @@ stop:
 
 check: install
 	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/test/run-tests.sh
+
+soak: install
+	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/test/soak.sh
+
+refresh-stock: install
+	@PG_CONFIG=$(PG_CONFIG) $(ROOT)/test/refresh-stock.sh
 
 check-patchset:
 	@$(ROOT)/test/patchset/check-series.sh

@@ -18,6 +18,15 @@
 # nothing is skipped unless you say so).  Every suite that runs and fails
 # makes the command fail.  Servers and harnesses run as the unprivileged OS
 # user (see src/build/common.sh).
+#
+# Suites run in two lanes side by side (LANES below), each lane's suites
+# one after the other; each suite's output is kept and printed at the end,
+# with a line as each one ends.  Measured alone on 2 cores (the time table
+# of PGRAC_TEST_SERIAL=1), the patchset suite takes 17 minutes of compiling
+# and make check, while the TAP and recovery suites spend most of their
+# time waiting on servers, standbys and replay (0.3 and 0.9 of a core), so
+# the patchset suite (then the fuzzer, one core) runs beside all the
+# others.  PGRAC_TEST_SERIAL=1 runs every suite alone, to time it.
 set -euo pipefail
 . "$(dirname "$0")/../src/build/common.sh"
 
@@ -28,17 +37,36 @@ PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
 SUITES=${PGRAC_TEST_SUITES:-unit sql fuzz tap peer recovery patchset}
 OUT=$PGRAC_BUILD/test-results
 
-total_pass=0
-total_fail=0
-failed_suites=()
+KNOWN_SUITES="unit sql fuzz tap peer recovery patchset"
+if [ "${PGRAC_TEST_SERIAL:-0}" = 1 ]; then
+	LANES=("$KNOWN_SUITES")
+else
+	LANES=("patchset fuzz" "unit sql tap peer recovery")
+fi
 
+# A suite's result: $OUT/result/<suite> holds "passed failed" (a suite
+# that ends without one has failed) and $OUT/result/<suite>.wall its wall
+# seconds.
 record() {				# suite passed failed
-	total_pass=$((total_pass + $2))
-	total_fail=$((total_fail + $3))
-	printf '%-9s %s passed, %s failed\n' "$1:" "$2" "$3" >>"$OUT/summary"
-	if [ "$3" -ne 0 ] || [ "$2" -eq 0 ]; then
-		failed_suites+=("$1")
-	fi
+	echo "$2 $3" >"$OUT/result/$1"
+}
+
+# The time table printed at the end of every run: suite, wall seconds,
+# passed, failed, the suites it ran beside; then the five slowest test
+# scripts of all suites ($PGRAC_TIMES, filled by record_time in each suite).
+print_time_table() {
+	local s c
+	echo
+	echo "== time table"
+	printf '%-10s %8s %8s %8s  %s\n' suite "wall s" passed failed "beside (the other lane)"
+	for s in $RUN; do
+		c=$(cat "$OUT/result/$s" 2>/dev/null || echo "0 1")
+		printf '%-10s %8s %8s %8s  %s\n' "$s" "$(cat "$OUT/result/$s.wall")" ${c} "$(cat "$OUT/result/$s.beside")"
+	done
+	printf '%-10s %8s  (the whole of run-tests.sh; make check also builds first)\n' total "$((SECONDS - run_start))"
+	echo "five slowest test scripts:"
+	sort -t$'\t' -k3,3nr "$PGRAC_TIMES" | head -n 5 |
+		awk -F'\t' '{ printf "  %-10s %-52s %6d s\n", $1, $2, $3 }'
 }
 
 suite_unit() {
@@ -62,7 +90,9 @@ suite_unit() {
 			failed=$((failed + 1))
 			continue
 		fi
+		local t0=$SECONDS
 		if "$dir/$name" >"$log" 2>&1; then :; fi
+		record_time unit "$name" $((SECONDS - t0))
 		cat "$log"
 		passed=$((passed + $(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1 | grep . || echo 0)))
 		failed=$((failed + $(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1 | grep . || echo 0)))
@@ -93,10 +123,12 @@ suite_sql() {
 	fresh_user_dir "$dir"
 	tests=$(cd "$PGRAC_ROOT/sql" && ls [a-z]*.sql | grep -v -- '--' | sed 's/\.sql$//' | sort)
 	log=$dir/pg_regress.log
+	local t0=$SECONDS
 	if (cd "$PGRAC_ROOT" && as_os_user "$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
 		--temp-instance="$dir/instance" --temp-config="$PGRAC_ROOT/test/regress.conf" \
 		--inputdir="$PGRAC_ROOT" --outputdir="$dir" --bindir="$BINDIR" \
 		--dbname=contrib_regression $tests) >"$log" 2>&1; then :; fi
+	record_time sql pg_regress $((SECONDS - t0))
 	cat "$log"
 	[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 	count_pg_regress sql "$log"
@@ -143,8 +175,9 @@ suite_tap() {
 		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
 		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
 		PGRAC_TEST_MODULES="$PGRAC_TEST_MODULES" \
-		prove -v -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
+		prove -v --state=save -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
 		$(tap_scripts)) >"$log" 2>&1; then :; fi
+	record_prove_times tap "$dir/.prove"
 	losetup -d "$LOOP_DEVICE" || echo "warning: could not detach $LOOP_DEVICE"
 	rm -f "$dir/loop.img"
 	grep -vE '^\s*$' "$log" | grep -E '^(ok|not ok|#|t/|Files=|Result:|All tests|Failed|Parse errors|Bad plan|Wstat)|^\S+\.pl' || true
@@ -195,28 +228,92 @@ suite_patchset() {
 	fi
 }
 
+for s in $SUITES; do
+	case " $KNOWN_SUITES " in
+	*" $s "*) ;;
+	*) die "unknown suite '$s' (known: $KNOWN_SUITES)" ;;
+	esac
+done
+
+run_start=$SECONDS
 ensure_packages "${PGRAC_PACKAGES[@]}"
 ensure_os_user
 fresh_user_dir "$OUT"
-: >"$OUT/summary"
+mkdir -p "$OUT/result"
+export PGRAC_TIMES=$OUT/times
+: >"$PGRAC_TIMES"
 build_test_modules
 
-for s in $SUITES; do
-	case "$s" in
-	unit | sql | fuzz | tap | peer | recovery | patchset) ;;
-	*) die "unknown suite '$s' (known: unit sql fuzz tap peer recovery patchset)" ;;
-	esac
+# One suite, its output into $OUT/result/<suite>.out.  In a background
+# subshell, so that set -e still applies inside it: a suite that stops on
+# an error leaves no result and counts as failed.
+run_suite() {			# suite
+	local start=$SECONDS
+	("suite_$1") >"$OUT/result/$1.out" 2>&1 &
+	wait $! || echo "(suite $1 stopped with status $?)" >>"$OUT/result/$1.out"
+	echo $((SECONDS - start)) >"$OUT/result/$1.wall"
+}
+
+# the suites of one lane, one after the other
+run_lane() {			# suites
+	local s
+	for s in $1; do
+		run_suite "$s"
+		say "suite $s ended after $(cat "$OUT/result/$s.wall") s: $(cat "$OUT/result/$s" 2>/dev/null || echo 'no result') (passed failed)"
+	done
+}
+
+RUN=
+pids=()
+for lane in "${LANES[@]}"; do
+	here=
+	for s in $lane; do
+		case " $SUITES " in *" $s "*) here="$here $s" ;; esac
+	done
+	[ -n "$here" ] || continue
+	RUN="$RUN$here"
+	say "lane:$here"
+	for s in $here; do echo "$lane" >"$OUT/result/$s.lane"; done
+	run_lane "$here" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+# beside each suite: the suites of the other lanes
+for s in $RUN; do
+	others=
+	for t in $RUN; do
+		[ "$(cat "$OUT/result/$t.lane")" = "$(cat "$OUT/result/$s.lane")" ] || others="$others $t"
+	done
+	echo "${others# }" >"$OUT/result/$s.beside"
+done
+for s in $RUN; do
 	say "suite: $s"
-	start=$(date +%s)
-	"suite_$s"
-	echo "($s took $(($(date +%s) - start)) s)" >>"$OUT/summary"
+	cat "$OUT/result/$s.out"
 done
 
+total_pass=0
+total_fail=0
+failed_suites=()
 echo
 echo "== summary"
-cat "$OUT/summary"
+for s in $RUN; do
+	if [ -f "$OUT/result/$s" ]; then
+		read -r p f <"$OUT/result/$s"
+	else
+		echo "$s: ended without a result (see its output above)"
+		p=0 f=1
+	fi
+	printf '%-9s %s passed, %s failed (%s s)\n' "$s:" "$p" "$f" "$(cat "$OUT/result/$s.wall")"
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	if [ "$f" -ne 0 ] || [ "$p" -eq 0 ]; then
+		failed_suites+=("$s")
+	fi
+done
 if [ ${#failed_suites[@]} -ne 0 ]; then
 	echo "failed suites: ${failed_suites[*]}"
 fi
+print_time_table
+echo
 echo "$total_pass passed, $total_fail failed"
 [ ${#failed_suites[@]} -eq 0 ]

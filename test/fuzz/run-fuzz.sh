@@ -37,6 +37,7 @@ for t in $TARGETS; do
 	rm -rf "$dir"
 	mkdir -p "$dir/corpus"
 	cp "$OUT/corpus/$t"/* "$dir/corpus/"
+	t0=$SECONDS
 	build "$dir/fuzz_$t" "$HERE/fuzz_$t.c" -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined
 	if (cd "$dir" && "./fuzz_$t" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
@@ -48,6 +49,7 @@ for t in $TARGETS; do
 		grep -E 'fuzz finding|ERROR: |SUMMARY' "$dir/run.log" | head -n 5
 		failed=$((failed + 1))
 	fi
+	record_time fuzz "fuzz_$t" $((SECONDS - t0))
 done
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

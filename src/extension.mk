@@ -30,6 +30,8 @@ OBJS = \
 	src/blockdev/bd_smgr.o \
 	src/blockdev/bd_rmgr.o \
 	src/blockdev/bd_bypass.o \
+	src/blockdev/bd_binding.o \
+	src/blockdev/bd_ownership.o \
 	src/blockdev/bd_import.o \
 	src/blockdev/bd_sql.o
 

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 
 #include "access/xlog.h"
 
@@ -117,9 +118,96 @@ block_device_checkpoint(XLogRecPtr redo, int flags)
 		prev_checkpoint_hook(redo, flags);
 }
 
+/*
+ * What postgresql.conf, postgresql.auto.conf or the command line said for
+ * a pgrac.* name before the library defined it.  PostgreSQL keeps such a
+ * value as a placeholder; defining the setting applies it, and an invalid
+ * value is only warned about and replaced by the default.  For settings
+ * that decide where relation data lives that is not acceptable: each is
+ * checked again below, and a bad one stops the server.
+ */
+typedef struct PendingSetting
+{
+	char	   *name;
+	char	   *value;
+	GucSource	source;
+	GucContext	scontext;
+	Oid			srole;
+	char	   *sourcefile;
+	int			sourceline;
+} PendingSetting;
+
+static List *
+collect_pending_settings(void)
+{
+	int			n;
+	struct config_generic **vars = get_guc_variables(&n);
+	List	   *pending = NIL;
+
+	for (int i = 0; i < n; i++)
+	{
+		struct config_generic *v = vars[i];
+		PendingSetting *p;
+		char	   *value;
+
+		if ((v->flags & GUC_CUSTOM_PLACEHOLDER) == 0 || strncmp(v->name, "pgrac.", 6) != 0)
+			continue;
+		value = *((struct config_string *) v)->variable;
+		if (value == NULL || v->source == PGC_S_DEFAULT)
+			continue;
+		p = palloc0(sizeof(PendingSetting));
+		p->name = pstrdup(v->name);
+		p->value = pstrdup(value);
+		p->source = v->source;
+		p->scontext = v->scontext;
+		p->srole = v->srole;
+		p->sourcefile = v->sourcefile ? pstrdup(v->sourcefile) : NULL;
+		p->sourceline = v->sourceline;
+		pending = lappend(pending, p);
+	}
+	return pending;
+}
+
+static void
+pending_setting_context(void *arg)
+{
+	PendingSetting *p = (PendingSetting *) arg;
+
+	if (p->sourcefile)
+		errcontext("setting \"%s\" in file \"%s\" line %d", p->name, p->sourcefile, p->sourceline);
+	else
+		errcontext("setting \"%s\" (%s)", p->name, GucSource_Names[p->source]);
+}
+
+/* Stop startup on an unknown pgrac.* name or an invalid value. */
+static void
+refuse_bad_settings(List *pending)
+{
+	foreach_ptr(PendingSetting, p, pending)
+	{
+		ErrorContextCallback ctx = {.callback = pending_setting_context, .arg = p,
+		.previous = error_context_stack};
+		struct config_generic *rec = find_option(p->name, false, true, LOG);
+
+		error_context_stack = &ctx;
+		if (rec == NULL || (rec->flags & GUC_CUSTOM_PLACEHOLDER) != 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("unrecognized configuration parameter \"%s\"", p->name),
+					 errdetail("pgrac_storage has no setting of that name; a misspelt setting would leave its default in force."),
+					 errhint("docs/settings.md lists the settings.  Remove or correct the line.")));
+		/* validates only (changeVal = false); an invalid value is FATAL */
+		(void) set_config_option_ext(p->name, p->value, p->scontext, p->source,
+									 p->srole, GUC_ACTION_SET, false, FATAL, false);
+		error_context_stack = ctx.previous;
+	}
+}
+
 static void
 define_settings(void)
 {
+	List	   *pending = collect_pending_settings();
+
 	DefineCustomEnumVariable("pgrac.storage_backend",
 							 "Base storage backend holding relation data.",
 							 "\"md\" keeps PostgreSQL's own files; \"block_device\" keeps relation forks in extents of pgrac.device.",
@@ -136,7 +224,7 @@ define_settings(void)
 							   &pgrac_device,
 							   "",
 							   PGC_POSTMASTER,
-							   0,
+							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pgrac.direct_io",
@@ -248,7 +336,9 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	refuse_bad_settings(pending);
 	MarkGUCPrefixReserved("pgrac");
+	list_free_deep(pending);
 }
 
 void
@@ -267,6 +357,9 @@ _PG_init(void)
 
 	define_settings();
 
+	/* relation data on a device: no md, no file-level pg_upgrade/pg_rewind */
+	bd_refuse_file_tools();
+
 	/* the base backend */
 	if (pgrac_storage_backend == PGRAC_BACKEND_BLOCK_DEVICE)
 	{
@@ -283,6 +376,7 @@ _PG_init(void)
 	}
 	else
 	{
+		bd_refuse_md_with_binding();
 		md_base_ops = *smgr_get(MdSMgrId);
 		md_base_ops.smgr_init = NULL;
 		md_base_ops.smgr_shutdown = NULL;

@@ -41,6 +41,7 @@
 #include "storage/reinit.h"
 
 #include "bd_server.h"
+#include "pgrac/bd_binding.h"
 
 typedef struct ImportFile
 {
@@ -228,6 +229,68 @@ remove_fork_files(ImportFile *f)
 }
 
 /*
+ * An import moves the relation files of PGDATA onto the device.  A data
+ * directory without shared catalogs in global/ has nothing to move: its
+ * relations are on some other device (a binding lost or removed), and
+ * claiming this one would start a cluster with no relations at all.
+ */
+static void
+refuse_empty_import(void)
+{
+	foreach_ptr(ImportFile, f, import_files)
+		if (f->key.spcoid == GLOBALTABLESPACE_OID)
+			return;
+	ereport(FATAL,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot import the cluster into block device \"%s\": the data directory holds no relation files", bd_dev.path),
+			 errdetail("global/ has no shared catalogs: this cluster's relation data is on another device, and the data directory has no device binding (%s) naming it.",
+					   BD_BINDING_FILE),
+			 errhint("Point pgrac.device at the device holding this cluster's data.")));
+}
+
+/*
+ * pg_checksums works on the files of a stopped cluster: on a block-device
+ * cluster it rewrites only the files left in PGDATA, then records the new
+ * state in pg_control.  Pages on the device were written in the state the
+ * binding records; a cluster that now claims checksums the device's pages
+ * lack would fail every read.  Turning them off only stops verification,
+ * so it is recorded (later writes carry none).
+ */
+static void
+check_checksum_state(const ControlFileData *cf)
+{
+	BdBinding	b;
+
+	if (!bd_binding_get(&b))
+	{
+		/* a cluster a release without bindings imported */
+		memset(&b, 0, sizeof(b));
+		b.system_identifier = cf->system_identifier;
+		memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
+		b.data_checksum_version = cf->data_checksum_version;
+		strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
+		bd_binding_put(&b);
+		ereport(LOG,
+				(errmsg("wrote device binding %s for block device \"%s\", which this cluster owns",
+						BD_BINDING_FILE, bd_dev.path)));
+		return;
+	}
+	if (cf->data_checksum_version == b.data_checksum_version)
+		return;
+	if (cf->data_checksum_version > b.data_checksum_version)
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("data checksums are enabled in pg_control, but the relation data on block device \"%s\" was written without them", bd_dev.path),
+				 errdetail("pg_control has data checksum version %u; the device binding records version %u.  pg_checksums rewrote only the files left in the data directory.",
+						   cf->data_checksum_version, b.data_checksum_version),
+				 errhint("Run \"pg_checksums --disable\" on the stopped cluster: it changes only pg_control.")));
+	ereport(LOG,
+			(errmsg("data checksums were disabled in pg_control; block device \"%s\" is written without them from now on", bd_dev.path)));
+	b.data_checksum_version = cf->data_checksum_version;
+	bd_binding_put(&b);
+}
+
+/*
  * Called by the postmaster once the device's metadata is loaded: make sure
  * the device belongs to this cluster, importing the cluster's files when
  * the device is new.
@@ -246,7 +309,11 @@ bd_import_if_needed(void)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("calculated CRC checksum does not match value stored in control file")));
 	if (owner == cf->system_identifier)
+	{
+		check_checksum_state(cf);
+		pfree(cf);
 		return;
+	}
 	if (owner != 0)
 		ereport(FATAL,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -273,13 +340,24 @@ bd_import_if_needed(void)
 	bd_zero_free_extents();
 
 	scan_all();
+	refuse_empty_import();
 	foreach_ptr(ImportFile, f, import_files)
 	{
 		copy_fork(f);
 		nblocks += f->nblocks;
 	}
-	/* data and metadata durable, then the commit point */
+	/* data and metadata durable, the binding, then the commit point */
 	bd_meta_write_all();
+	{
+		BdBinding	b;
+
+		memset(&b, 0, sizeof(b));
+		b.system_identifier = cf->system_identifier;
+		memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
+		b.data_checksum_version = cf->data_checksum_version;
+		strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
+		bd_binding_put(&b);
+	}
 	bd_meta_claim(cf->system_identifier);
 
 	foreach_ptr(ImportFile, f, import_files)

@@ -56,6 +56,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "pgrac/bd_binding.h"
 #include "pgrac/bd_image.h"
 #include "pgrac/bd_io.h"
 #include "pgrac/bd_wal.h"
@@ -665,8 +666,11 @@ format_embedded_image(void)
 								   bd_first_directory_page(bd_alloc_map_pages(p.max_extents)) +
 								   p.metadata_pages - 1);
 	p.nextents = Min(p.max_extents, reserved + 64);
-	for (int i = 0; i < 16; i++)
-		p.device_uuid[i] = (uint8) random();
+	if (!pg_strong_random(p.device_uuid, 16))
+		ereport(FATAL,
+				(errmsg("could not generate a UUID for the embedded image")));
+	p.device_uuid[6] = (p.device_uuid[6] & 0x0f) | 0x40;	/* version 4 */
+	p.device_uuid[8] = (p.device_uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	bd_device_resize((uint64) p.nextents * extent_bytes);
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,
@@ -698,34 +702,69 @@ read_geometry(void)
 	BdPageError ea,
 				eb;
 	BdSuperblockError sberr;
+	int			chosen;
+	BdBinding	binding;
+	char		uuid[37];
+	const char *not_format;
 
-	if (bd_dev.fd < 0 && bd_device_open(true))
-		format_embedded_image();
+	if (bd_binding_get(&binding))
+	{
+		bd_uuid_format(binding.device_uuid, uuid);
+		not_format = psprintf("This cluster's relation data is on device %s: if this is that device, do not format it, restore it from a backup; otherwise point pgrac.device at that device.", uuid);
+	}
+	else
+		not_format = "If the device holds a cluster's data, restore it from a backup; a new device is prepared with pgrac_image format.";
+
+	if (bd_dev.fd < 0)
+	{
+		char		path[MAXPGPATH];
+		struct stat st;
+
+		bd_device_path(path);
+		if (bd_device_embedded() && stat(path, &st) < 0 && errno == ENOENT)
+			bd_refuse_missing_embedded(path);
+		if (bd_device_open(true))
+			format_embedded_image();
+	}
 	if (!postmaster_read_page(NULL, BD_SUPERBLOCK_A, a) ||
 		!postmaster_read_page(NULL, BD_SUPERBLOCK_B, b))
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not read the superblocks of block device \"%s\"", bd_dev.path),
-				 errhint("Format the device with pgrac_image format.")));
-	if (bd_superblock_choose(a, b, &bd_geometry, &ea, &eb) < 0)
+				 errmsg("could not read the superblocks of block device \"%s\": it is %llu bytes long",
+						bd_dev.path, (unsigned long long) bd_dev.size),
+				 errdetail("The superblocks are its first two %d-byte pages.", BD_PAGE_SIZE),
+				 errhint("%s", not_format)));
+	chosen = bd_superblock_choose(a, b, &bd_geometry, &ea, &eb);
+	if (chosen < 0)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block device \"%s\" has no valid superblock", bd_dev.path),
 				 errdetail("Copy A (page 0): %s; copy B (page 1): %s.",
 						   bd_page_error_text(ea), bd_page_error_text(eb)),
-				 errhint("Format the device with pgrac_image format, or point pgrac.device at the right device.")));
+				 errhint("Check that pgrac.device names the right device.  %s", not_format)));
+	if ((chosen == 0 ? eb : ea) != BD_PAGE_OK)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("superblock copy %c (page %d) of block device \"%s\" is damaged: %s",
+						chosen == 0 ? 'B' : 'A', chosen == 0 ? 1 : 0, bd_dev.path,
+						bd_page_error_text(chosen == 0 ? eb : ea)),
+				 errdetail("Using copy %c (generation %llu).  A superblock write torn by a crash leaves this; the next superblock write (a checkpoint) replaces the damaged copy.",
+						   chosen == 0 ? 'A' : 'B', (unsigned long long) bd_geometry.generation)));
 	sberr = bd_superblock_validate(&bd_geometry);
 	if (sberr != BD_SB_OK)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("superblock of block device \"%s\" is invalid: %s",
-						bd_dev.path, bd_superblock_error_text(sberr))));
+						bd_dev.path, bd_superblock_error_text(sberr)),
+				 errhint("%s", not_format)));
+	bd_check_bound_device(bd_geometry.device_uuid);
 	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev.size)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block device \"%s\" is smaller (%llu bytes) than its superblock says (%u extents of %u kB)",
 						bd_dev.path, (unsigned long long) bd_dev.size,
-						bd_geometry.nextents, bd_geometry.extent_pages * BD_PAGE_SIZE / 1024)));
+						bd_geometry.nextents, bd_geometry.extent_pages * BD_PAGE_SIZE / 1024),
+				 errhint("It was truncated, or pgrac.device names a smaller device.  %s", not_format)));
 	bd_geometry_known = true;
 	pfree(a);
 	pfree(b);
@@ -896,6 +935,12 @@ uint64
 bd_meta_owner(void)
 {
 	return bd->sb.system_identifier;
+}
+
+const uint8 *
+bd_meta_device_uuid(void)
+{
+	return bd->sb.device_uuid;
 }
 
 /*

@@ -115,8 +115,18 @@ typedef struct BdForkEntry
 	uint32		nblocks;		/* EOF as this server knows it */
 } BdForkEntry;
 
+/* bd_ownership.c: which device holds the data (pgrac/bd_binding.h) */
+struct BdBinding;
+extern bool bd_binding_get(struct BdBinding *out);
+extern void bd_binding_put(const struct BdBinding *b);
+extern void bd_refuse_md_with_binding(void);
+extern void bd_refuse_file_tools(void);
+extern void bd_check_bound_device(const uint8 device_uuid[16]);
+extern void bd_refuse_missing_embedded(const char *path);
+
 extern void bd_meta_shmem_request(void);
 extern uint64 bd_meta_owner(void);
+extern const uint8 *bd_meta_device_uuid(void);
 extern void bd_meta_reset(void);
 extern void bd_meta_write_all(void);
 extern void bd_zero_free_extents(void);

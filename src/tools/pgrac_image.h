@@ -61,4 +61,10 @@ extern ControlFileData *read_stopped_control_file(const char *pgdata,
 												  const char *hint);
 extern const char *cluster_state_name(int state);
 
+/* pgrac_image_binding.c: the data directory's device binding */
+struct BdBinding;
+extern bool binding_read(const char *pgdata, struct BdBinding *b);
+extern void binding_write(const char *pgdata, const struct BdBinding *b);
+extern void binding_remove(const char *pgdata);
+
 #endif							/* PGRAC_IMAGE_TOOL_H */

@@ -11,6 +11,8 @@ OBJS = \
 	src/tools/pgrac_image.o \
 	src/tools/pgrac_image_import.o \
 	src/tools/pgrac_image_export.o \
+	src/tools/pgrac_image_binding.o \
+	src/blockdev/bd_binding.o \
 	src/blockdev/bd_format.o \
 	src/blockdev/bd_layout.o \
 	src/blockdev/bd_directory.o \

@@ -39,6 +39,7 @@
 #include "common/logging.h"
 #include "common/relpath.h"
 #include "storage/procnumber.h"
+#include "pgrac/bd_binding.h"
 #include "pgrac_image.h"
 
 /* blocks copied per write: 1 MB */
@@ -229,7 +230,7 @@ export_segment(Device *dev, const BdSuperblock *sb, const BdLoadedFork *f,
  * to the device's owner, and decides the permissions of what is created
  * (group access or not), as initdb set them.
  */
-static void
+static bool
 check_target_cluster(const char *target, const BdSuperblock *sb, const char *path)
 {
 	char		control[MAXPGPATH];
@@ -240,7 +241,7 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 	if (stat(control, &st) < 0)
 	{
 		if (errno == ENOENT)
-			return;				/* not a data directory: plain files */
+			return false;		/* not a data directory: plain files */
 		refuse("could not stat \"%s\": %m", control);
 	}
 	snprintf(control, sizeof(control), "cannot export into the data directory \"%s\"", target);
@@ -250,10 +251,22 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 		refuse("device \"%s\" belongs to the cluster with system identifier %llu, not to the one in \"%s\" (%llu)",
 			   path, (unsigned long long) sb->system_identifier, target,
 			   (unsigned long long) cf->system_identifier);
+	{
+		BdBinding	b;
+		char		uuid[37];
+
+		if (binding_read(target, &b) && memcmp(b.device_uuid, sb->device_uuid, 16) != 0)
+		{
+			bd_uuid_format(b.device_uuid, uuid);
+			refuse("the data directory \"%s\" keeps its relation data on device %s (then at \"%s\"), not on \"%s\"",
+				   target, uuid, b.device_path, path);
+		}
+	}
 	if (!GetDataDirectoryCreatePerm(target))
 		refuse("could not read the permissions of directory \"%s\": %m", target);
 	umask(pg_mode_mask);
 	pg_free(cf);
+	return true;
 }
 
 int
@@ -270,6 +283,7 @@ cmd_export(const char *path, const char *target)
 	char	   *buf;
 	uint64		nblocks = 0;
 	int			nfiles = 0;
+	bool		into_cluster = false;
 
 	umask(pg_mode_mask);
 	open_device(&dev, path, false, false);
@@ -299,7 +313,7 @@ cmd_export(const char *path, const char *target)
 		if (st.st_uid != geteuid())
 			refuse("cannot export into \"%s\": it belongs to user ID %u, and this process runs as %u; run %s as the directory's owner so that the server can use the files",
 				   target, (unsigned) st.st_uid, (unsigned) geteuid(), progname);
-		check_target_cluster(target, &l.sb, path);
+		into_cluster = check_target_cluster(target, &l.sb, path);
 	}
 	else if (errno != ENOENT)
 		refuse("could not stat \"%s\": %m", target);
@@ -377,6 +391,9 @@ cmd_export(const char *path, const char *target)
 	for (int i = 0; i < to_sync.count; i++)
 		if (fsync_fname(to_sync.dirs[i], true) != 0)
 			exit(EXIT_DEVICE);
+	/* the files are durable: the data directory holds its data again */
+	if (into_cluster)
+		binding_remove(target);
 
 	printf("exported %d relation forks (%d files, %llu blocks, %llu MB) from \"%s\" into \"%s\"",
 		   nforks, nfiles, (unsigned long long) nblocks,

@@ -52,6 +52,7 @@
 #include "common/logging.h"
 #include "common/relpath.h"
 #include "storage/block.h"
+#include "pgrac/bd_binding.h"
 #include "pgrac_image.h"
 
 /* blocks copied per read: 1 MB */
@@ -514,6 +515,22 @@ cmd_import(const char *path, const char *pgdata)
 		exit(EXIT_DEVICE);
 	}
 
+	/* a cluster whose data already moved has nothing here to import */
+	{
+		BdBinding	b;
+		char		uuid[37];
+
+		if (binding_read(pgdata, &b) && memcmp(b.device_uuid, l.sb.device_uuid, 16) != 0)
+		{
+			bd_uuid_format(b.device_uuid, uuid);
+			pg_log_error("cannot import the cluster in \"%s\": its relation data is on device %s (then at \"%s\")",
+						 pgdata, uuid, b.device_path);
+			pg_log_error_hint("Its data directory's %s says so.  Export it from that device first (%s export) to move it.",
+							  BD_BINDING_FILE, progname);
+			exit(EXIT_DEVICE);
+		}
+	}
+
 	/* what to import, and room for it */
 	scan_cluster(&scan, pgdata);
 	if (scan.nfiles > 0)
@@ -550,7 +567,17 @@ cmd_import(const char *path, const char *pgdata)
 	pg_free(buf);
 	device_flush(&dev);
 
-	/* the commit point */
+	/* the binding, then the commit point */
+	{
+		BdBinding	b;
+
+		memset(&b, 0, sizeof(b));
+		b.system_identifier = cf->system_identifier;
+		memcpy(b.device_uuid, l.sb.device_uuid, 16);
+		b.data_checksum_version = cf->data_checksum_version;
+		strlcpy(b.device_path, path, sizeof(b.device_path));
+		binding_write(pgdata, &b);
+	}
 	l.sb.system_identifier = cf->system_identifier;
 	if (!bd_image_write_superblock(&io, &l.sb, error, sizeof(error)))
 		device_error("could not write the superblock of \"%s\": %s", path, error);

@@ -33,6 +33,7 @@ OBJS = \
 	src/blockdev/bd_binding.o \
 	src/blockdev/bd_ownership.o \
 	src/blockdev/bd_import.o \
+	src/blockdev/bd_reclaim.o \
 	src/blockdev/bd_sql.o
 
 EXTENSION = pgrac_storage

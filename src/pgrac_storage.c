@@ -113,6 +113,19 @@ block_device_checkpoint_start(int flags)
 static void
 block_device_checkpoint(XLogRecPtr redo, int flags)
 {
+	/*
+	 * Forks of transactions that never committed (bd_reclaim.c): after the
+	 * buffers are written, outside any critical section, and never where
+	 * WAL may not be written (shutdown, end of recovery, restartpoints).
+	 */
+	if ((flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) == 0)
+	{
+		int			settled,
+					reclaimed,
+					waiting;
+
+		bd_reclaim_pass(&settled, &reclaimed, &waiting);
+	}
 	bd_checkpoint(redo, flags);
 	if (prev_checkpoint_hook)
 		prev_checkpoint_hook(redo, flags);

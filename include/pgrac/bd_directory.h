@@ -5,7 +5,10 @@
  *	  format version 1, docs/block-device.md).
  *
  * A directory page holds BD_DIR_ENTRIES_PER_PAGE fixed 64-byte fork
- * entries and the address of the next directory page; a fork's first
+ * entries and the address of the next directory page (an entry's last 8
+ * bytes were one u64 extent-map address until creating transactions were
+ * recorded; addresses never exceed 32 bits, so entries written before
+ * read the same, and older releases refuse an entry with a creator); a fork's first
  * BD_DIR_INLINE_EXTENTS extents live in its entry, the rest in a chain of
  * extent-map pages.  Pure code (c.h only).
  *
@@ -46,6 +49,13 @@ typedef struct BdDirEntry
 	uint32		nextents;
 	uint32		inline_extents[BD_DIR_INLINE_EXTENTS];
 	uint64		extent_map;		/* first extent-map page, 0 if none */
+	/*
+	 * The top-level transaction that created the relation (main fork only),
+	 * until a checkpoint has seen it commit; 0 for a settled fork.  A fork
+	 * whose creator neither committed nor is still running is reclaimed
+	 * (docs/block-device.md, "Forks of transactions that never committed").
+	 */
+	uint32		create_xid;
 } BdDirEntry;
 
 typedef enum BdEntryError
@@ -57,6 +67,7 @@ typedef enum BdEntryError
 	BD_ENTRY_MAP_MISMATCH,		/* map page present iff more than inline */
 	BD_ENTRY_EOF_BEYOND_EXTENTS,
 	BD_ENTRY_TOO_MANY_EXTENTS,
+	BD_ENTRY_BAD_CREATOR,
 } BdEntryError;
 
 extern void bd_dir_page_init(uint8 *page, uint64 address, uint64 lsn,

@@ -34,9 +34,11 @@ typedef enum BdWalOp
 	BD_WAL_GROW,				/* the device got more extents */
 	BD_WAL_SUPERBLOCK,			/* superblock fields (clean flag, redo) */
 	BD_WAL_IMAGE,				/* pages changed during recovery, logged after it */
+	BD_WAL_SETTLE,				/* a relation's creator committed (arg: its xid) */
+	BD_WAL_RECLAIM,				/* forks of a creator that never committed become tombstones */
 } BdWalOp;
 
-#define BD_WAL_MAX_OP		BD_WAL_IMAGE
+#define BD_WAL_MAX_OP		BD_WAL_RECLAIM
 #define BD_WAL_MAX_PAGES	32	/* pages one record may change */
 #define BD_WAL_MAX_PATCHES	64	/* byte ranges per page */
 

@@ -26,7 +26,8 @@
 #define E_NBLOCKS	16
 #define E_NEXTENTS	20
 #define E_INLINE	24
-#define E_MAP		56
+#define E_MAP		56			/* u32: metadata page addresses are < 2^21 */
+#define E_CREATOR	60			/* u32: creating transaction, 0 once committed */
 
 /* page fields after the header */
 #define P_NEXT		32
@@ -77,7 +78,9 @@ bd_dir_entry_encode(uint8 *page, int slot, const BdDirEntry *e)
 	bd_put32(p + E_NEXTENTS, e->nextents);
 	for (int i = 0; i < BD_DIR_INLINE_EXTENTS; i++)
 		bd_put32(p + E_INLINE + 4 * i, e->inline_extents[i]);
-	bd_put64(p + E_MAP, e->extent_map);
+	Assert(e->extent_map <= PG_UINT32_MAX);
+	bd_put32(p + E_MAP, (uint32) e->extent_map);
+	bd_put32(p + E_CREATOR, e->create_xid);
 }
 
 void
@@ -94,7 +97,8 @@ bd_dir_entry_decode(const uint8 *page, int slot, BdDirEntry *e)
 	e->nextents = bd_get32(p + E_NEXTENTS);
 	for (int i = 0; i < BD_DIR_INLINE_EXTENTS; i++)
 		e->inline_extents[i] = bd_get32(p + E_INLINE + 4 * i);
-	e->extent_map = bd_get64(p + E_MAP);
+	e->extent_map = bd_get32(p + E_MAP);
+	e->create_xid = bd_get32(p + E_CREATOR);
 }
 
 BdEntryError
@@ -105,7 +109,7 @@ bd_dir_entry_validate(const BdDirEntry *e, uint32 extent_pages,
 	{
 		bool		empty = e->spcoid == 0 && e->dboid == 0 &&
 			e->relnumber == 0 && e->fork == 0 && e->nblocks == 0 &&
-			e->nextents == 0 && e->extent_map == 0;
+			e->nextents == 0 && e->extent_map == 0 && e->create_xid == 0;
 
 		for (int i = 0; i < BD_DIR_INLINE_EXTENTS; i++)
 			empty = empty && e->inline_extents[i] == 0;
@@ -115,6 +119,8 @@ bd_dir_entry_validate(const BdDirEntry *e, uint32 extent_pages,
 		return BD_ENTRY_BAD_STATE;
 	if (e->fork > BD_MAX_FORK)
 		return BD_ENTRY_BAD_FORK;
+	if (e->create_xid != 0 && (e->state != BD_ENTRY_LIVE || e->fork != 0))
+		return BD_ENTRY_BAD_CREATOR;
 	if (e->nextents > max_extents)
 		return BD_ENTRY_TOO_MANY_EXTENTS;
 	if ((e->nextents > BD_DIR_INLINE_EXTENTS) != (e->extent_map != 0))
@@ -143,6 +149,8 @@ bd_entry_error_text(BdEntryError error)
 			return "end of fork lies beyond its extents";
 		case BD_ENTRY_TOO_MANY_EXTENTS:
 			return "more extents than the device can hold";
+		case BD_ENTRY_BAD_CREATOR:
+			return "creating transaction on an entry that cannot have one (not a live main fork)";
 	}
 	return "unknown";
 }

@@ -162,7 +162,7 @@ copy_fork(ImportFile *f)
 	BlockNumber old_eof,
 				old_mapped;
 
-	bd_fork_create(&f->key, false);
+	bd_fork_create(&f->key, false, 0);
 	if (f->nblocks > 0)
 		bd_fork_extend(&f->key, 0, f->nblocks, false, &old_eof, &old_mapped);
 	for (int s = 0; s < f->nsegments; s++)

@@ -1097,7 +1097,7 @@ entry_clear(BdChange *c, BdForkEntry *f)
 }
 
 void
-bd_fork_create(const BdForkKey *key, bool is_redo)
+bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 {
 	BdForkEntry *f;
 	BdChange	c = {0};
@@ -1144,6 +1144,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo)
 	e.relnumber = key->relnumber;
 	e.fork = (uint8) key->fork;
 	e.state = BD_ENTRY_LIVE;
+	e.create_xid = create_xid;
 	change_touch(&c, page);
 	bd_dir_entry_encode(page_ptr(page), slot, &e);
 	f = hash_search(bd_forks, key, HASH_ENTER_NULL, &found);
@@ -1182,10 +1183,141 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
 	}
 	entry_read(f, &e);
 	e.state = BD_ENTRY_TOMBSTONE;
+	e.create_xid = 0;
 	change_touch(&c, f->dir_page);
 	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 	change_commit(&c, BD_WAL_UNLINK, key, 0);
 	LWLockRelease(bd->lock);
+}
+
+/* ---------------------------------------------------------------------
+ * Forks of transactions that never committed (bd_reclaim.c decides)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The relations whose main fork still records its creating transaction,
+ * with the blocks of all their forks on the device.  Returns how many
+ * there are; at most max are stored.
+ */
+int
+bd_unsettled_relations(BdUnsettled *out, int max)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	int			n = 0;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		if (f->state != BD_ENTRY_LIVE || f->key.fork != MAIN_FORKNUM)
+			continue;
+		entry_read(f, &e);
+		if (e.create_xid == 0)
+			continue;
+		if (n < max)
+		{
+			BdUnsettled *u = &out[n];
+
+			u->key = f->key;
+			u->create_xid = e.create_xid;
+			u->nblocks = 0;
+			u->nforks = 0;
+			for (int fork = 0; fork <= BD_MAX_FORK; fork++)
+			{
+				BdForkKey	k = f->key;
+				BdForkEntry *other;
+
+				k.fork = fork;
+				other = fork_lookup(&k);
+				if (other != NULL && other->state == BD_ENTRY_LIVE)
+				{
+					BdDirEntry	oe;
+
+					entry_read(other, &oe);
+					u->nblocks += (uint64) oe.nextents * bd->sb.extent_pages;
+					u->nforks++;
+				}
+			}
+		}
+		n++;
+	}
+	LWLockRelease(bd->lock);
+	return n;
+}
+
+/* Its creator committed: the relation's main fork forgets it. */
+void
+bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(main_key);
+	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	{
+		entry_read(f, &e);
+		if (e.create_xid == create_xid)
+		{
+			e.create_xid = 0;
+			change_touch(&c, f->dir_page);
+			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+			change_commit(&c, BD_WAL_SETTLE, main_key, create_xid);
+		}
+	}
+	LWLockRelease(bd->lock);
+}
+
+/*
+ * Its creator will never commit: every fork of the relation becomes a
+ * tombstone in one record, freed by the next checkpoint like any other.
+ * The caller has dropped the relation's buffers; redo drops a standby's
+ * (bd_rmgr.c) before applying this record.  Returns the forks reclaimed;
+ * 0 when the main fork no longer names create_xid (settled, or reclaimed
+ * by someone else meanwhile).
+ */
+int
+bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
+{
+	BdForkEntry *f;
+	BdChange	c = {0};
+	BdDirEntry	e;
+	int			n = 0;
+
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	f = fork_lookup(main_key);
+	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	{
+		entry_read(f, &e);
+		if (e.create_xid == create_xid)
+		{
+			for (int fork = 0; fork <= BD_MAX_FORK; fork++)
+			{
+				BdForkKey	k = *main_key;
+				BdForkEntry *other;
+
+				k.fork = fork;
+				other = fork_lookup(&k);
+				if (other == NULL || other->state != BD_ENTRY_LIVE)
+					continue;
+				entry_read(other, &e);
+				e.state = BD_ENTRY_TOMBSTONE;
+				e.create_xid = 0;
+				other->state = BD_ENTRY_TOMBSTONE;
+				change_touch(&c, other->dir_page);
+				bd_dir_entry_encode(page_ptr(other->dir_page), other->slot, &e);
+				n++;
+			}
+			change_commit(&c, BD_WAL_RECLAIM, main_key, create_xid);
+		}
+	}
+	LWLockRelease(bd->lock);
+	return n;
 }
 
 BlockNumber
@@ -1360,6 +1492,27 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 		map_extents(f, key, need, skip_wal);
 	}
 	LWLockRelease(bd->lock);
+}
+
+/* As bd_fork_size(), but false instead of an ERROR for a missing fork */
+bool
+bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *mapped)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	bool		live;
+
+	LWLockAcquire(bd->lock, LW_SHARED);
+	f = fork_lookup(key);
+	live = f != NULL && f->state == BD_ENTRY_LIVE;
+	if (live)
+	{
+		entry_read(f, &e);
+		*nblocks = f->nblocks;
+		*mapped = e.nextents * bd->sb.extent_pages;
+	}
+	LWLockRelease(bd->lock);
+	return live;
 }
 
 /* EOF and the number of blocks the mapped extents hold */
@@ -2174,7 +2327,7 @@ bd_redo_cleanup(void)
 		else
 		{
 			LWLockRelease(bd->lock);
-			bd_fork_create(&key, true);
+			bd_fork_create(&key, true, 0);
 		}
 		if (n > 0)
 			bd_fork_extend(&key, 0, n, false, &old_eof, &old_mapped);

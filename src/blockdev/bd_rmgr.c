@@ -27,6 +27,8 @@
 static void
 bd_rm_redo(XLogReaderState *record)
 {
+	if (((XLogRecGetInfo(record) & ~XLR_INFO_MASK) >> 4) == BD_WAL_RECLAIM)
+		bd_reclaim_redo(record);
 	bd_redo_record(record);
 }
 

@@ -138,7 +138,33 @@ extern void bd_fork_key(BdForkKey *key, RelFileLocator locator, ForkNumber fork)
 
 /* relation forks: callers are the storage manager */
 extern bool bd_fork_exists(const BdForkKey *key);
-extern void bd_fork_create(const BdForkKey *key, bool is_redo);
+extern void bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid);
+
+/* relations whose creating transaction a checkpoint has not seen commit */
+typedef struct BdUnsettled
+{
+	BdForkKey	key;			/* the main fork */
+	uint32		create_xid;
+	int			nforks;			/* live forks of the relation on the device */
+	uint64		nblocks;		/* blocks of their extents */
+} BdUnsettled;
+extern int	bd_unsettled_relations(BdUnsettled *out, int max);
+extern void bd_relation_settle(const BdForkKey *main_key, uint32 create_xid);
+extern int	bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid);
+
+/* bd_reclaim.c */
+typedef enum BdCreatorStatus
+{
+	BD_CREATOR_IN_PROGRESS,
+	BD_CREATOR_COMMITTED,
+	BD_CREATOR_NEVER_COMMITTED,
+	BD_CREATOR_UNKNOWN,			/* outside the commit log's range */
+} BdCreatorStatus;
+extern BdCreatorStatus bd_creator_status(uint32 create_xid);
+extern const char *bd_creator_status_name(BdCreatorStatus status);
+extern BdUnsettled *bd_unsettled_list(int *n);
+extern void bd_reclaim_pass(int *settled, int *reclaimed, int *waiting);
+extern void bd_reclaim_redo(XLogReaderState *record);
 extern void bd_fork_unlink(const BdForkKey *key, bool is_redo);
 extern BlockNumber bd_fork_nblocks(const BdForkKey *key, bool missing_ok,
 								   bool *found);
@@ -147,6 +173,8 @@ extern void bd_fork_extend(const BdForkKey *key, BlockNumber first,
 						   BlockNumber *old_eof, BlockNumber *old_mapped);
 extern void bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first,
 								  BlockNumber count, bool skip_wal);
+extern bool bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks,
+								   BlockNumber *mapped);
 extern void bd_fork_size(const BdForkKey *key, BlockNumber *nblocks,
 						 BlockNumber *mapped);
 extern void bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks);

@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include <fcntl.h>
 #include <sys/uio.h>
 
@@ -58,6 +60,25 @@ bd_close(SMgrRelation reln, ForkNumber forknum)
 	md->smgr_close(reln, forknum);
 }
 
+/*
+ * The transaction a new relation's main fork belongs to: its top-level
+ * xid, assigned now if need be (the creating transaction writes catalogs
+ * anyway), so that a crash before it commits lets the space be reclaimed
+ * (bd_reclaim.c).  Other forks belong to their relation's main fork; a
+ * fork made outside a transaction (bootstrap) or in parallel mode, where
+ * no xid can be assigned, records none.
+ */
+static uint32
+creating_xid(ForkNumber forknum)
+{
+	TransactionId xid;
+
+	if (forknum != MAIN_FORKNUM || !IsTransactionState() || IsBootstrapProcessingMode())
+		return 0;
+	xid = IsInParallelMode() ? GetTopTransactionIdIfAny() : GetTopTransactionId();
+	return TransactionIdIsNormal(xid) ? (uint32) xid : 0;
+}
+
 static void
 bd_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 {
@@ -69,7 +90,7 @@ bd_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 		return;
 	}
 	key_of(reln, forknum, &key);
-	bd_fork_create(&key, isRedo);
+	bd_fork_create(&key, isRedo, isRedo ? 0 : creating_xid(forknum));
 }
 
 static bool
@@ -311,8 +332,11 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	if (bd_dev.direct)
 		return;
 	key_of(reln, forknum, &key);
-	bd_fork_size(&key, &eof, &mapped);
-	if (blocknum >= mapped)
+	/*
+	 * A hint for blocks written earlier: the fork may have been dropped or
+	 * reclaimed since, as md.c's writeback skips a removed file.
+	 */
+	if (!bd_fork_size_if_exists(&key, &eof, &mapped) || blocknum >= mapped)
 		return;
 	nblocks = Min(nblocks, mapped - blocknum);
 	while (nblocks > 0)

@@ -13,6 +13,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xlog.h"
 #include "common/relpath.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -168,4 +169,63 @@ pgrac_relation_extents(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgrac_uncommitted_forks);
+
+/*
+ * The relations on the device whose creating transaction a checkpoint has
+ * not yet seen commit, with what a pass would do about each.
+ */
+Datum
+pgrac_uncommitted_forks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BdUnsettled *list;
+	int			n;
+
+	require_block_device();
+	InitMaterializedSRF(fcinfo, 0);
+	list = bd_unsettled_list(&n);
+	for (int i = 0; i < n; i++)
+	{
+		BdUnsettled *u = &list[i];
+		Datum		values[7];
+		bool		nulls[7] = {0};
+
+		values[0] = ObjectIdGetDatum(u->key.spcoid);
+		values[1] = ObjectIdGetDatum(u->key.dboid);
+		values[2] = ObjectIdGetDatum(u->key.relnumber);
+		values[3] = TransactionIdGetDatum((TransactionId) u->create_xid);
+		values[4] = CStringGetTextDatum(bd_creator_status_name(bd_creator_status(u->create_xid)));
+		values[5] = Int32GetDatum(u->nforks);
+		values[6] = Int64GetDatum((int64) u->nblocks * BLCKSZ);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	pfree(list);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgrac_reclaim_uncommitted_forks);
+
+/* Run a pass now, as a checkpoint would (bd_reclaim.c). */
+Datum
+pgrac_reclaim_uncommitted_forks(PG_FUNCTION_ARGS)
+{
+	Datum		values[3];
+	int			settled,
+				reclaimed,
+				waiting;
+
+	require_block_device();
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recovery is in progress"),
+				 errhint("A standby follows the primary's reclaims; run this on the primary.")));
+	bd_reclaim_pass(&settled, &reclaimed, &waiting);
+	values[0] = Int32GetDatum(settled);
+	values[1] = Int32GetDatum(reclaimed);
+	values[2] = Int32GetDatum(waiting);
+	PG_RETURN_DATUM(one_row(fcinfo, values));
 }

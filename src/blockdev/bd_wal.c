@@ -373,6 +373,10 @@ bd_wal_op_name(BdWalOp op)
 			return "SUPERBLOCK";
 		case BD_WAL_IMAGE:
 			return "IMAGE";
+		case BD_WAL_SETTLE:
+			return "SETTLE";
+		case BD_WAL_RECLAIM:
+			return "RECLAIM";
 	}
 	return "UNKNOWN";
 }

@@ -1185,7 +1185,9 @@ bool		bd_truncate_running = false;
  * - TRUNCATE: the new forks' first extents (index metapages) and catalog
  *   growth; the old forks' extents come back at the next checkpoint.
  * - The startup process: the reset of unlogged relations at the end of
- *   recovery, where failing would keep the server from starting.
+ *   recovery.  It maps no new extent when the main forks are as large as
+ *   their init forks (bd_redo_cleanup()), but if it must, failing would
+ *   keep the server from starting.
  */
 static bool
 may_use_reserve(void)
@@ -2212,10 +2214,17 @@ bd_redo_cleanup(void)
 		dst = fork_lookup(&key);
 		if (dst != NULL && dst->state == BD_ENTRY_LIVE)
 		{
-			/* empty the main fork: its extents are released */
+			/*
+			 * Empty the main fork, keeping the extents the copy will fill:
+			 * released extents are not free before a checkpoint, so mapping
+			 * new ones could fail on a full device and the server would not
+			 * start.  What the kept extents hold beyond the copy lies beyond
+			 * EOF, and is zeroed when the fork grows over it, as after any
+			 * truncation.
+			 */
 			entry_read(dst, &e);
 			change_touch(&c, dst->dir_page);
-			extents_trim(&c, &e, 0);
+			extents_trim(&c, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
 			e.nblocks = 0;
 			bd_dir_entry_encode(page_ptr(dst->dir_page), dst->slot, &e);
 			change_commit(&c, BD_WAL_TRUNCATE, &key, 0);

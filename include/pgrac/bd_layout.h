@@ -45,6 +45,13 @@ extern bool bd_allocator_free(BdAllocator *a, uint32 extent);
 extern bool bd_allocator_is_allocated(const BdAllocator *a, uint32 extent);
 extern bool bd_allocator_grow(BdAllocator *a, uint32 nextents);
 
+/*
+ * Free extents of a device of nextents that ordinary growth leaves alone,
+ * kept for the statements that free space (docs/block-device.md, "A full
+ * device").  Derived from the size, never stored.
+ */
+extern uint32 bd_emergency_reserve(uint32 nextents);
+
 /* allocation-map page i covers extents [i * 65280, (i + 1) * 65280) */
 extern void bd_alloc_page_encode(const BdAllocator *a, uint32 page_index,
 								 uint64 lsn, uint8 *page);

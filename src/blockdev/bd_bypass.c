@@ -21,6 +21,9 @@
  *   relfilenumber_in_use_hook (core patch 0006) also asks the device, so a
  *   relfilenumber whose storage (or tombstone) is still there is skipped.
  *
+ * The utility hook also marks the TRUNCATE statements this backend runs,
+ * whose allocations may use the emergency reserve of a full device.
+ *
  * src/blockdev/bd_bypass.c
  *
  *-------------------------------------------------------------------------
@@ -90,13 +93,30 @@ bd_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	bool		was_truncating = bd_truncate_running;
+
 	check_utility(pstmt->utilityStmt);
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
+
+	/*
+	 * TRUNCATE frees space, but maps an extent for each new index first: it
+	 * may use the emergency reserve (bd_meta.c, may_use_reserve()).
+	 */
+	if (IsA(pstmt->utilityStmt, TruncateStmt))
+		bd_truncate_running = true;
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+								 queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		bd_truncate_running = was_truncating;
+	}
+	PG_END_TRY();
 }
 
 static void

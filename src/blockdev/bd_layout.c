@@ -41,6 +41,27 @@ bd_reserved_extents(uint32 extent_pages, uint64 last_page)
 	return (uint32) ((last_page + 1 + extent_pages - 1) / extent_pages);
 }
 
+/*
+ * The emergency reserve.  Freeing space on a full device needs a few
+ * extents first: VACUUM maps visibility-map extents before it truncates a
+ * table, TRUNCATE maps an extent for each new index's metapage before the
+ * old forks go (docs/block-device.md, "A full device", counts them).  16
+ * extents hold a TRUNCATE of a table with up to 11 indexes; on top, one
+ * extent per 32672 covers the visibility map of a table as large as the
+ * device, because one map page covers 32672 heap pages ((8192 - 24) * 4,
+ * visibilitymap.c), so one map extent covers 32672 heap extents whatever
+ * the extent size.
+ */
+#define BD_EMERGENCY_RESERVE_BASE	16
+#define BD_VM_HEAP_PAGES_PER_PAGE	((BD_PAGE_SIZE - 24) * 4)
+
+uint32
+bd_emergency_reserve(uint32 nextents)
+{
+	return BD_EMERGENCY_RESERVE_BASE +
+		(uint32) (((uint64) nextents + BD_VM_HEAP_PAGES_PER_PAGE - 1) / BD_VM_HEAP_PAGES_PER_PAGE);
+}
+
 static inline bool
 bit_get(const uint64 *words, uint32 i)
 {

@@ -52,6 +52,7 @@
 #include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -1340,34 +1341,131 @@ bd_fork_nblocks(const BdForkKey *key, bool missing_ok, bool *found)
 	return n;
 }
 
+/* ---------------------------------------------------------------------
+ * The emergency reserve (docs/block-device.md, "A full device")
+ * ---------------------------------------------------------------------
+ */
+
+/* set by bd_bypass.c while this backend runs a TRUNCATE statement */
+bool		bd_truncate_running = false;
+
+/*
+ * Whether this process's allocations may take the emergency reserve: those
+ * of the statements that free space, which need a few extents before they
+ * can release any, and of the one allocation that must not fail.
+ *
+ * - Lazy VACUUM (PROC_IN_VACUUM; VACUUM FULL does not set it, and needs as
+ *   much space as the table), in the backend running it and in its
+ *   parallel workers, which inherit the flag: the visibility map's extents,
+ *   and index work (a GIN pending list moved into the index).  Not
+ *   autovacuum, which would spend the reserve on tables nobody is freeing.
+ * - TRUNCATE: the new forks' first extents (index metapages) and catalog
+ *   growth; the old forks' extents come back at the next checkpoint.
+ * - The startup process: the reset of unlogged relations at the end of
+ *   recovery.  It maps no new extent when the main forks are as large as
+ *   their init forks (bd_redo_cleanup()), but if it must, failing would
+ *   keep the server from starting.
+ */
+static bool
+may_use_reserve(void)
+{
+	if (AmStartupProcess())
+		return true;
+	if (MyProc != NULL && (MyProc->statusFlags & PROC_IN_VACUUM) != 0 &&
+		!AmAutoVacuumWorkerProcess())
+		return true;
+	return bd_truncate_running;
+}
+
+/*
+ * Extents that the next checkpoint frees: those of dropped relations
+ * (tombstones), and those released by truncations, which wait to be zeroed
+ */
+static uint32
+extents_awaiting_checkpoint(void)
+{
+	uint32		n = 0;
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		if (f->state != BD_ENTRY_TOMBSTONE)
+			continue;
+		entry_read(f, &e);
+		n += e.nextents;
+	}
+	for (uint32 w = 0; w < (bd->alloc.nextents + WORD_BITS - 1) / WORD_BITS; w++)
+	{
+		if (bd_zero_pending[w] == 0)
+			continue;
+		for (uint32 e = w * WORD_BITS; e < (w + 1) * WORD_BITS && e < bd->alloc.nextents; e++)
+			if (bit_get(bd_zero_pending, e) && !alloc_page_bit(e))
+				n++;
+	}
+	return n;
+}
+
+static void report_device_full(uint32 count, bool use_reserve) pg_attribute_noreturn();
+
+/* count more extents cannot be had: say why, and what frees space */
+static void
+report_device_full(uint32 count, bool use_reserve)
+{
+	uint32		reserve = bd_emergency_reserve(bd->alloc.nextents);
+	uint32		extent_kb = bd->sb.extent_pages * BD_PAGE_SIZE / 1024;
+	uint32		pending = extents_awaiting_checkpoint();
+	char	   *waiting = pending == 0 ? "" :
+		psprintf(" The next checkpoint frees %u more extents, of relations dropped, truncated or vacuumed since the last one.", pending);
+
+	if (use_reserve)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("block device \"%s\" is full, its emergency reserve included: %u more extents of %u kB needed, %u free",
+						bd_dev.path, count, extent_kb, bd->alloc.nfree),
+				 errdetail("VACUUM and TRUNCATE may use the last %u extents, and this statement needs more than are left.%s",
+						   reserve, waiting),
+				 errhint("DROP TABLE and DROP INDEX need no free extent (TRUNCATE needs one for each index); run CHECKPOINT after freeing space to make it usable, then retry.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DISK_FULL),
+			 errmsg("block device \"%s\" is full: %u more extents of %u kB needed, %u free of which %u are held in reserve",
+					bd_dev.path, count, extent_kb, bd->alloc.nfree,
+					Min(bd->alloc.nfree, reserve)),
+			 errdetail("The last %u extents are an emergency reserve that only VACUUM, TRUNCATE and crash recovery may use, so that space can always be freed.%s",
+					   reserve, waiting),
+			 errhint("Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or move the cluster to a larger device.")));
+	pg_unreachable();
+}
+
 /*
  * Make sure count more extents and the map pages to hold them can be had,
  * growing an image file if needed, before anything is changed: a full
- * device fails the statement and changes nothing.
+ * device fails the statement and changes nothing.  Ordinary allocations
+ * leave the emergency reserve free (an image grows before they would take
+ * it); only may_use_reserve() allocations take it.
  */
 static void
 ensure_capacity(uint32 nextents_now, uint32 count)
 {
 	uint32		map_pages = 0;
 	uint32		total = nextents_now + count;
+	bool		use_reserve = may_use_reserve();
 
 	if (total > BD_DIR_INLINE_EXTENTS)
 		map_pages = (total - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) / BD_MAP_EXTENTS_PER_PAGE -
 			(nextents_now > BD_DIR_INLINE_EXTENTS ?
 			 (nextents_now - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) / BD_MAP_EXTENTS_PER_PAGE : 0);
-	while (bd->alloc.nfree < count)
+	/* the reserve grows with the device: recomputed after each growth */
+	while ((uint64) bd->alloc.nfree <
+		   (uint64) count + (use_reserve ? 0 : bd_emergency_reserve(bd->alloc.nextents)))
 	{
 		BdChange	grow = {0};
 
 		if (!device_grow(&grow))
-			ereport(ERROR,
-					(errcode(ERRCODE_DISK_FULL),
-					 errmsg("block device \"%s\" is full: %u more extents of %u kB needed, %u free",
-							bd_dev.path, count, bd->sb.extent_pages * BD_PAGE_SIZE / 1024,
-							bd->alloc.nfree),
-					 bd_dev.is_block_device ?
-					 errhint("Free space by dropping or truncating relations, or move the cluster to a larger device.") :
-					 errhint("The image reached its maximum size; free space, or grow it offline with pgrac_image grow.")));
+			report_device_full(count, use_reserve);
 	}
 	if (bd->sb.metadata_pages - bd->meta_used_count < map_pages)
 		ereport(ERROR,
@@ -2314,10 +2412,17 @@ bd_redo_cleanup(void)
 		dst = fork_lookup(&key);
 		if (dst != NULL && dst->state == BD_ENTRY_LIVE)
 		{
-			/* empty the main fork: its extents are released */
+			/*
+			 * Empty the main fork, keeping the extents the copy will fill:
+			 * released extents are not free before a checkpoint, so mapping
+			 * new ones could fail on a full device and the server would not
+			 * start.  What the kept extents hold beyond the copy lies beyond
+			 * EOF, and is zeroed when the fork grows over it, as after any
+			 * truncation.
+			 */
 			entry_read(dst, &e);
 			change_touch(&c, dst->dir_page);
-			extents_trim(&c, &e, 0);
+			extents_trim(&c, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
 			e.nblocks = 0;
 			bd_dir_entry_encode(page_ptr(dst->dir_page), dst->slot, &e);
 			change_commit(&c, BD_WAL_TRUNCATE, &key, 0);

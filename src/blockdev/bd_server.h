@@ -245,6 +245,8 @@ extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
 						BlockNumber nblocks, bool allow_beyond_eof,
 						uint64 *offsets, uint32 *counts, int max_ranges);
 extern void bd_drop_database(Oid dboid);
+/* this backend runs TRUNCATE: it may use the emergency reserve */
+extern bool bd_truncate_running;
 extern bool bd_tablespace_in_use(Oid spcoid);
 extern bool bd_relfilenumber_in_use(Oid spcoid, Oid dboid, RelFileNumber relnumber);
 

@@ -27,6 +27,20 @@ test_reserved_extents(void **state)
 }
 
 static void
+test_emergency_reserve(void **state)
+{
+	(void) state;
+	/* 16, and one per 32672 extents (a visibility-map extent's reach) */
+	assert_int_equal(bd_emergency_reserve(0), 16);
+	assert_int_equal(bd_emergency_reserve(1280), 17);	/* 160 MB at 128 kB */
+	assert_int_equal(bd_emergency_reserve(32672), 17);
+	assert_int_equal(bd_emergency_reserve(32673), 18);
+	assert_int_equal(bd_emergency_reserve(524288), 33); /* 64 GB at 128 kB */
+	/* no overflow at the largest count */
+	assert_int_equal(bd_emergency_reserve(UINT32_MAX), 16 + 131458);
+}
+
+static void
 test_alloc_next_fit_and_full(void **state)
 {
 	BdAllocator a;
@@ -267,6 +281,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reserved_extents),
+		cmocka_unit_test(test_emergency_reserve),
 		cmocka_unit_test(test_alloc_next_fit_and_full),
 		cmocka_unit_test(test_free_refuses_bad_frees),
 		cmocka_unit_test(test_mark_detects_double_ownership),

@@ -118,31 +118,6 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pgrac_relation_extents'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
--- relations whose creating transaction a checkpoint has not seen commit
-CREATE FUNCTION pgrac_uncommitted_forks(
-	OUT spcoid oid,
-	OUT dboid oid,
-	OUT relfilenode oid,
-	OUT create_xid xid,
-	OUT creator text,
-	OUT forks int,
-	OUT bytes bigint)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'pgrac_uncommitted_forks'
-LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
-
--- settle or reclaim them now, as the next checkpoint would
-CREATE FUNCTION pgrac_reclaim_uncommitted_forks(
-	OUT settled int,
-	OUT reclaimed int,
-	OUT waiting int)
-RETURNS record
-AS 'MODULE_PATHNAME', 'pgrac_reclaim_uncommitted_forks'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
-
-REVOKE ALL ON FUNCTION pgrac_uncommitted_forks() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgrac_uncommitted_forks() TO pg_monitor;
-REVOKE ALL ON FUNCTION pgrac_reclaim_uncommitted_forks() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgrac_block_device_status() FROM PUBLIC;
 REVOKE ALL ON pgrac_block_device FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgrac_relation_extents(regclass, text) FROM PUBLIC;

@@ -5,7 +5,7 @@
 CREATE EXTENSION pgrac_storage;
 
 -- the layer stack, base first
-SELECT * FROM pgrac_storage_layers();
+SELECT * FROM pgrac.pgrac_storage_layers();
 
 -- the report's shape
 SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments,
@@ -23,45 +23,46 @@ VACUUM FULL regress_fsync_t;
 CLUSTER regress_fsync_t USING regress_fsync_t_g;
 REINDEX TABLE regress_fsync_u;
 CHECKPOINT;
-SELECT count(*) AS findings FROM pgrac_fsync_report();
+SELECT count(*) AS findings FROM pgrac.pgrac_fsync_report();
 SELECT findings, findings_dropped, open_obligations, unbuffered_writes > 0 AS saw_writes, untracked_writes
-  FROM pgrac_fsync_checker_stats();
+  FROM pgrac.pgrac_fsync_checker_stats();
 
 -- privileges: nothing for PUBLIC, reading for pg_monitor, reset for superusers
 CREATE ROLE regress_fsync_nobody;
 CREATE ROLE regress_fsync_monitor IN ROLE pg_monitor;
 SET ROLE regress_fsync_nobody;
-SELECT count(*) FROM pgrac_fsync_report();
+SELECT count(*) FROM pgrac.pgrac_fsync_report();
 \echo :LAST_ERROR_SQLSTATE
-SELECT findings FROM pgrac_fsync_checker_stats();
+SELECT findings FROM pgrac.pgrac_fsync_checker_stats();
 \echo :LAST_ERROR_SQLSTATE
-SELECT count(*) FROM pgrac_storage_layers();
+SELECT count(*) FROM pgrac.pgrac_storage_layers();
 \echo :LAST_ERROR_SQLSTATE
-SELECT pgrac_fsync_report_reset();
+SELECT pgrac.pgrac_fsync_report_reset();
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SET ROLE regress_fsync_monitor;
-SELECT count(*) FROM pgrac_fsync_report();
-SELECT findings FROM pgrac_fsync_checker_stats();
-SELECT pgrac_fsync_report_reset();
+SELECT count(*) FROM pgrac.pgrac_fsync_report();
+SELECT findings FROM pgrac.pgrac_fsync_checker_stats();
+SELECT pgrac.pgrac_fsync_report_reset();
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT pgrac_fsync_report_reset();
+SELECT pgrac.pgrac_fsync_report_reset();
 
 -- bad arguments: the functions take none
-SELECT * FROM pgrac_fsync_report(0);
+SELECT * FROM pgrac.pgrac_fsync_report(0);
 \echo :LAST_ERROR_SQLSTATE
-SELECT pgrac_fsync_report_reset(true);
+SELECT pgrac.pgrac_fsync_report_reset(true);
 \echo :LAST_ERROR_SQLSTATE
 
 -- the block-device functions refuse on md, saying what to set
 \set VERBOSITY terse
-SELECT * FROM pgrac_block_device;
+SELECT * FROM pgrac.pgrac_block_device;
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM pgrac_relation_extents('pg_class');
+SELECT * FROM pgrac.pgrac_relation_extents('pg_class');
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 
 DROP TABLE regress_fsync_t, regress_fsync_u;
 DROP ROLE regress_fsync_nobody, regress_fsync_monitor;
 DROP EXTENSION pgrac_storage;
+DROP SCHEMA pgrac;

@@ -37,7 +37,11 @@ OBJS = \
 	src/blockdev/bd_sql.o
 
 EXTENSION = pgrac_storage
-DATA = sql/pgrac_storage--1.0.sql
+DATA = \
+	sql/pgrac_storage--1.1.sql \
+	sql/pgrac_storage--1.0.sql \
+	sql/pgrac_storage--1.0.control \
+	sql/pgrac_storage--1.0--1.1.sql
 # PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM for the test-only build
 # (test/modules/powerloss); never set for an installed build.
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)

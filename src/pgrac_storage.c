@@ -324,7 +324,7 @@ define_settings(void)
 
 	DefineCustomBoolVariable("pgrac.fsync_checker",
 							 "Report relation data that would not survive an operating system crash.",
-							 "Adds the fsync checker layer to the storage stack; see pgrac_fsync_report().",
+							 "Adds the fsync checker layer to the storage stack; see pgrac.pgrac_fsync_report().",
 							 &pgrac_fsync_checker,
 							 false,
 							 PGC_POSTMASTER,

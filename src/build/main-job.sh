@@ -66,13 +66,13 @@ sql -U postgres -q -c "CHECKPOINT"
 
 echo
 echo "Storage stack (level 0 is the base backend):"
-sql -U postgres -c "SELECT * FROM pgrac_storage_layers()"
+sql -U postgres -c "SELECT * FROM pgrac.pgrac_storage_layers()"
 echo "Block device (the embedded image pg_pgrac/device.img):"
-sql -U postgres -c "SELECT device, size_bytes, extent_bytes, extents_used, extents_free, forks FROM pgrac_block_device"
-sql -U postgres -c "SELECT count(*) AS extents, sum(blocks) AS blocks FROM pgrac_relation_extents('pgbench_accounts')"
+sql -U postgres -c "SELECT device, size_bytes, extent_bytes, extents_used, extents_free, forks FROM pgrac.pgrac_block_device"
+sql -U postgres -c "SELECT count(*) AS extents, sum(blocks) AS blocks FROM pgrac.pgrac_relation_extents('pgbench_accounts')"
 echo "fsync checker report (empty means: nothing written would have been lost by an OS crash):"
-sql -U postgres -c "SELECT * FROM pgrac_fsync_report()"
-sql -U postgres -c "SELECT * FROM pgrac_fsync_checker_stats()"
+sql -U postgres -c "SELECT * FROM pgrac.pgrac_fsync_report()"
+sql -U postgres -c "SELECT * FROM pgrac.pgrac_fsync_checker_stats()"
 
 cat <<MSG
 The server is still running.  Connect with:

@@ -106,8 +106,8 @@ for round in $(seq 1 "$ROUNDS"); do
 		t1=$(now_ms)
 		echo "$cfg,index_ms,$((t1 - t0))" >>"$OUT/raw.csv"
 		if [ "$cfg" = on ]; then
-			findings=$(sql "SELECT findings FROM pgrac_fsync_checker_stats()" 2>/dev/null ||
-				{ sql "CREATE EXTENSION IF NOT EXISTS pgrac_storage" >/dev/null; sql "SELECT findings FROM pgrac_fsync_checker_stats()"; })
+			findings=$(sql "SELECT findings FROM pgrac.pgrac_fsync_checker_stats()" 2>/dev/null ||
+				{ sql "CREATE EXTENSION IF NOT EXISTS pgrac_storage" >/dev/null; sql "SELECT findings FROM pgrac.pgrac_fsync_checker_stats()"; })
 			echo "on,findings,$findings" >>"$OUT/raw.csv"
 		fi
 		stop "$cfg"

@@ -62,7 +62,7 @@ LOOP_GB=${LOOP_GB:-8}
 WRITE_BEHIND=${WRITE_BEHIND:-32MB}
 EXTENT_SIZE=${EXTENT_SIZE:-128kB}
 # write-behind's device writes and the blocks in them (the _wb configurations)
-wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac_write_behind_stats()"
+wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac.pgrac_write_behind_stats()"
 read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image image_dio loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb md_again}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"

@@ -13,7 +13,7 @@
 #
 # Passes when every configuration gives stock's per-test results, no test
 # fails, and the fsync checker reported nothing: no row in
-# pgrac_fsync_report() after a final checkpoint, and no checker WARNING in
+# pgrac.pgrac_fsync_report() after a final checkpoint, and no checker WARNING in
 # the server log after a clean shutdown (whose checkpoint is audited too).
 # For bd and bd_loop, pgrac_image verify must accept the device after the
 # shutdown.  Documented deviations of bd apply to bd_loop too.
@@ -150,7 +150,7 @@ CONF
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -l "$OUT/$cfg/server.log" -w start >/dev/null
 	[ "$cfg" != stock ] && sql "$port" "CREATE EXTENSION pgrac_storage" >/dev/null
 	case $cfg in
-	bd*) sql "$port" "SELECT device || ', direct I/O ' || direct_io || ', ' || io_method FROM pgrac_block_device" >"$OUT/$cfg/device" ;;
+	bd*) sql "$port" "SELECT device || ', direct I/O ' || direct_io || ', ' || io_method FROM pgrac.pgrac_block_device" >"$OUT/$cfg/device" ;;
 	esac
 	local s
 	for s in $SUITES; do
@@ -161,12 +161,12 @@ CONF
 	done
 	if [ "$cfg" != stock ]; then
 		sql "$port" "CHECKPOINT" >/dev/null
-		sql "$port" "SELECT count(*) FROM pgrac_fsync_report()" >"$OUT/$cfg/findings"
-		sql "$port" "SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()" >"$OUT/$cfg/unbuffered_writes"
-		sql "$port" "SELECT * FROM pgrac_fsync_report()" >"$OUT/$cfg/report"
+		sql "$port" "SELECT count(*) FROM pgrac.pgrac_fsync_report()" >"$OUT/$cfg/findings"
+		sql "$port" "SELECT unbuffered_writes FROM pgrac.pgrac_fsync_checker_stats()" >"$OUT/$cfg/unbuffered_writes"
+		sql "$port" "SELECT * FROM pgrac.pgrac_fsync_report()" >"$OUT/$cfg/report"
 	fi
 	if [ "$cfg" = bd_loop ]; then
-		sql "$port" "SELECT blocks_queued || ' blocks queued, ' || blocks_written || ' written in ' || writes || ' writes' FROM pgrac_write_behind_stats()" >"$OUT/$cfg/write_behind"
+		sql "$port" "SELECT blocks_queued || ' blocks queued, ' || blocks_written || ' written in ' || writes || ' writes' FROM pgrac.pgrac_write_behind_stats()" >"$OUT/$cfg/write_behind"
 	fi
 	as_os_user "$BINDIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null
 	case $cfg in
@@ -253,7 +253,7 @@ for c in $CONFIGS; do
 	done
 	findings=$(cat "$OUT/$c/findings")
 	warnings=$(grep -c 'WARNING:  fsync checker:' "$OUT/$c/server.log" || true)
-	echo "$c: fsync checker: $findings findings in pgrac_fsync_report(), $warnings WARNINGs in the server log (incl. shutdown checkpoint); it tracked $(cat "$OUT/$c/unbuffered_writes") unbuffered writes"
+	echo "$c: fsync checker: $findings findings in pgrac.pgrac_fsync_report(), $warnings WARNINGs in the server log (incl. shutdown checkpoint); it tracked $(cat "$OUT/$c/unbuffered_writes") unbuffered writes"
 	if [ "$findings" != 0 ] || [ "$warnings" != 0 ]; then
 		fail "the fsync checker reported findings on $c:"
 		cat "$OUT/$c/report"

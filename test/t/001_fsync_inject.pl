@@ -24,14 +24,14 @@ sub finding_for
 	my ($rel) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT string_agg(fork || '|' || segno || '|' || reason, ';')
-		  FROM pgrac_fsync_report()
+		  FROM pgrac.pgrac_fsync_report()
 		 WHERE relfilenode = pg_relation_filenode('$rel')
 		   AND dboid = $dboid AND spcoid = 1663});
 }
 
 sub findings_count
 {
-	return $node->safe_psql('postgres', 'SELECT count(*) FROM pgrac_fsync_report()');
+	return $node->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_fsync_report()');
 }
 
 # --- control: the same write, synced, is fine ---
@@ -57,7 +57,7 @@ is(finding_for('bug1'), 'main|1|unbuffered write not synced at commit',
 	'unsynced write: relation, fork main, segment 1, reason');
 my $lsn_ok = $node->safe_psql('postgres', qq{
 	SELECT first_unsynced_lsn > '$before' AND first_unsynced_lsn <= pg_current_wal_insert_lsn()
-	  FROM pgrac_fsync_report() WHERE relfilenode = pg_relation_filenode('bug1')});
+	  FROM pgrac.pgrac_fsync_report() WHERE relfilenode = pg_relation_filenode('bug1')});
 is($lsn_ok, 't', 'first_unsynced_lsn lies between the LSNs before and after the write');
 
 # the same bug in segment 0 of a table that already existed, under an
@@ -78,7 +78,7 @@ is(finding_for('bug2'), 'main|0|sync registered after a checkpoint had passed th
 	'late registration: relation, fork, segment, reason');
 my $redo_ok = $node->safe_psql('postgres', qq{
 	SELECT checkpoint_redo > '$redo_before' AND checkpoint_redo = (SELECT redo_lsn FROM pg_control_checkpoint())
-	  FROM pgrac_fsync_report() WHERE relfilenode = pg_relation_filenode('bug2')});
+	  FROM pgrac.pgrac_fsync_report() WHERE relfilenode = pg_relation_filenode('bug2')});
 is($redo_ok, 't', 'checkpoint_redo is the redo pointer of the checkpoint that passed the write');
 
 # --- class 3: an init fork copied without sync ---
@@ -136,7 +136,7 @@ for my $i (1 .. 4)
 		SELECT fsync_inject_unsynced_write('b$i', 'main', 0, true); COMMIT;});
 }
 is($small->safe_psql('postgres',
-	'SELECT findings, findings_dropped FROM pgrac_fsync_checker_stats()'),
+	'SELECT findings, findings_dropped FROM pgrac.pgrac_fsync_checker_stats()'),
 	'2|2', 'findings beyond pgrac.fsync_checker_max_findings are counted as dropped');
 is(scalar(checker_warnings($small)), 4, 'dropped findings are still logged');
 
@@ -146,11 +146,11 @@ my $many = join("\n", map {
 } 1 .. 20);
 $small->psql('postgres', "BEGIN;\n$many\nCOMMIT;");
 is(scalar(checker_warnings($small)), 24, 'twenty findings of one commit: twenty WARNINGs');
-is($small->safe_psql('postgres', 'SELECT findings_dropped FROM pgrac_fsync_checker_stats()'),
+is($small->safe_psql('postgres', 'SELECT findings_dropped FROM pgrac.pgrac_fsync_checker_stats()'),
 	'22', '... and counted as dropped beyond the bound');
-$small->safe_psql('postgres', 'SELECT pgrac_fsync_report_reset()');
+$small->safe_psql('postgres', 'SELECT pgrac.pgrac_fsync_report_reset()');
 is($small->safe_psql('postgres',
-	'SELECT findings, findings_dropped FROM pgrac_fsync_checker_stats()'),
+	'SELECT findings, findings_dropped FROM pgrac.pgrac_fsync_checker_stats()'),
 	'0|0', 'reset clears the findings and the dropped counter');
 $small->stop;
 

@@ -74,10 +74,10 @@ sub run_workload
 sub expect_no_findings
 {
 	my ($node, $what) = @_;
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM pgrac_fsync_report()'),
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_fsync_report()'),
 		'0', "$what: no findings");
 	is($node->safe_psql('postgres',
-		'SELECT open_obligations, untracked_writes FROM pgrac_fsync_checker_stats()'),
+		'SELECT open_obligations, untracked_writes FROM pgrac.pgrac_fsync_checker_stats()'),
 		'0|0', "$what: no open obligations left, nothing untracked");
 }
 
@@ -96,7 +96,7 @@ for my $level ('replica', 'minimal')
 	run_workload($node);
 	expect_no_findings($node, "$level: DDL workload");
 	# the checker did watch: bulk writes went through it
-	ok($node->safe_psql('postgres', 'SELECT unbuffered_writes FROM pgrac_fsync_checker_stats()') > 1000,
+	ok($node->safe_psql('postgres', 'SELECT unbuffered_writes FROM pgrac.pgrac_fsync_checker_stats()') > 1000,
 		"$level: the checker tracked the workload's unbuffered writes");
 
 	# pgbench (initialization bulk-loads and builds indexes)

@@ -35,22 +35,22 @@ $plain->stop;
 my $off = pgrac_node('off');
 $off->start;
 $off->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
-is($off->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac_storage_layers()}),
+is($off->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac.pgrac_storage_layers()}),
 	'md', 'with the checker off the stack is md alone');
-($ret, $out, $err) = $off->psql('postgres', 'SELECT * FROM pgrac_fsync_report()');
+($ret, $out, $err) = $off->psql('postgres', 'SELECT * FROM pgrac.pgrac_fsync_report()');
 like($err, qr/ERROR:  the pgrac fsync checker is not enabled/,
 	'pgrac_fsync_report() refuses when the checker is off (no misleading empty report)');
 like($err, qr/HINT:  Set pgrac.fsync_checker = on/, '... and says how to enable it');
-($ret, $out, $err) = $off->psql('postgres', 'SELECT * FROM pgrac_fsync_checker_stats()',
+($ret, $out, $err) = $off->psql('postgres', 'SELECT * FROM pgrac.pgrac_fsync_checker_stats()',
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:  55000/, 'the refusal has SQLSTATE 55000');
 
 # enabling it with ALTER SYSTEM and a restart
 $off->safe_psql('postgres', 'ALTER SYSTEM SET pgrac.fsync_checker = on');
 $off->restart;
-is($off->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac_storage_layers()}),
+is($off->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac.pgrac_storage_layers()}),
 	'md,fsync_checker', 'ALTER SYSTEM SET pgrac.fsync_checker = on and a restart add the layer');
-is($off->safe_psql('postgres', 'SELECT count(*) FROM pgrac_fsync_report()'), '0',
+is($off->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_fsync_report()'), '0',
 	'the report works once enabled');
 $off->stop;
 

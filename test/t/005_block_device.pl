@@ -49,9 +49,9 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_class'), $ncat,
 	'a crash right after the import loses nothing');
 
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
-is($node->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac_storage_layers()}),
+is($node->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac.pgrac_storage_layers()}),
 	'block_device', 'the base backend is block_device');
-like($node->safe_psql('postgres', q{SELECT backend, embedded, extent_bytes, io_method FROM pgrac_block_device}),
+like($node->safe_psql('postgres', q{SELECT backend, embedded, extent_bytes, io_method FROM pgrac.pgrac_block_device}),
 	qr/^block_device\|t\|131072\|sync$/, 'status view');
 
 # --- ordinary work, then a clean restart ---
@@ -65,7 +65,7 @@ $node->safe_psql('postgres', q{
 	CHECKPOINT;
 });
 my $sum = $node->safe_psql('postgres', 'SELECT count(*), sum(id), md5(string_agg(v, \',\' ORDER BY id)) FROM t');
-cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM pgrac_relation_extents('t')}), '>', 1,
+cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM pgrac.pgrac_relation_extents('t')}), '>', 1,
 	'a relation lists its extents');
 
 # pg_stat_io: the checkpoint's device flush is the fsync of relation data
@@ -119,12 +119,12 @@ $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '1', 'an unlogged table keeps its rows across a clean restart');
 
 # --- space is reused after drop, once checkpoints have freed it ---
-my $free0 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac_block_device');
+my $free0 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac.pgrac_block_device');
 $node->safe_psql('postgres', 'CREATE TABLE big AS SELECT g, repeat(\'x\', 500) AS pad FROM generate_series(1, 20000) g');
-my $free1 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac_block_device');
+my $free1 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac.pgrac_block_device');
 cmp_ok($free1, '<', $free0, 'a new table takes extents');
 $node->safe_psql('postgres', 'DROP TABLE big; CHECKPOINT; CHECKPOINT;');
-my $free2 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac_block_device');
+my $free2 = $node->safe_psql('postgres', 'SELECT extents_free FROM pgrac.pgrac_block_device');
 cmp_ok($free2, '>=', $free0, 'dropping it gives them back after a checkpoint');
 
 # --- bypasses of the storage manager ---
@@ -144,10 +144,10 @@ $node->safe_psql('wl', 'CREATE TABLE y (a int) TABLESPACE ts; INSERT INTO y VALU
 like($stderr, qr/tablespace "ts" is not empty/, 'DROP TABLESPACE sees relations of other databases on the device');
 $node->safe_psql('wl', 'ALTER TABLE y SET TABLESPACE pg_default');
 is($node->safe_psql('wl', 'SELECT * FROM y'), '1', 'ALTER TABLE SET TABLESPACE moves a relation');
-my $forks_before = $node->safe_psql('postgres', 'SELECT forks FROM pgrac_block_device');
+my $forks_before = $node->safe_psql('postgres', 'SELECT forks FROM pgrac.pgrac_block_device');
 $node->safe_psql('postgres', 'DROP DATABASE wl');
 $node->safe_psql('postgres', 'DROP TABLESPACE ts; CHECKPOINT; CHECKPOINT');
-cmp_ok($node->safe_psql('postgres', 'SELECT forks FROM pgrac_block_device'), '<', $forks_before - 100,
+cmp_ok($node->safe_psql('postgres', 'SELECT forks FROM pgrac.pgrac_block_device'), '<', $forks_before - 100,
 	'DROP DATABASE frees the database\'s forks');
 
 # --- a relfilenumber held only by the device is not handed out again ---

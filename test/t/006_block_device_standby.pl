@@ -50,10 +50,10 @@ my $q = q{SELECT (SELECT count(*) FROM before_backup) || ',' || (SELECT count(DI
 my $expect = $primary->safe_psql('postgres', $q);
 is($expect, '1000,1,40000,5000050000', 'primary has what it was given');
 is($standby->safe_psql('postgres', $q), $expect, 'the standby follows the primary');
-is($standby->safe_psql('postgres', q{SELECT backend, embedded, direct_io FROM pgrac_block_device}), 'block_device|t|t',
+is($standby->safe_psql('postgres', q{SELECT backend, embedded, direct_io FROM pgrac.pgrac_block_device}), 'block_device|t|t',
 	'the standby runs on its own copy of the image, with direct I/O');
-is($standby->safe_psql('postgres', q{SELECT count(*) FROM pgrac_relation_extents('after_backup')}),
-	$primary->safe_psql('postgres', q{SELECT count(*) FROM pgrac_relation_extents('after_backup')}),
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM pgrac.pgrac_relation_extents('after_backup')}),
+	$primary->safe_psql('postgres', q{SELECT count(*) FROM pgrac.pgrac_relation_extents('after_backup')}),
 	'its extent map matches the primary\'s');
 
 # restartpoints, then a restart of the standby mid-stream

@@ -26,7 +26,7 @@ my $settings = "pgrac.storage_backend = 'block_device'\npgrac.device = '$dev'\np
 my $node = pgrac_node('loop', settings => $settings);
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage; CREATE EXTENSION amcheck');
-like($node->safe_psql('postgres', 'SELECT device, embedded, direct_io, io_method FROM pgrac_block_device'),
+like($node->safe_psql('postgres', 'SELECT device, embedded, direct_io, io_method FROM pgrac.pgrac_block_device'),
 	qr/^\Q$dev\E\|f\|t\|io_uring$/, 'the server runs on the loop device with direct I/O and io_uring');
 like(slurp_file($node->logfile), qr/block device "\Q$dev\E" uses direct I\/O \(offset alignment \d+, buffer alignment \d+ bytes\)/,
 	'the log names the alignment checked at startup');
@@ -60,7 +60,7 @@ my $table_blocks = $node->safe_psql('postgres',
 cmp_ok($table_blocks, '>', 4000, 'pgbench_accounts is large enough for the scan to mean something');
 my ($scan, $ra) = split /\n/, $node->safe_psql('postgres',
 	'SET max_parallel_workers_per_gather = 0; SELECT sum(abalance), count(*) FROM pgbench_accounts;'
-	  . " SELECT active, blocks_served >= $table_blocks / 2, dropped_failed, blocks_served FROM pgrac_read_ahead_stats()");
+	  . " SELECT active, blocks_served >= $table_blocks / 2, dropped_failed, blocks_served FROM pgrac.pgrac_read_ahead_stats()");
 $ra =~ s/\|(\d+)$//;
 note("read-ahead served $1 of the table's $table_blocks blocks");
 is($scan, $sum, 'a sequential scan with read-ahead on the loop device reads the same rows');

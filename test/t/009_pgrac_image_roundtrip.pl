@@ -142,7 +142,7 @@ like($out, qr/^1663\s+$dboid\s+999999\s+main\s+live\s+131075\s/m, 'the two-segme
 $node->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$img'\n");
 $node->start;
 unlike(slurp_file($node->logfile), qr/imported \d+ relation forks/, 'the server finds the device owned, no import of its own');
-is($node->safe_psql('postgres', q{SELECT backend || ' ' || device FROM pgrac_block_device}),
+is($node->safe_psql('postgres', q{SELECT backend || ' ' || device FROM pgrac.pgrac_block_device}),
 	"block_device $img", 'the server runs on the image');
 is($node->safe_psql('postgres', $checks), $before, 'the data is the same on the block device');
 is($node->safe_psql('postgres', $amcheck), $nbtrees, 'amcheck finds every B-tree intact on the block device');
@@ -342,12 +342,12 @@ my $grower = pgrac_node('grower',
 	settings => "pgrac.storage_backend = 'block_device'\npgrac.device = '$gimg'\n");
 $grower->start;
 $grower->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
-is($grower->safe_psql('postgres', 'SELECT size_bytes, max_size_bytes FROM pgrac_block_device'),
+is($grower->safe_psql('postgres', 'SELECT size_bytes, max_size_bytes FROM pgrac.pgrac_block_device'),
 	(128 * 1024 * 1024) . '|' . (256 * 1024 * 1024), 'the server sees the grown size');
 $grower->safe_psql('postgres', q{CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 60000) g});
-cmp_ok($grower->safe_psql('postgres', q{SELECT max(extent) FROM pgrac_relation_extents('filler')}), '>=', 1024,
+cmp_ok($grower->safe_psql('postgres', q{SELECT max(extent) FROM pgrac.pgrac_relation_extents('filler')}), '>=', 1024,
 	'... and puts data in the extents the grow added');
-is($grower->safe_psql('postgres', 'SELECT size_bytes FROM pgrac_block_device'), 128 * 1024 * 1024,
+is($grower->safe_psql('postgres', 'SELECT size_bytes FROM pgrac.pgrac_block_device'), 128 * 1024 * 1024,
 	'... without growing the image itself');
 unlike(slurp_file($grower->logfile), qr/grew image file/, '... as its log confirms');
 $grower->stop;

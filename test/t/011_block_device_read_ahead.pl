@@ -32,7 +32,7 @@ cmp_ok($nblocks, '>', 1000, "the table has $nblocks blocks");
 my $evict = q{SELECT count(pg_buffercache_evict(bufferid)) >= 0 FROM pg_buffercache
 	WHERE relfilenode = pg_relation_filenode('t') AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database());};
 my $digest = q{SET max_parallel_workers_per_gather = 0; SELECT count(*), sum(hashtext(v)::bigint), sum(id) FROM t;};
-my $stats = q{SELECT active, reads > 0, blocks_served, dropped_stale, dropped_failed FROM pgrac_read_ahead_stats();};
+my $stats = q{SELECT active, reads > 0, blocks_served, dropped_stale, dropped_failed FROM pgrac.pgrac_read_ahead_stats();};
 
 # without read-ahead: the reference result
 my ($ref) = $node->safe_psql('postgres', "SET pgrac.read_ahead = 0; $evict $digest $stats");
@@ -57,11 +57,11 @@ sub scan_continues
 	my ($between) = @_;
 	$node->safe_psql('postgres', $evict);
 	$a->query_safe(q{SELECT count(*) FROM t WHERE ctid < '(100,0)'});
-	my $before = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac_read_ahead_stats()});
+	my $before = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac.pgrac_read_ahead_stats()});
 	$node->safe_psql('postgres', $between) if $between;
 	$node->safe_psql('postgres', $evict);
 	my $seen = $a->query_safe("SELECT count(*) FILTER (WHERE v = 'changed') || '|' || count(*) FROM t WHERE $range");
-	my $after = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac_read_ahead_stats()});
+	my $after = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac.pgrac_read_ahead_stats()});
 	my ($s0, $d0) = split /\|/, $before;
 	my ($s1, $d1) = split /\|/, $after;
 	return ($seen, $s1 - $s0, $d1 - $d0);

@@ -35,7 +35,7 @@ sub stats
 {
 	my %s;
 	@s{ split /, /, $stats_cols } = split /\|/,
-	  $node->safe_psql('postgres', "SELECT $stats_cols FROM pgrac_write_behind_stats()");
+	  $node->safe_psql('postgres', "SELECT $stats_cols FROM pgrac.pgrac_write_behind_stats()");
 	return \%s;
 }
 
@@ -104,7 +104,7 @@ sub stop_writer
 {
 	for (1 .. 50)
 	{
-		$node->poll_query_until('postgres', 'SELECT slots_in_use = 0 FROM pgrac_write_behind_stats()')
+		$node->poll_query_until('postgres', 'SELECT slots_in_use = 0 FROM pgrac.pgrac_write_behind_stats()')
 		  or die 'the write-behind queue does not drain';
 		kill 'STOP', $writer or die "could not stop the writer: $!";
 		my $tries = 0;
@@ -202,7 +202,7 @@ $node->safe_psql('postgres', evict(16, 32));
 cmp_ok(stats()->{slots_in_use}, '>', 0, 'committed rows are queued, not on the device');
 kill 'KILL', $writer;
 # the postmaster treats the writer's death as a crash: every process restarts
-ok($node->poll_query_until('postgres', "SELECT running AND writer_pid <> $writer FROM pgrac_write_behind_stats()"),
+ok($node->poll_query_until('postgres', "SELECT running AND writer_pid <> $writer FROM pgrac.pgrac_write_behind_stats()"),
 	'the server restarts after the crash, with a new writer');
 is($node->safe_psql('postgres', "SELECT count(*) FROM t WHERE $range AND v = 'crash'"), $rows,
 	'every committed row lost from the queue is back, replayed from WAL');

@@ -130,3 +130,31 @@ GRANT SELECT ON pgrac_block_device TO pg_monitor;
 GRANT EXECUTE ON FUNCTION pgrac_relation_extents(regclass, text) TO pg_monitor;
 REVOKE ALL ON FUNCTION pgrac_write_behind_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgrac_write_behind_stats() TO pg_monitor;
+
+-- Relations on the device whose creating transaction a checkpoint has not
+-- yet seen commit, and what a pass would do about each (docs/block-device.md,
+-- "Forks of transactions that never committed").
+CREATE FUNCTION pgrac_uncommitted_forks(
+	OUT spcoid oid,
+	OUT dboid oid,
+	OUT relfilenode oid,
+	OUT create_xid xid,
+	OUT creator text,
+	OUT forks int,
+	OUT bytes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgrac_uncommitted_forks'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+-- Settle or reclaim them now, as the next checkpoint would.
+CREATE FUNCTION pgrac_reclaim_uncommitted_forks(
+	OUT settled int,
+	OUT reclaimed int,
+	OUT waiting int)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgrac_reclaim_uncommitted_forks'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION pgrac_uncommitted_forks() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgrac_uncommitted_forks() TO pg_monitor;
+REVOKE ALL ON FUNCTION pgrac_reclaim_uncommitted_forks() FROM PUBLIC;

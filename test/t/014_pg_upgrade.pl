@@ -79,7 +79,7 @@ for my $db ('fresh', 'updated')
 				JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
 				WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 				AND p.pronamespace = 'pgrac'::regnamespace}),
-		'8', "$db: its eight functions are in schema pgrac");
+		'10', "$db: its ten functions are in schema pgrac");
 	is( $new->safe_psql(
 			$db, q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac.pgrac_storage_layers()},
 			extra_params => [ '-U', 'regress_monitor' ]),

@@ -25,13 +25,13 @@ $standby->start;
 sub used_extents
 {
 	my ($n) = @_;
-	return $n->safe_psql('postgres', 'SELECT extents_used FROM pgrac_block_device');
+	return $n->safe_psql('postgres', 'SELECT extents_used FROM pgrac.pgrac_block_device');
 }
 
 sub uncommitted
 {
 	return $node->safe_psql('postgres',
-		q{SELECT string_agg(creator || ':' || forks, ',' ORDER BY relfilenode) FROM pgrac_uncommitted_forks()});
+		q{SELECT string_agg(creator || ':' || forks, ',' ORDER BY relfilenode) FROM pgrac.pgrac_uncommitted_forks()});
 }
 
 $node->safe_psql('postgres', 'CHECKPOINT');
@@ -76,7 +76,7 @@ $pending->query_safe(q{
 	CREATE TABLE pending AS SELECT g FROM generate_series(1, 5000) g;
 });
 
-my $r = $node->safe_psql('postgres', 'SELECT settled, reclaimed, waiting FROM pgrac_reclaim_uncommitted_forks()');
+my $r = $node->safe_psql('postgres', 'SELECT settled, reclaimed, waiting FROM pgrac.pgrac_reclaim_uncommitted_forks()');
 like($r, qr/^\d+\|3\|2$/, 'a pass reclaims the three, waits for the prepared and the running creator');
 like(slurp_file($node->logfile), qr/reclaimed \d forks \(\d+ kB\) of relation \d+\/\d+\/\d+ on the block device: its creating transaction \d+ never committed/,
 	'... and logs each reclaim');

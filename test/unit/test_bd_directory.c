@@ -130,6 +130,52 @@ test_entry_validation(void **state)
 						"free entry is not empty");
 }
 
+/*
+ * The creating transaction shares the entry's last 8 bytes with the
+ * extent-map address: an entry written before it existed (a u64 address,
+ * high half zero) decodes to the same address and no creator, and the two
+ * fields never overwrite each other.
+ */
+static void
+test_creator_field(void **state)
+{
+	uint8		page[BD_PAGE_SIZE];
+	BdDirEntry	e,
+				got;
+	uint8	   *slot = page + BD_DIR_ENTRIES_OFFSET + 3 * BD_DIR_ENTRY_SIZE;
+
+	(void) state;
+	bd_dir_page_init(page, 10, 0, 0);
+	e = live_entry(7, 0, 9, 9 * 128);
+	e.extent_map = 0x12345;
+	e.create_xid = 0xfedcba98;
+	bd_dir_entry_encode(page, 3, &e);
+	bd_dir_entry_decode(page, 3, &got);
+	assert_int_equal(got.extent_map, 0x12345);
+	assert_int_equal(got.create_xid, 0xfedcba98);
+	assert_int_equal(bd_dir_entry_validate(&got, 128, 1000), BD_ENTRY_OK);
+
+	/* the layout of an entry from before: a u64 address at 56 */
+	e.create_xid = 0;
+	bd_dir_entry_encode(page, 3, &e);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(slot[56 + i], (uint8) ((UINT64CONST(0x12345) >> (8 * i)) & 0xff));
+	bd_dir_entry_decode(page, 3, &got);
+	assert_int_equal(got.create_xid, 0);
+
+	/* only a live main fork may name its creator */
+	e = live_entry(7, 1, 1, 0);
+	e.create_xid = 100;
+	assert_int_equal(bd_dir_entry_validate(&e, 128, 1000), BD_ENTRY_BAD_CREATOR);
+	e = live_entry(7, 0, 1, 0);
+	e.state = BD_ENTRY_TOMBSTONE;
+	e.create_xid = 100;
+	assert_int_equal(bd_dir_entry_validate(&e, 128, 1000), BD_ENTRY_BAD_CREATOR);
+	memset(&e, 0, sizeof(e));
+	e.create_xid = 100;			/* free, but not empty */
+	assert_int_equal(bd_dir_entry_validate(&e, 128, 1000), BD_ENTRY_FREE_NOT_EMPTY);
+}
+
 static void
 test_extent_map_page(void **state)
 {
@@ -160,6 +206,7 @@ main(void)
 		cmocka_unit_test(test_directory_page_round_trip),
 		cmocka_unit_test(test_free_slot_is_zeroed),
 		cmocka_unit_test(test_entry_validation),
+		cmocka_unit_test(test_creator_field),
 		cmocka_unit_test(test_extent_map_page),
 	};
 

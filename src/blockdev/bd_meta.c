@@ -691,6 +691,30 @@ format_embedded_image(void)
 }
 
 /*
+ * pgrac.image_max_size and pgrac.image_extent_size shape the embedded
+ * image only when it is created; a different value later would otherwise
+ * be ignored without a word.
+ */
+static void
+warn_creation_settings(const BdSuperblock *sb)
+{
+	uint64		extent_bytes = (uint64) sb->extent_pages * BD_PAGE_SIZE;
+	uint64		max_mb = (uint64) sb->max_extents * extent_bytes / (1024 * 1024);
+	const char *hint = "These settings apply only when the embedded image is created.  To change them, stop the server, move the data back with pgrac_image export, remove pg_pgrac/device.img, and start again: the new image is created with them and the data imported into it.";
+
+	if ((uint64) pgrac_image_max_size_mb * 1024 * 1024 / extent_bytes != sb->max_extents)
+		ereport(WARNING,
+				(errmsg("pgrac.image_max_size is %d MB, but the embedded image \"%s\" was created to grow to at most %llu MB",
+						pgrac_image_max_size_mb, bd_dev.path, (unsigned long long) max_mb),
+				 errhint("%s", hint)));
+	if ((uint64) pgrac_image_extent_kb * 1024 != extent_bytes)
+		ereport(WARNING,
+				(errmsg("pgrac.image_extent_size is %d kB, but the embedded image \"%s\" was created with extents of %llu kB",
+						pgrac_image_extent_kb, bd_dev.path, (unsigned long long) extent_bytes / 1024),
+				 errhint("%s", hint)));
+}
+
+/*
  * Read the superblock to size shared memory: in the postmaster, before
  * shared memory exists.  Creates and formats the embedded image on first
  * start.
@@ -759,6 +783,8 @@ read_geometry(void)
 						bd_dev.path, bd_superblock_error_text(sberr)),
 				 errhint("%s", not_format)));
 	bd_check_bound_device(bd_geometry.device_uuid);
+	if (bd_device_embedded())
+		warn_creation_settings(&bd_geometry);
 	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev.size)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),

@@ -177,6 +177,16 @@ like($uplogs, qr/FATAL:  pg_upgrade cannot upgrade a cluster whose relation data
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM keep'), '20000', '... and the server runs on the other copy');
 }
 
+# --- a creation-time setting changed later is not ignored without a word ---
+$node->stop;
+set_pgrac_conf($node, $bd . "pgrac.image_max_size = '128GB'\n");
+$node->start;
+like(slurp_file($node->logfile), qr/WARNING:  pgrac.image_max_size is 131072 MB, but the embedded image ".*device.img" was created to grow to at most 65536 MB/,
+	'raising pgrac.image_max_size after the image exists is reported');
+$node->stop;
+set_pgrac_conf($node, $bd);
+$node->start;
+
 # --- pg_rewind (item 5) ---
 $node->safe_psql('postgres', 'CHECKPOINT');
 my $standby = PostgreSQL::Test::Cluster->new('op_standby');

@@ -23,9 +23,9 @@
  *                like any unlinked fork), its free-space map file goes.
  *
  * Why this cannot remove a live relation: the xid is the creator's, the
- * commit log is the authority on its fate, and TransactionIdIsInProgress
- * is asked before TransactionIdDidCommit (a transaction commits in the
- * log before it leaves the proc array).  Nothing else can reach a
+ * commit log is the authority on its fate, and whether it is still running
+ * is asked (of a snapshot of the proc array) before whether it committed:
+ * a transaction commits in the log before it leaves the proc array.  Nothing else can reach a
  * relation whose creator is gone: its relfilenumber is not in any
  * committed catalog and, while the entry exists, cannot be handed out
  * again (bd_relfilenumber_in_use).  The pass runs only when recovery is
@@ -48,32 +48,64 @@
 #include "storage/md.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
+#include "storage/standby.h"
 #include "storage/smgr.h"
 
 #include "pgrac/bd_wal.h"
 #include "bd_server.h"
 
-/* What a pass found about one relation */
-BdCreatorStatus
-bd_creator_status(uint32 create_xid)
+/*
+ * What became of each creator in list[0..n), into status[].
+ *
+ * In progress is asked of one snapshot of the running transactions
+ * (GetRunningTransactionData, prepared transactions included), taken after
+ * the list: every xid in the list was assigned before it, so one not in
+ * the snapshot had ended by then, and the commit log says how.
+ * (TransactionIdIsInProgress cannot be used: the checkpointer, where a
+ * pass runs, is not in the proc array, and that function skips the slot
+ * it takes to be its caller's.)
+ */
+void
+bd_creator_statuses(const BdUnsettled *list, int n, BdCreatorStatus *status)
 {
-	TransactionId xid = (TransactionId) create_xid;
-	BdCreatorStatus status;
+	RunningTransactions running;
+	TransactionId *xids;
+	int			nxids;
+	TransactionId next_xid;
 
-	/* the commit log must not be truncated under the lookup */
+	if (n == 0)
+		return;
+	running = GetRunningTransactionData();
+	LWLockRelease(ProcArrayLock);
+	LWLockRelease(XidGenLock);
+	/* top-level xids first; subtransactions never create (top xid recorded) */
+	nxids = running->xcnt;
+	xids = palloc(sizeof(TransactionId) * Max(nxids, 1));
+	memcpy(xids, running->xids, sizeof(TransactionId) * nxids);
+	next_xid = running->nextXid;
+
+	/* the commit log must not be truncated under the lookups */
 	LWLockAcquire(XactTruncationLock, LW_SHARED);
-	if (!TransactionIdIsNormal(xid) ||
-		TransactionIdPrecedes(xid, TransamVariables->oldestClogXid) ||
-		TransactionIdFollowsOrEquals(xid, XidFromFullTransactionId(ReadNextFullTransactionId())))
-		status = BD_CREATOR_UNKNOWN;
-	else if (TransactionIdIsInProgress(xid))
-		status = BD_CREATOR_IN_PROGRESS;
-	else if (TransactionIdDidCommit(xid))
-		status = BD_CREATOR_COMMITTED;
-	else
-		status = BD_CREATOR_NEVER_COMMITTED;
+	for (int i = 0; i < n; i++)
+	{
+		TransactionId xid = (TransactionId) list[i].create_xid;
+		bool		running_now = false;
+
+		for (int k = 0; k < nxids && !running_now; k++)
+			running_now = TransactionIdEquals(xids[k], xid);
+		if (running_now)
+			status[i] = BD_CREATOR_IN_PROGRESS;
+		else if (!TransactionIdIsNormal(xid) ||
+				 TransactionIdPrecedes(xid, TransamVariables->oldestClogXid) ||
+				 TransactionIdFollowsOrEquals(xid, next_xid))
+			status[i] = BD_CREATOR_UNKNOWN;
+		else if (TransactionIdDidCommit(xid))
+			status[i] = BD_CREATOR_COMMITTED;
+		else
+			status[i] = BD_CREATOR_NEVER_COMMITTED;
+	}
 	LWLockRelease(XactTruncationLock);
-	return status;
+	pfree(xids);
 }
 
 const char *
@@ -140,17 +172,20 @@ void
 bd_reclaim_pass(int *settled, int *reclaimed, int *waiting)
 {
 	BdUnsettled *list;
+	BdCreatorStatus *status;
 	int			n;
 
 	*settled = *reclaimed = *waiting = 0;
 	if (!bd_meta_active() || RecoveryInProgress())
 		return;
 	list = bd_unsettled_list(&n);
+	status = palloc(sizeof(BdCreatorStatus) * Max(n, 1));
+	bd_creator_statuses(list, n, status);
 	for (int i = 0; i < n; i++)
 	{
 		BdUnsettled *u = &list[i];
 
-		switch (bd_creator_status(u->create_xid))
+		switch (status[i])
 		{
 			case BD_CREATOR_IN_PROGRESS:
 				(*waiting)++;
@@ -174,6 +209,7 @@ bd_reclaim_pass(int *settled, int *reclaimed, int *waiting)
 				break;
 		}
 	}
+	pfree(status);
 	pfree(list);
 }
 

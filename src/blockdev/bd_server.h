@@ -160,7 +160,8 @@ typedef enum BdCreatorStatus
 	BD_CREATOR_NEVER_COMMITTED,
 	BD_CREATOR_UNKNOWN,			/* outside the commit log's range */
 } BdCreatorStatus;
-extern BdCreatorStatus bd_creator_status(uint32 create_xid);
+extern void bd_creator_statuses(const BdUnsettled *list, int n,
+								BdCreatorStatus *status);
 extern const char *bd_creator_status_name(BdCreatorStatus status);
 extern BdUnsettled *bd_unsettled_list(int *n);
 extern void bd_reclaim_pass(int *settled, int *reclaimed, int *waiting);

@@ -183,10 +183,13 @@ pgrac_uncommitted_forks(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	BdUnsettled *list;
 	int			n;
+	BdCreatorStatus *status;
 
 	require_block_device();
 	InitMaterializedSRF(fcinfo, 0);
 	list = bd_unsettled_list(&n);
+	status = palloc(sizeof(BdCreatorStatus) * Max(n, 1));
+	bd_creator_statuses(list, n, status);
 	for (int i = 0; i < n; i++)
 	{
 		BdUnsettled *u = &list[i];
@@ -197,7 +200,7 @@ pgrac_uncommitted_forks(PG_FUNCTION_ARGS)
 		values[1] = ObjectIdGetDatum(u->key.dboid);
 		values[2] = ObjectIdGetDatum(u->key.relnumber);
 		values[3] = TransactionIdGetDatum((TransactionId) u->create_xid);
-		values[4] = CStringGetTextDatum(bd_creator_status_name(bd_creator_status(u->create_xid)));
+		values[4] = CStringGetTextDatum(bd_creator_status_name(status[i]));
 		values[5] = Int32GetDatum(u->nforks);
 		values[6] = Int64GetDatum((int64) u->nblocks * BLCKSZ);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

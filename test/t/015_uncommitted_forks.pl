@@ -14,9 +14,29 @@ use PgracCrash;
 
 my $node = pgrac_node('uf', allows_streaming => 1,
 	settings => "pgrac.storage_backend = 'block_device'\nautovacuum = off\n"
+	  . "max_logical_replication_workers = 0\n"
 	  . "max_prepared_transactions = 5\nwal_keep_size = '256MB'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
+
+# The checkpointer's pass while the creator is the only process in the proc
+# array (no autovacuum or replication launcher, no walsender yet): the
+# creator's transaction is running and must be seen so from the
+# checkpointer, which is not in that array itself.
+# (A later xid committed too, so that no shortcut answers "running"
+# merely because the creator's xid is newer than every completed one.)
+my $solo = $node->background_psql('postgres');
+$solo->query_safe(q{
+	BEGIN;
+	CREATE TABLE solo AS SELECT g FROM generate_series(1, 20000) g;
+});
+$node->safe_psql('postgres', 'SELECT pg_current_xact_id()');
+$solo->query_safe('CHECKPOINT');
+is($solo->query_safe('SELECT count(*) FROM solo'), '20000',
+	'a checkpoint while the creator is the only backend keeps its table');
+$solo->query_safe('COMMIT');
+$solo->quit;
+unlike(slurp_file($node->logfile), qr/reclaimed/, '... and reclaims nothing');
 $node->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('uf_standby');
 $standby->init_from_backup($node, 'base', has_streaming => 1);

@@ -72,6 +72,7 @@ typedef struct BdImageFork
 	uint32	   *extents;		/* nextents extent numbers, allocated via io */
 } BdImageFork;
 
+extern uint32 bd_image_min_extents(const BdFormatParams *params);
 extern bool bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 								  char *error, size_t error_size);
 extern bool bd_image_format(const BdIo *io, const BdFormatParams *params,

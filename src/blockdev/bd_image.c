@@ -35,6 +35,23 @@
 #define set_error bd_format_error
 
 /*
+ * The fewest extents a device formatted with these parameters may have: the
+ * extents its metadata fills (superblocks, allocation map and metadata
+ * area, all sized for max_extents unless metadata_pages is given), and one
+ * for data.  extent_pages must be valid.
+ */
+uint32
+bd_image_min_extents(const BdFormatParams *params)
+{
+	uint32		metadata_pages = params->metadata_pages ? params->metadata_pages :
+		bd_default_metadata_pages(params->max_extents);
+	uint64		last_page = bd_first_directory_page(bd_alloc_map_pages(params->max_extents)) +
+		metadata_pages - 1;
+
+	return Max(2, bd_reserved_extents(params->extent_pages, last_page) + 1);
+}
+
+/*
  * The superblock a format with these parameters would write, or false with
  * the reason: callers check before they destroy anything.
  */
@@ -43,6 +60,7 @@ bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 					  char *error, size_t error_size)
 {
 	BdSuperblockError sberr;
+	uint32		min_extents;
 
 	memset(sb, 0, sizeof(*sb));
 	memcpy(sb->device_uuid, params->device_uuid, 16);
@@ -55,13 +73,30 @@ bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 		bd_default_metadata_pages(params->max_extents);
 	sb->clean = true;
 	sberr = bd_superblock_validate(sb);
-	if (sberr != BD_SB_OK)
+	if (sberr == BD_SB_OK)
+		return true;
+	if (sberr != BD_SB_BAD_CAPACITY)
 	{
 		set_error(error, error_size, "invalid geometry: %s",
 				  bd_superblock_error_text(sberr));
 		return false;
 	}
-	return true;
+
+	/* which of the sizes is wrong (the extent size is valid by now) */
+	min_extents = bd_image_min_extents(params);
+	if (sb->metadata_pages > BD_MAX_METADATA_PAGES)
+		set_error(error, error_size, "invalid geometry: a metadata area of %u pages exceeds the largest, %d",
+				  sb->metadata_pages, BD_MAX_METADATA_PAGES);
+	else if (params->nextents > params->max_extents)
+		set_error(error, error_size, "invalid geometry: %u extents exceed the maximum of %u",
+				  params->nextents, params->max_extents);
+	else
+		set_error(error, error_size,
+				  "invalid geometry: %u extents are too few: the metadata (%u pages of directory and extent maps, sized for up to %u extents) fills %u extents of %u kB, so a device needs at least %u",
+				  params->nextents, sb->metadata_pages, params->max_extents,
+				  min_extents - 1, params->extent_pages * BD_PAGE_SIZE / 1024,
+				  min_extents);
+	return false;
 }
 
 bool

@@ -655,6 +655,39 @@ test_grow(void **state)
 	free_forks(forks, 1);
 }
 
+/* the smallest device a geometry allows, and why a smaller one is refused */
+static void
+test_min_extents(void **state)
+{
+	BdFormatParams p = {.extent_pages = EXTENT_PAGES,.nextents = 2,
+	.max_extents = 1000,.metadata_pages = META_PAGES};
+	BdSuperblock sb;
+
+	(void) state;
+	/* pages 0 .. 15 fill extents 0 and 1 */
+	assert_int_equal(bd_image_min_extents(&p), 3);
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+	assert_string_equal(error,
+						"invalid geometry: 2 extents are too few: the metadata (13 pages of directory and extent maps, sized for up to 1000 extents) fills 2 extents of 64 kB, so a device needs at least 3");
+	p.nextents = 3;
+	assert_true(bd_image_check_params(&p, &sb, error, sizeof(error)));
+
+	/* one more metadata page takes a third extent */
+	p.metadata_pages = META_PAGES + 1;
+	assert_int_equal(bd_image_min_extents(&p), 4);
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+
+	p.metadata_pages = META_PAGES;
+	p.nextents = 1001;
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+	assert_string_equal(error, "invalid geometry: 1001 extents exceed the maximum of 1000");
+
+	/* no data extent at all, however small the metadata */
+	p.nextents = 0;
+	p.max_extents = 0;
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+}
+
 int
 main(void)
 {
@@ -675,6 +708,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_layout_refuses_inconsistent_forks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_superblock_alternates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_extents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bd_image", tests, NULL, NULL);

@@ -626,18 +626,134 @@ check_layout_or_die(Device *dev, const BdIo *io, const BdLoadedLayout *layout)
 	}
 }
 
+/* "an allocation map", "a directory", ... */
+static const char *
+page_type_with_article(uint16 type)
+{
+	switch (type)
+	{
+		case BD_PAGE_SUPERBLOCK:
+			return "a superblock";
+		case BD_PAGE_ALLOC_MAP:
+			return "an allocation map";
+		case BD_PAGE_DIRECTORY:
+			return "a directory";
+		case BD_PAGE_EXTENT_MAP:
+			return "an extent map";
+	}
+	return "an unknown type of";
+}
+
+/* "fork S/D/R/F (directory page P, entry N)" of a loaded fork */
+static void
+print_fork(const BdLoadedLayout *l, int fork)
+{
+	const BdLoadedFork *f = &l->forks[fork];
+
+	printf("fork %u/%u/%u/%u (directory page %llu, entry %d)",
+		   f->entry.spcoid, f->entry.dboid, f->entry.relnumber, f->entry.fork,
+		   (unsigned long long) f->dir_page, f->slot);
+}
+
+/*
+ * One metadata problem: what is wrong with which page, as a load says it,
+ * then on a second line where the page was reached from and what the
+ * check could not look at because of it.
+ */
+static void
+print_meta_problem(const BdLoadedLayout *l, const BdMetaProblem *p)
+{
+	char		text[512];
+
+	bd_image_meta_problem_text(l, p, text, sizeof(text));
+	printf("problem: %s", text);
+	if (p->kind == BD_META_DAMAGED && p->page_error == BD_PAGE_WRONG_ADDRESS)
+		printf("; the page there says it belongs at page address %llu",
+			   (unsigned long long) p->found_address);
+	else if (p->kind == BD_META_DAMAGED && p->page_error == BD_PAGE_WRONG_TYPE)
+		printf("; the page there is %s page", page_type_with_article(p->found_type));
+	printf("\n");
+
+	if (p->kind == BD_META_BAD_ENTRY)
+		printf("  the entry is skipped: the extents of its fork, if it has any, are not checked\n");
+	else if (p->fork >= 0)
+	{
+		const BdLoadedFork *f = &l->forks[p->fork];
+
+		printf("  in the extent map of ");
+		print_fork(l, p->fork);
+		if (p->kind != BD_META_MAP_SHORT)
+			printf(", reached from %s page %llu",
+				   p->from == f->dir_page ? "its directory" : "extent map",
+				   (unsigned long long) p->from);
+		printf(": %u of its %u extents are not checked, nor is its EOF\n",
+			   f->entry.nextents - p->extents_read, f->entry.nextents);
+	}
+	else if (p->type == BD_PAGE_ALLOC_MAP)
+	{
+		uint64		start = (p->address - BD_FIRST_ALLOC_MAP_PAGE) * BD_ALLOC_BITS_PER_PAGE;
+		uint32		first;
+		uint32		last;
+
+		/* the reserved extents are allocated whatever the map says */
+		first = (uint32) Max(start, l->alloc.reserved);
+		last = (uint32) Min(start + BD_ALLOC_BITS_PER_PAGE, l->sb.nextents) - 1;
+		if (start >= l->sb.nextents)
+			printf("  it covers only extents beyond the device's current size, none of which is checked against it\n");
+		else
+			printf("  whether extents %u .. %u are free or allocated is not known; they are not checked against it\n",
+				   first, last);
+	}
+	else if (p->type == BD_PAGE_DIRECTORY && p->from == 0)
+		printf("  it is the directory's first page: no fork is checked\n");
+	else if (p->type == BD_PAGE_DIRECTORY)
+		printf("  reached from directory page %llu; the directory is not followed past it: the forks of any later page are not checked\n",
+			   (unsigned long long) p->from);
+}
+
+static void
+print_layout_problem(const BdLoadedLayout *l, const BdProblem *p)
+{
+	printf("problem: %s", bd_problem_text(p->kind));
+	if (p->extent != BD_NO_EXTENT)
+		printf(": extent %u (byte offset %llu)", p->extent,
+			   (unsigned long long) p->extent * l->sb.extent_pages * BD_PAGE_SIZE);
+	if (p->fork >= 0)
+	{
+		printf(", ");
+		print_fork(l, p->fork);
+	}
+	if (p->kind == BD_PROBLEM_EXTENT_OWNED_TWICE && p->other_fork >= 0)
+	{
+		printf(", and ");
+		print_fork(l, p->other_fork);
+	}
+	printf("\n");
+}
+
+/*
+ * Everything wrong with the device, as far as it can be read: each problem
+ * with a metadata page or entry, the layout invariants over what could be
+ * read, notes for what could not be checked, and a count.  Exit 1 when
+ * anything is wrong; 3 (as every command) when there is no superblock to
+ * start from.
+ */
 static int
 cmd_verify(const char *path)
 {
 	Device		dev;
 	BdIo		io;
 	BdLoadedLayout l;
-	BdProblem	problems[100];
+	char		error[512];
+	BdProblem	first[100];
+	BdProblem  *problems = first;
 	int			n;
+	int			total;
 
 	open_device(&dev, path, false, false);
 	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
+	if (!bd_image_check(&io, &l, error, sizeof(error)))
+		device_error("\"%s\": %s", path, error);
 	check_device_size(&dev, &l.sb);
 	if (l.sb_error_a != BD_PAGE_OK || l.sb_error_b != BD_PAGE_OK)
 		printf("note: superblock copy %c is damaged (%s); copy %c (generation %llu) is in use\n",
@@ -645,32 +761,38 @@ cmd_verify(const char *path)
 			   bd_page_error_text(l.sb_error_a != BD_PAGE_OK ? l.sb_error_a : l.sb_error_b),
 			   l.sb_copy == 0 ? 'A' : 'B', (unsigned long long) l.sb.generation);
 
-	n = bd_image_verify(&io, &l, problems, lengthof(problems));
-	for (int i = 0; i < Min(n, (int) lengthof(problems)); i++)
+	for (int i = 0; i < l.nmeta_problems; i++)
+		print_meta_problem(&l, &l.meta_problems[i]);
+
+	/* every layout problem, however many */
+	n = bd_image_verify(&io, &l, first, lengthof(first));
+	if (n > (int) lengthof(first))
 	{
-		const BdProblem *p = &problems[i];
-
-		printf("problem: %s", bd_problem_text(p->kind));
-		if (p->extent != BD_NO_EXTENT)
-			printf(": extent %u (byte offset %llu)", p->extent,
-				   (unsigned long long) p->extent * l.sb.extent_pages * BD_PAGE_SIZE);
-		if (p->fork >= 0)
-		{
-			const BdDirEntry *e = &l.forks[p->fork].entry;
-
-			printf(", fork %u/%u/%u/%u (directory page %llu, entry %d)",
-				   e->spcoid, e->dboid, e->relnumber, e->fork,
-				   (unsigned long long) l.forks[p->fork].dir_page, l.forks[p->fork].slot);
-		}
-		printf("\n");
+		problems = pg_malloc(n * sizeof(BdProblem));
+		n = bd_image_verify(&io, &l, problems, n);
 	}
-	if (n > (int) lengthof(problems))
-		printf("... and %d more problems\n", n - (int) lengthof(problems));
-	printf("%s: %d forks, %u of %u extents free, %d problem%s\n", path,
-		   l.nforks, l.alloc.nfree, l.alloc.nextents, n, n == 1 ? "" : "s");
+	for (int i = 0; i < n; i++)
+		print_layout_problem(&l, &problems[i]);
+	if (l.owners_unknown)
+		printf("note: no extent is reported as owned by nobody: not every fork's extents could be read\n");
+
+	total = l.nmeta_problems + n;
+	printf("%s: %d fork%s%s, ", path, l.nforks, l.nforks == 1 ? "" : "s",
+		   l.directory_cut ? " read" : "");
+	if (l.nalloc_pages_unknown == 0)
+		printf("%u of %u extents free, ", l.alloc.nfree, l.alloc.nextents);
+	else
+		printf("free extents unknown, ");
+	printf("%d problem%s", total, total == 1 ? "" : "s");
+	if (total > 0)
+		printf(" (%d in metadata pages, %d in the layout)", l.nmeta_problems, n);
+	printf("\n");
+
+	if (problems != first)
+		pg_free(problems);
 	bd_image_release(&io, &l);
 	close(dev.fd);
-	return n == 0 ? 0 : EXIT_PROBLEMS;
+	return total == 0 ? 0 : EXIT_PROBLEMS;
 }
 
 static int

@@ -1,8 +1,10 @@
 # pgrac_image on image files: format, verify, ls, grow, their refusals and
 # exit codes (0 ok, 1 problems found, 2 usage, 3 device unreadable, not
-# ours, in use or refused), recovery from a damaged superblock copy, and the
-# device lock (shared for readers, exclusive for writers).  Import and
-# export, which need clusters, are in 009.
+# ours, in use or refused), a refused format leaving no file behind and an
+# existing one unchanged, verify reporting every damaged metadata page,
+# recovery from a damaged superblock copy, and the device lock (shared for
+# readers, exclusive for writers).  Import and export, which need
+# clusters, are in 009.
 use strict;
 use warnings FATAL => 'all';
 use Digest::MD5;
@@ -193,6 +195,27 @@ poke($img, 2 * 8192 + 4000, "\x01");
 ($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 is($rc, 3, 'a torn allocation map page is refused');
 like($err, qr/allocation map page at page address 2: checksum mismatch/, '... by address');
+
+# Two metadata pages damaged two ways: the directory root (page 3, after
+# the one allocation map page of a 4 GB maximum) overwritten by the
+# allocation map page (a misdirected write), then that page torn.
+# verify names both, with what it could not check because of them.
+run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64', '--force');
+system('dd', "if=$img", "of=$img", 'bs=8192', 'skip=2', 'seek=3', 'count=1', 'conv=notrunc', 'status=none') == 0
+  or die 'dd failed';
+poke($img, 2 * 8192 + 4000, "\x01");
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
+is($rc, 1, 'verify of an image with two damaged metadata pages exits 1');
+like($out, qr/^problem: allocation map page at page address 2: checksum mismatch \(torn or corrupted write\)\n  whether extents 1 \.\. 15 are free or allocated is not known/m,
+	'... naming the torn allocation map page and what it leaves unknown');
+like($out, qr/^problem: directory page at page address 3: page belongs to another address \(misdirected write\); the page there says it belongs at page address 2\n  it is the directory's first page: no fork is checked/m,
+	'... and the misdirected directory page, and what that leaves out');
+like($out, qr/: 0 forks read, free extents unknown, 2 problems \(2 in metadata pages, 0 in the layout\)$/m,
+	'... and counts both');
+is($err, '', '... as a report, not an error');
+($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
+is($rc, 3, 'ls still refuses the image');
+like($err, qr/allocation map page at page address 2: checksum mismatch/, '... at its first damaged page');
 
 # a device smaller than its superblock says
 run_pgrac_image('format', "--device=$img", '--size=8MB', '--metadata-pages=64', '--force');

@@ -69,6 +69,9 @@ typedef struct BdForkLayout
 	uint32		nblocks;		/* logical EOF */
 	uint32		nextents;
 	const uint32 *extents;
+	bool		partial;		/* extents[] is only the first of the fork's
+								 * extents (its extent map could not be read
+								 * whole): its EOF is not checked */
 } BdForkLayout;
 
 typedef enum BdProblemKind
@@ -89,10 +92,21 @@ typedef struct BdProblem
 	int			other_fork;		/* the first owner, for OWNED_TWICE */
 } BdProblem;
 
+/*
+ * What the verifier must not judge because the metadata it comes from could
+ * not be read (pgrac_image verify goes on past damaged pages).  NULL: all
+ * of it was read.
+ */
+typedef struct BdLayoutGaps
+{
+	const bool *alloc_pages_unknown;	/* per allocation-map page, or NULL */
+	bool		owners_unknown; /* not every fork's extents are known */
+} BdLayoutGaps;
+
 extern int	bd_verify_layout(const BdForkLayout *forks, int nforks,
 							 const uint32 *metadata_extents, int nmetadata,
 							 const BdAllocator *alloc, uint32 extent_pages,
-							 int32 *owner_scratch,
+							 const BdLayoutGaps *gaps, int32 *owner_scratch,
 							 BdProblem *problems, int max_problems);
 extern const char *bd_problem_text(BdProblemKind kind);
 

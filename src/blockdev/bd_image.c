@@ -6,11 +6,19 @@
  *
  * Loading trusts nothing it has not checked: every page is checked for
  * type, own address and checksum, every entry is validated, chains are
- * followed only through addresses inside the device and for at most as
- * pages of the metadata area, each at most once (a cycle cannot loop
- * forever, two chains cannot share a page).  The first
- * problem stops the load with a message naming the page address; what a
- * load cannot see (double ownership, leaks) is bd_image_verify()'s job.
+ * followed only through addresses inside the metadata area, each page at
+ * most once (a cycle cannot loop forever, two chains cannot share a page).
+ * The first problem stops the load with a message naming the page address;
+ * what a load cannot see (double ownership, leaks) is bd_image_verify()'s
+ * job.
+ *
+ * pgrac_image verify wants every problem, not the first, so the same code
+ * can go on past one (bd_image_check()), as far as that needs no guess: a
+ * damaged allocation-map page leaves the state of its extents unknown, an
+ * invalid directory entry is skipped, and a chain page that cannot be
+ * trusted ends its chain, since its next pointer means nothing.  What was
+ * not read is recorded, and the verifier leaves out the checks that would
+ * need it (a leak cannot be told while any fork's extents are unknown).
  *
  * Formatting writes the superblocks last: a format interrupted by a crash
  * leaves no valid superblock behind, never a half-made device that looks
@@ -35,6 +43,23 @@
 #define set_error bd_format_error
 
 /*
+ * The fewest extents a device formatted with these parameters may have: the
+ * extents its metadata fills (superblocks, allocation map and metadata
+ * area, all sized for max_extents unless metadata_pages is given), and one
+ * for data.  extent_pages must be valid.
+ */
+uint32
+bd_image_min_extents(const BdFormatParams *params)
+{
+	uint32		metadata_pages = params->metadata_pages ? params->metadata_pages :
+		bd_default_metadata_pages(params->max_extents);
+	uint64		last_page = bd_first_directory_page(bd_alloc_map_pages(params->max_extents)) +
+		metadata_pages - 1;
+
+	return Max(2, bd_reserved_extents(params->extent_pages, last_page) + 1);
+}
+
+/*
  * The superblock a format with these parameters would write, or false with
  * the reason: callers check before they destroy anything.
  */
@@ -43,6 +68,7 @@ bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 					  char *error, size_t error_size)
 {
 	BdSuperblockError sberr;
+	uint32		min_extents;
 
 	memset(sb, 0, sizeof(*sb));
 	memcpy(sb->device_uuid, params->device_uuid, 16);
@@ -55,13 +81,30 @@ bd_image_check_params(const BdFormatParams *params, BdSuperblock *sb,
 		bd_default_metadata_pages(params->max_extents);
 	sb->clean = true;
 	sberr = bd_superblock_validate(sb);
-	if (sberr != BD_SB_OK)
+	if (sberr == BD_SB_OK)
+		return true;
+	if (sberr != BD_SB_BAD_CAPACITY)
 	{
 		set_error(error, error_size, "invalid geometry: %s",
 				  bd_superblock_error_text(sberr));
 		return false;
 	}
-	return true;
+
+	/* which of the sizes is wrong (the extent size is valid by now) */
+	min_extents = bd_image_min_extents(params);
+	if (sb->metadata_pages > BD_MAX_METADATA_PAGES)
+		set_error(error, error_size, "invalid geometry: a metadata area of %u pages exceeds the largest, %d",
+				  sb->metadata_pages, BD_MAX_METADATA_PAGES);
+	else if (params->nextents > params->max_extents)
+		set_error(error, error_size, "invalid geometry: %u extents exceed the maximum of %u",
+				  params->nextents, params->max_extents);
+	else
+		set_error(error, error_size,
+				  "invalid geometry: %u extents are too few: the metadata (%u pages of directory and extent maps, sized for up to %u extents) fills %u extents of %u kB, so a device needs at least %u",
+				  params->nextents, sb->metadata_pages, params->max_extents,
+				  min_extents - 1, params->extent_pages * BD_PAGE_SIZE / 1024,
+				  min_extents);
+	return false;
 }
 
 bool
@@ -129,22 +172,148 @@ grow_array(const BdIo *io, void *array, int count, int *capacity,
 	return grown;
 }
 
+/* ---------------------------------------------------------------------
+ * Loading
+ * ---------------------------------------------------------------------
+ */
+
 /*
- * Claim a page of the metadata area for one chain; a page reached twice
- * (two chains sharing it, or a chain looping) is corrupt metadata.
+ * One load: bd_image_load() stops at the first metadata problem, as the
+ * server must; bd_image_check() (pgrac_image verify) records each and goes
+ * on with what does not depend on the page in trouble.
+ */
+typedef struct Loader
+{
+	const BdIo *io;
+	BdLoadedLayout *layout;
+	bool		go_on;
+	int			problem_capacity;
+	char	   *error;
+	size_t		error_size;
+} Loader;
+
+const char *
+bd_page_type_name(uint16 type)
+{
+	switch (type)
+	{
+		case BD_PAGE_SUPERBLOCK:
+			return "superblock";
+		case BD_PAGE_ALLOC_MAP:
+			return "allocation map";
+		case BD_PAGE_DIRECTORY:
+			return "directory";
+		case BD_PAGE_EXTENT_MAP:
+			return "extent map";
+	}
+	return "unknown";
+}
+
+/* The problem as bd_image_load() reports it, naming the page address. */
+void
+bd_image_meta_problem_text(const BdLoadedLayout *layout,
+						   const BdMetaProblem *p, char *buf, size_t size)
+{
+	const char *what = bd_page_type_name(p->type);
+	unsigned long long address = (unsigned long long) p->address;
+
+	switch (p->kind)
+	{
+		case BD_META_UNREADABLE:
+			set_error(buf, size, "could not read %s page at page address %llu",
+					  what, address);
+			return;
+		case BD_META_DAMAGED:
+			set_error(buf, size, "%s page at page address %llu: %s",
+					  what, address, bd_page_error_text(p->page_error));
+			return;
+		case BD_META_OUTSIDE:
+			set_error(buf, size, "%s page address %llu lies outside the metadata pages (%llu .. %llu)",
+					  what, address,
+					  (unsigned long long) layout->sb.directory_root,
+					  (unsigned long long) bd_metadata_end(&layout->sb) - 1);
+			return;
+		case BD_META_REACHED_TWICE:
+			set_error(buf, size, "%s page at page address %llu is reached twice (chains share it or loop)",
+					  what, address);
+			return;
+		case BD_META_BAD_ENTRY:
+			set_error(buf, size, "directory page at page address %llu, entry %d: %s",
+					  (unsigned long long) p->dir_page, p->slot,
+					  bd_entry_error_text(p->entry_error));
+			return;
+		case BD_META_MAP_SHORT:
+			set_error(buf, size,
+					  "directory page at page address %llu, entry %d: extent map ends after %u of %u extents",
+					  (unsigned long long) p->dir_page, p->slot, p->extents_read,
+					  layout->forks[p->fork].entry.nextents);
+			return;
+	}
+	set_error(buf, size, "unknown problem with %s page at page address %llu",
+			  what, address);
+}
+
+static void
+problem_init(BdMetaProblem *p, uint16 type, uint64 address, uint64 from)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = type;
+	p->address = address;
+	p->from = from;
+	p->slot = -1;
+	p->fork = -1;
+}
+
+/*
+ * A problem found.  Loading, it is the error and the load stops (false);
+ * checking, it is recorded and the caller goes on past it (true).
  */
 static bool
-claim_metadata_page(BdLoadedLayout *layout, uint64 address, const char *what,
-					char *error, size_t error_size)
+found(Loader *ld, const BdMetaProblem *p)
+{
+	BdLoadedLayout *l = ld->layout;
+
+	if (!ld->go_on)
+	{
+		bd_image_meta_problem_text(l, p, ld->error, ld->error_size);
+		return false;
+	}
+	l->meta_problems = grow_array(ld->io, l->meta_problems, l->nmeta_problems,
+								  &ld->problem_capacity, sizeof(BdMetaProblem), 16);
+	l->meta_problems[l->nmeta_problems++] = *p;
+	return true;
+}
+
+/*
+ * Why a page failed its check, with what an intact page carries instead:
+ * the address or type in a page whose checksum holds is that page's own.
+ */
+static void
+set_damage(BdMetaProblem *p, BdPageError perr, const uint8 *page)
+{
+	BdPageHeader h;
+
+	p->kind = BD_META_DAMAGED;
+	p->page_error = perr;
+	bd_page_read_header(page, &h);
+	if (perr == BD_PAGE_WRONG_ADDRESS)
+		p->found_address = h.address;
+	else if (perr == BD_PAGE_WRONG_TYPE)
+		p->found_type = h.type;
+}
+
+/*
+ * Claim a page of the metadata area for one chain; false for a page
+ * reached twice (two chains sharing it, or a chain looping), which is
+ * corrupt metadata.
+ */
+static bool
+claim_metadata_page(BdLoadedLayout *layout, uint64 address)
 {
 	uint64		index = address - layout->sb.directory_root;
 
 	if (layout->metadata_used[index])
-	{
-		set_error(error, error_size, "%s page at page address %llu is reached twice (chains share it or loop)",
-				  what, (unsigned long long) address);
 		return false;
-	}
 	layout->metadata_used[index] = true;
 	return true;
 }
@@ -158,40 +327,28 @@ add_fork(const BdIo *io, BdLoadedLayout *layout, int *capacity)
 }
 
 /*
- * Read the page at address, which must be of the given type and inside
- * the device.
+ * Read the page p names, which must be of p's type, inside the metadata
+ * area and claimed by no chain yet; false with p's kind set otherwise.
  */
 static bool
-read_checked(const BdIo *io, const BdLoadedLayout *layout, uint64 address,
-			 uint16 type, uint8 *page, const char *what,
-			 char *error, size_t error_size)
+read_chain_page(const BdIo *io, BdLoadedLayout *layout, uint8 *page,
+				BdMetaProblem *p)
 {
-	uint64		end = bd_metadata_end(&layout->sb);
 	BdPageError perr;
 
 	/* directory and extent-map pages live in the metadata area only */
-	if (address < layout->sb.directory_root || address >= end)
-	{
-		set_error(error, error_size, "%s page address %llu lies outside the metadata pages (%llu .. %llu)",
-				  what, (unsigned long long) address,
-				  (unsigned long long) layout->sb.directory_root,
-				  (unsigned long long) end - 1);
-		return false;
-	}
-	if (!io->read_page(io->arg, address, page))
-	{
-		set_error(error, error_size, "could not read %s page at page address %llu",
-				  what, (unsigned long long) address);
-		return false;
-	}
-	perr = bd_page_check(page, type, address);
-	if (perr != BD_PAGE_OK)
-	{
-		set_error(error, error_size, "%s page at page address %llu: %s",
-				  what, (unsigned long long) address, bd_page_error_text(perr));
-		return false;
-	}
-	return true;
+	if (p->address < layout->sb.directory_root ||
+		p->address >= bd_metadata_end(&layout->sb))
+		p->kind = BD_META_OUTSIDE;
+	else if (!io->read_page(io->arg, p->address, page))
+		p->kind = BD_META_UNREADABLE;
+	else if ((perr = bd_page_check(page, p->type, p->address)) != BD_PAGE_OK)
+		set_damage(p, perr, page);
+	else if (!claim_metadata_page(layout, p->address))
+		p->kind = BD_META_REACHED_TWICE;
+	else
+		return true;
+	return false;
 }
 
 /* Free what a load allocated, leaving the superblock fields as they are. */
@@ -207,27 +364,150 @@ free_contents(const BdIo *io, BdLoadedLayout *layout)
 		io->free(io->arg, layout->metadata_used);
 	if (layout->alloc.words)
 		io->free(io->arg, layout->alloc.words);
+	if (layout->meta_problems)
+		io->free(io->arg, layout->meta_problems);
+	if (layout->alloc_pages_unknown)
+		io->free(io->arg, layout->alloc_pages_unknown);
 	layout->forks = NULL;
 	layout->nforks = 0;
 	layout->metadata_used = NULL;
 	layout->alloc.words = NULL;
+	layout->meta_problems = NULL;
+	layout->nmeta_problems = 0;
+	layout->alloc_pages_unknown = NULL;
+	layout->nalloc_pages_unknown = 0;
 }
 
-bool
-bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
-			  size_t error_size)
+/*
+ * A fork's extents past those in its entry, from its extent-map chain.
+ * Checking, a problem ends the chain (what follows a page that cannot be
+ * trusted is unknown) and the fork keeps the extents read before it.
+ */
+static bool
+load_extent_map(Loader *ld, BdLoadedFork *f, uint8 *map)
 {
+	BdLoadedLayout *layout = ld->layout;
+	uint64		from = f->dir_page;
+	uint64		maddr = f->entry.extent_map;
+
+	while (f->nextents_read < f->entry.nextents)
+	{
+		BdMetaProblem p;
+		uint32		count;
+
+		problem_init(&p, BD_PAGE_EXTENT_MAP, maddr, from);
+		p.dir_page = f->dir_page;
+		p.slot = f->slot;
+		p.fork = (int) (f - layout->forks);
+		p.extents_read = f->nextents_read;
+		if (maddr == 0)
+			p.kind = BD_META_MAP_SHORT;
+		else if (read_chain_page(ld->io, layout, map, &p))
+		{
+			count = bd_map_page_count(map);
+			if (count <= BD_MAP_EXTENTS_PER_PAGE)
+			{
+				for (uint32 i = 0; i < count && f->nextents_read < f->entry.nextents; i++)
+					f->extents[f->nextents_read++] = bd_map_page_get(map, i);
+				from = maddr;
+				maddr = bd_map_page_next(map);
+				continue;
+			}
+			p.kind = BD_META_DAMAGED;
+			p.page_error = BD_PAGE_INCONSISTENT;
+		}
+		if (!found(ld, &p))
+			return false;
+		layout->owners_unknown = true;
+		break;
+	}
+	return true;
+}
+
+/*
+ * The directory chain from its root, each valid entry a fork.  Checking,
+ * an invalid entry is skipped (its extents cannot be trusted) and a page
+ * that cannot be read or trusted ends the chain: its next pointer is
+ * unknown, and so is any page after it.
+ */
+static bool
+load_directory(Loader *ld, uint8 *page, uint8 *map)
+{
+	BdLoadedLayout *layout = ld->layout;
+	int			fork_capacity = 0;
+	uint64		prev = 0;
+
+	for (uint64 address = layout->sb.directory_root; address != 0;
+		 address = bd_dir_page_next(page))
+	{
+		BdMetaProblem p;
+
+		problem_init(&p, BD_PAGE_DIRECTORY, address, prev);
+		if (!read_chain_page(ld->io, layout, page, &p))
+		{
+			if (!found(ld, &p))
+				return false;
+			layout->directory_cut = true;
+			layout->owners_unknown = true;
+			break;
+		}
+		layout->ndirectory_pages++;
+
+		for (int slot = 0; slot < BD_DIR_ENTRIES_PER_PAGE; slot++)
+		{
+			BdDirEntry	e;
+			BdEntryError eerr;
+			BdLoadedFork *f;
+
+			bd_dir_entry_decode(page, slot, &e);
+			eerr = bd_dir_entry_validate(&e, layout->sb.extent_pages,
+										 layout->sb.nextents);
+			if (eerr != BD_ENTRY_OK)
+			{
+				p.kind = BD_META_BAD_ENTRY;
+				p.entry_error = eerr;
+				p.dir_page = address;
+				p.slot = slot;
+				if (!found(ld, &p))
+					return false;
+				layout->owners_unknown = true;
+				continue;
+			}
+			if (e.state == BD_ENTRY_FREE)
+				continue;
+
+			f = add_fork(ld->io, layout, &fork_capacity);
+			f->entry = e;
+			f->dir_page = address;
+			f->slot = slot;
+			f->extents = ld->io->alloc(ld->io->arg, Max(e.nextents, 1) * sizeof(uint32));
+			for (f->nextents_read = 0;
+				 f->nextents_read < e.nextents && f->nextents_read < BD_DIR_INLINE_EXTENTS;
+				 f->nextents_read++)
+				f->extents[f->nextents_read] = e.inline_extents[f->nextents_read];
+			if (!load_extent_map(ld, f, map))
+				return false;
+		}
+		prev = address;
+	}
+	return true;
+}
+
+static bool
+load_layout(const BdIo *io, BdLoadedLayout *layout, bool go_on, char *error,
+			size_t error_size)
+{
+	Loader		ld = {io, layout, go_on, 0, error, error_size};
 	uint8	   *a = io->alloc(io->arg, BD_PAGE_SIZE);
 	uint8	   *b = io->alloc(io->arg, BD_PAGE_SIZE);
 	uint8	   *map = io->alloc(io->arg, BD_PAGE_SIZE);
-	uint64		address;
-	int			fork_capacity = 0;
 	BdSuperblockError sberr;
 	bool		ok = false;
 
 	memset(layout, 0, sizeof(*layout));
 	error[0] = '\0';
 
+	/* without a superblock to trust, nothing else can be found */
 	if (!io->read_page(io->arg, BD_SUPERBLOCK_A, a) ||
 		!io->read_page(io->arg, BD_SUPERBLOCK_B, b))
 	{
@@ -257,94 +537,29 @@ bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
 					  layout->sb.max_extents, layout->sb.nextents,
 					  bd_reserved_extents(layout->sb.extent_pages,
 										  bd_metadata_end(&layout->sb) - 1));
+	if (go_on)
+		layout->alloc_pages_unknown = io->alloc(io->arg, layout->sb.alloc_map_pages * sizeof(bool));
 	for (uint32 i = 0; i < layout->sb.alloc_map_pages; i++)
 	{
+		BdMetaProblem p;
 		BdPageError perr;
 
-		address = BD_FIRST_ALLOC_MAP_PAGE + i;
-		if (!io->read_page(io->arg, address, a))
-		{
-			set_error(error, error_size, "could not read allocation map page at page address %llu",
-					  (unsigned long long) address);
+		problem_init(&p, BD_PAGE_ALLOC_MAP, BD_FIRST_ALLOC_MAP_PAGE + i, 0);
+		if (!io->read_page(io->arg, p.address, a))
+			p.kind = BD_META_UNREADABLE;
+		else if ((perr = bd_alloc_page_decode(&layout->alloc, i, a)) != BD_PAGE_OK)
+			set_damage(&p, perr, a);
+		else
+			continue;
+		if (!found(&ld, &p))
 			goto done;
-		}
-		perr = bd_alloc_page_decode(&layout->alloc, i, a);
-		if (perr != BD_PAGE_OK)
-		{
-			set_error(error, error_size, "allocation map page at page address %llu: %s",
-					  (unsigned long long) address, bd_page_error_text(perr));
-			goto done;
-		}
+		/* its extents are judged neither free nor allocated */
+		layout->alloc_pages_unknown[i] = true;
+		layout->nalloc_pages_unknown++;
 	}
 
-	/* the directory chain, and each fork's extent-map chain */
 	layout->metadata_used = io->alloc(io->arg, layout->sb.metadata_pages * sizeof(bool));
-	for (address = layout->sb.directory_root; address != 0;
-		 address = bd_dir_page_next(a))
-	{
-		if (!read_checked(io, layout, address, BD_PAGE_DIRECTORY, a, "directory",
-						  error, error_size))
-			goto done;
-		if (!claim_metadata_page(layout, address, "directory", error, error_size))
-			goto done;
-		layout->ndirectory_pages++;
-
-		for (int slot = 0; slot < BD_DIR_ENTRIES_PER_PAGE; slot++)
-		{
-			BdDirEntry	e;
-			BdEntryError eerr;
-			BdLoadedFork *f;
-			uint32		n;
-			uint64		maddr;
-
-			bd_dir_entry_decode(a, slot, &e);
-			eerr = bd_dir_entry_validate(&e, layout->sb.extent_pages,
-										 layout->sb.nextents);
-			if (eerr != BD_ENTRY_OK)
-			{
-				set_error(error, error_size, "directory page at page address %llu, entry %d: %s",
-						  (unsigned long long) address, slot, bd_entry_error_text(eerr));
-				goto done;
-			}
-			if (e.state == BD_ENTRY_FREE)
-				continue;
-
-			f = add_fork(io, layout, &fork_capacity);
-			f->entry = e;
-			f->dir_page = address;
-			f->slot = slot;
-			f->extents = io->alloc(io->arg, Max(e.nextents, 1) * sizeof(uint32));
-			for (n = 0; n < e.nextents && n < BD_DIR_INLINE_EXTENTS; n++)
-				f->extents[n] = e.inline_extents[n];
-			for (maddr = e.extent_map; n < e.nextents; maddr = bd_map_page_next(map))
-			{
-				uint32		count;
-
-				if (maddr == 0)
-				{
-					set_error(error, error_size,
-							  "directory page at page address %llu, entry %d: extent map ends after %u of %u extents",
-							  (unsigned long long) address, slot, n, e.nextents);
-					goto done;
-				}
-				if (!read_checked(io, layout, maddr, BD_PAGE_EXTENT_MAP, map,
-								  "extent map", error, error_size))
-					goto done;
-				if (!claim_metadata_page(layout, maddr, "extent map", error, error_size))
-					goto done;
-				count = bd_map_page_count(map);
-				if (count > BD_MAP_EXTENTS_PER_PAGE)
-				{
-					set_error(error, error_size, "extent map page at page address %llu: %s",
-							  (unsigned long long) maddr, bd_page_error_text(BD_PAGE_INCONSISTENT));
-					goto done;
-				}
-				for (uint32 i = 0; i < count && n < e.nextents; i++)
-					f->extents[n++] = bd_map_page_get(map, i);
-			}
-		}
-	}
-	ok = true;
+	ok = load_directory(&ld, a, map);
 
 done:
 	io->free(io->arg, a);
@@ -356,6 +571,32 @@ done:
 	return ok;
 }
 
+/*
+ * Load the whole metadata; false at the first problem, with a message
+ * naming the page address.  What this trusts, the server may serve from.
+ */
+bool
+bd_image_load(const BdIo *io, BdLoadedLayout *layout, char *error,
+			  size_t error_size)
+{
+	return load_layout(io, layout, false, error, error_size);
+}
+
+/*
+ * Load as much of the metadata as can be trusted, recording every problem
+ * in layout->meta_problems: a damaged allocation-map page leaves its
+ * extents' state unknown, an invalid entry is skipped, a page of a chain
+ * that cannot be trusted ends that chain.  False, with error, only when no
+ * superblock can be used.  For reporting only: a layout with problems must
+ * not be served from or written back.
+ */
+bool
+bd_image_check(const BdIo *io, BdLoadedLayout *layout, char *error,
+			   size_t error_size)
+{
+	return load_layout(io, layout, true, error, error_size);
+}
+
 void
 bd_image_release(const BdIo *io, BdLoadedLayout *layout)
 {
@@ -363,13 +604,20 @@ bd_image_release(const BdIo *io, BdLoadedLayout *layout)
 	memset(layout, 0, sizeof(*layout));
 }
 
-/* Run the layout invariants over a loaded device. */
+/*
+ * Run the layout invariants over a loaded device, leaving out what a
+ * bd_image_check() could not read.
+ */
 int
 bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
 				BdProblem *problems, int max_problems)
 {
 	BdForkLayout *forks = io->alloc(io->arg, Max(layout->nforks, 1) * sizeof(BdForkLayout));
 	int32	   *owners = io->alloc(io->arg, (size_t) layout->alloc.nextents * sizeof(int32));
+	BdLayoutGaps gaps = {
+		layout->nalloc_pages_unknown > 0 ? layout->alloc_pages_unknown : NULL,
+		layout->owners_unknown
+	};
 	int			n;
 
 	for (int i = 0; i < layout->nforks; i++)
@@ -381,11 +629,13 @@ bd_image_verify(const BdIo *io, const BdLoadedLayout *layout,
 		forks[i].relnumber = e->relnumber;
 		forks[i].fork = e->fork;
 		forks[i].nblocks = e->nblocks;
-		forks[i].nextents = e->nextents;
+		forks[i].nextents = layout->forks[i].nextents_read;
 		forks[i].extents = layout->forks[i].extents;
+		forks[i].partial = layout->forks[i].nextents_read < e->nextents;
 	}
 	n = bd_verify_layout(forks, layout->nforks, NULL, 0, &layout->alloc,
-						 layout->sb.extent_pages, owners, problems, max_problems);
+						 layout->sb.extent_pages, &gaps, owners,
+						 problems, max_problems);
 	io->free(io->arg, owners);
 	io->free(io->arg, forks);
 	return n;
@@ -558,7 +808,7 @@ check_layout(const BdIo *io, const BdSuperblock *sb, const BdAllocator *alloc,
 		layout[i].extents = forks[i].extents;
 	}
 	nproblems = bd_verify_layout(layout, nforks, NULL, 0, alloc, sb->extent_pages,
-								 owners, &problem, 1);
+								 NULL, owners, &problem, 1);
 	if (nproblems > 0)
 	{
 		if (problem.fork >= 0)

@@ -827,7 +827,7 @@ load_metadata(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block device \"%s\" has corrupt metadata: %s", bd_dev.path, error),
-				 errhint("Run pgrac_image verify for the full report; restore the device from a backup.")));
+				 errhint("\"pgrac_image verify --device=%s\" lists every damaged metadata page and layout problem it can reach; restore the device from a backup.", bd_dev.path)));
 	nproblems = bd_image_verify(&postmaster_io, &layout, problems, lengthof(problems));
 	if (nproblems > 0)
 	{
@@ -843,7 +843,7 @@ load_metadata(void)
 												   layout.forks[p->fork].entry.dboid,
 												   layout.forks[p->fork].entry.relnumber,
 												   layout.forks[p->fork].entry.fork) : ""),
-				 errhint("Run pgrac_image verify for the full report; restore the device from a backup.")));
+				 errhint("\"pgrac_image verify --device=%s\" lists all of them; restore the device from a backup.", bd_dev.path)));
 	}
 
 	bd->sb = layout.sb;

@@ -36,6 +36,7 @@
 #include <getopt.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -172,6 +173,7 @@ parse_size(const char *option, const char *value)
  * Open the device and lock it: exclusively to change it, shared to read
  * it.  A server holds an exclusive lock for as long as it runs, so either
  * kind fails while one does; so does a reader while a writer works.
+ * create: a new image file, which must not exist yet.
  */
 void
 open_device(Device *dev, const char *path, bool create, bool writable)
@@ -180,9 +182,11 @@ open_device(Device *dev, const char *path, bool create, bool writable)
 	int			flags = writable ? O_RDWR : O_RDONLY;
 
 	if (create)
-		flags |= O_CREAT;
+		flags |= O_CREAT | O_EXCL;
 	dev->path = path;
 	dev->fd = open(path, flags | PG_BINARY, 0600);
+	if (dev->fd < 0 && create)
+		device_error("could not create image file \"%s\": %m", path);
 	if (dev->fd < 0)
 		device_error("could not open device \"%s\": %m", path);
 	if (flock(dev->fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
@@ -328,6 +332,144 @@ device_is_blank(Device *dev)
 	return true;
 }
 
+/* bytes as "64 MB" when a whole number of a unit, else "N bytes" */
+static const char *
+size_text(uint64 bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"TB", "GB", "MB", "kB"};
+
+	for (int i = 0; i < (int) lengthof(units); i++)
+	{
+		uint64		unit = UINT64CONST(1) << (10 * (4 - i));
+
+		if (bytes >= unit && bytes % unit == 0)
+		{
+			snprintf(buf, len, "%llu %s", (unsigned long long) (bytes / unit), units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llu bytes", (unsigned long long) bytes);
+	return buf;
+}
+
+/*
+ * The image file format created, removed again if format fails before it
+ * is done: a refused format leaves no file behind.  The inode is compared
+ * so that only the file this process created is removed.
+ */
+static const char *created_path;
+static dev_t created_dev;
+static ino_t created_ino;
+
+static void
+remove_created_file(void)
+{
+	struct stat st;
+
+	if (created_path != NULL && stat(created_path, &st) == 0 &&
+		st.st_dev == created_dev && st.st_ino == created_ino)
+		unlink(created_path);
+}
+
+/*
+ * The geometry of a format with these sizes, or a refusal naming the
+ * option at fault and what it allows.  size is the image file's size or
+ * the block device's; nothing has been changed yet.
+ */
+static void
+plan_format(const char *path, bool is_block_device, uint64 size,
+			uint64 max_size, bool max_size_given, uint64 extent_bytes,
+			uint32 metadata_pages, BdFormatParams *p)
+{
+	char		error[512];
+	char		s1[32],
+				s2[32],
+				s3[32];
+	BdSuperblock planned;
+	uint32		min_extents;
+	bool		max_is_device = is_block_device && !max_size_given;
+	const char *too_small;
+
+	memset(p, 0, sizeof(*p));
+	p->extent_pages = (uint32) (extent_bytes / BD_PAGE_SIZE);
+	p->metadata_pages = metadata_pages; /* 0: sized for max_extents */
+	if (max_size / extent_bytes > PG_UINT32_MAX)
+		usage_error("%s (%s) would need more than %u extents of %s: give a larger --extent-size",
+					max_is_device ? "the block device" : "--max-size",
+					size_text(max_size, s1, sizeof(s1)), PG_UINT32_MAX,
+					size_text(extent_bytes, s2, sizeof(s2)));
+	p->max_extents = (uint32) (max_size / extent_bytes);
+	p->nextents = (uint32) (size / extent_bytes);
+
+	/*
+	 * The metadata is sized for the maximum size, so the smallest device
+	 * depends on --max-size (or --metadata-pages) as much as on the extent
+	 * size.  A maximum too small for the metadata it needs makes the device
+	 * too small too; the maximum it takes is found by raising it until the
+	 * metadata sized for it fits (a few rounds: the default metadata grows
+	 * by about a page per 680 extents).
+	 */
+	min_extents = bd_image_min_extents(p);
+	if (!is_block_device && p->max_extents < min_extents)
+	{
+		BdFormatParams q = *p;
+
+		do
+		{
+			q.max_extents = min_extents;
+			min_extents = bd_image_min_extents(&q);
+		} while (q.max_extents < min_extents);
+		too_small = "--max-size";
+		size = max_size;
+	}
+	else if (p->nextents < min_extents)
+		too_small = is_block_device ? "block device" : "--size";
+	else
+		too_small = NULL;
+	if (too_small)
+	{
+		uint64		min_bytes = (uint64) min_extents * extent_bytes;
+
+		if (is_block_device)
+			pg_log_error("block device \"%s\" (%s) is too small: its metadata fills %u extent%s of %s, so the device needs at least %u (%s)",
+						 path, size_text(size, s1, sizeof(s1)), min_extents - 1,
+						 min_extents - 1 == 1 ? "" : "s", size_text(extent_bytes, s2, sizeof(s2)),
+						 min_extents, size_text(min_bytes, s3, sizeof(s3)));
+		else
+			pg_log_error("%s (%s) is too small: the metadata fills %u extent%s of %s, so an image needs at least %u extents (%s)",
+						 too_small, size_text(size, s1, sizeof(s1)), min_extents - 1,
+						 min_extents - 1 == 1 ? "" : "s", size_text(extent_bytes, s2, sizeof(s2)),
+						 min_extents, size_text(min_bytes, s3, sizeof(s3)));
+		if (metadata_pages == 0)
+			pg_log_error_detail("The metadata is sized for %s (%s): %u pages of directory and extent maps, besides the allocation map.",
+								max_is_device ? "the device's size" : "--max-size",
+								size_text(max_size, s1, sizeof(s1)),
+								bd_default_metadata_pages(p->max_extents));
+		if (is_block_device)
+			pg_log_error_hint("Use a larger device, or give a smaller %s--metadata-pages or --extent-size.",
+							  max_size_given ? "--max-size, " : "");
+		else if (strcmp(too_small, "--max-size") == 0)
+			pg_log_error_hint("Give a --max-size (and a --size) of at least %s, or a smaller --metadata-pages or --extent-size.",
+							  size_text(min_bytes, s1, sizeof(s1)));
+		else
+			pg_log_error_hint("Give a --size of at least %s, or a smaller --max-size, --metadata-pages or --extent-size.",
+							  size_text(min_bytes, s1, sizeof(s1)));
+		/* a device too small is what was found; an option too small, a usage error */
+		exit(is_block_device ? EXIT_DEVICE : EXIT_USAGE);
+	}
+
+	fill_uuid(p->device_uuid);
+	/* anything left to catch, in the shared code's words */
+	if (!bd_image_check_params(p, &planned, error, sizeof(error)))
+		usage_error("cannot format \"%s\": %s", path, error);
+}
+
+/*
+ * Everything is checked before the device is opened for writing where
+ * that can be done without it (an image file's geometry), and before the
+ * first write otherwise (a block device's size, what the device holds), so
+ * that a refusal changes nothing and creates nothing.
+ */
 static int
 cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		   bool max_size_given, uint64 extent_size, uint32 metadata_pages,
@@ -336,17 +478,68 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 	Device		dev;
 	BdIo		io;
 	BdFormatParams p;
-	BdSuperblock planned;
 	BdLoadedLayout existing;
 	char		error[512];
+	char		s1[32],
+				s2[32];
+	struct stat st;
+	bool		exists;
 	uint64		extent_bytes;
 
 	if (extent_size < 65536 || extent_size > (UINT64CONST(1) << 30) ||
 		(extent_size & (extent_size - 1)) != 0)
-		usage_error("extent size must be a power of two from 64kB to 1GB");
+		usage_error("--extent-size (%s) must be a power of two from 64kB to 1GB",
+					size_text(extent_size, s1, sizeof(s1)));
 	extent_bytes = extent_size;
 
-	open_device(&dev, path, true, true);
+	if (stat(path, &st) == 0)
+	{
+		exists = true;
+		if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+			device_error("\"%s\" is neither a block device nor a regular file", path);
+	}
+	else if (errno == ENOENT)
+		exists = false;
+	else
+		device_error("could not stat \"%s\": %m", path);
+
+	if (exists && S_ISBLK(st.st_mode))
+	{
+		/*
+		 * Used whole; the metadata may be sized for more, so that the device
+		 * can grow when its LUN is enlarged (pgrac_image grow).  Its size
+		 * needs it opened, which changes nothing.
+		 */
+		if (size_given)
+			usage_error("--size does not apply to a block device, which is used whole");
+		open_device(&dev, path, false, true);
+		size = dev.size;
+		if (!max_size_given)
+			max_size = dev.size;
+		else if (max_size < size)
+			usage_error("--max-size (%s) is smaller than block device \"%s\" (%s)",
+						size_text(max_size, s1, sizeof(s1)), path, size_text(size, s2, sizeof(s2)));
+		plan_format(path, true, size, max_size, max_size_given, extent_bytes,
+					metadata_pages, &p);
+	}
+	else
+	{
+		if (size > max_size)
+			usage_error("--size (%s) exceeds --max-size (%s)",
+						size_text(size, s1, sizeof(s1)), size_text(max_size, s2, sizeof(s2)));
+		plan_format(path, false, size, max_size, max_size_given, extent_bytes,
+					metadata_pages, &p);
+		open_device(&dev, path, !exists, true);
+		if (!exists)
+		{
+			if (fstat(dev.fd, &st) < 0)
+				device_error("could not stat \"%s\": %m", path);
+			created_path = path;
+			created_dev = st.st_dev;
+			created_ino = st.st_ino;
+			atexit(remove_created_file);
+		}
+	}
 	io = device_io(&dev);
 
 	/* never destroy anything by accident */
@@ -360,42 +553,13 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 					 "is not empty (its first 16 kB are not zero)");
 	}
 
-	if (dev.is_block_device)
-	{
-		/*
-		 * Used whole; the metadata may be sized for more, so that the device
-		 * can grow when its LUN is enlarged (pgrac_image grow).
-		 */
-		if (size_given)
-			usage_error("--size does not apply to a block device, which is used whole");
-		size = dev.size;
-		if (!max_size_given)
-			max_size = dev.size;
-		else if (max_size < size)
-			usage_error("--max-size (%llu bytes) is smaller than block device \"%s\" (%llu bytes)",
-						(unsigned long long) max_size, path, (unsigned long long) size);
-	}
-	else if (size > max_size)
-		usage_error("--size (%llu bytes) exceeds --max-size (%llu bytes)",
-					(unsigned long long) size, (unsigned long long) max_size);
-
-	/* every check before anything is destroyed */
-	memset(&p, 0, sizeof(p));
-	p.extent_pages = (uint32) (extent_bytes / BD_PAGE_SIZE);
-	if (size / extent_bytes > PG_UINT32_MAX || max_size / extent_bytes > PG_UINT32_MAX)
-		usage_error("too many extents: use a larger --extent-size");
-	p.nextents = (uint32) (size / extent_bytes);
-	p.max_extents = (uint32) (max_size / extent_bytes);
-	p.metadata_pages = metadata_pages;	/* 0: sized for max_extents */
-	fill_uuid(p.device_uuid);
-	if (!bd_image_check_params(&p, &planned, error, sizeof(error)))
-		device_error("could not format \"%s\": %s", path, error);
-
 	/*
 	 * The server hands out only extents that read as zeroes, and trusts a
 	 * freshly formatted device to be all zeroes: zero it first (a block
 	 * device with BLKZEROOUT, which thin devices and loop devices turn into
-	 * discards; an image file by truncating it to nothing).
+	 * discards; an image file by truncating it to nothing).  An image file
+	 * to be enlarged is enlarged first, so that a size the file system
+	 * refuses (EFBIG, a quota) is refused with the file as it was.
 	 */
 	if (dev.is_block_device)
 	{
@@ -404,14 +568,16 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		if (ioctl(dev.fd, BLKZEROOUT, range) < 0)
 			device_error("could not zero block device \"%s\": %m", path);
 	}
-	else if (ftruncate(dev.fd, 0) < 0 || ftruncate(dev.fd, (off_t) size) < 0)
-		device_error("could not resize image file \"%s\" to %llu bytes: %m",
-					 path, (unsigned long long) size);
+	else if ((size > dev.size && ftruncate(dev.fd, (off_t) size) < 0) ||
+			 ftruncate(dev.fd, 0) < 0 || ftruncate(dev.fd, (off_t) size) < 0)
+		device_error("could not resize image file \"%s\" to %s: %m",
+					 path, size_text(size, s1, sizeof(s1)));
 
 	if (!bd_image_format(&io, &p, error, sizeof(error)))
 		device_error("could not format \"%s\": %s", path, error);
 	device_flush(&dev);
 	close(dev.fd);
+	created_path = NULL;
 	printf("formatted \"%s\": %u extents of %llu kB (%llu MB), metadata sized for %u extents\n",
 		   path, p.nextents, (unsigned long long) extent_bytes / 1024,
 		   (unsigned long long) (uint64) p.nextents * extent_bytes / (1024 * 1024),
@@ -460,18 +626,134 @@ check_layout_or_die(Device *dev, const BdIo *io, const BdLoadedLayout *layout)
 	}
 }
 
+/* "an allocation map", "a directory", ... */
+static const char *
+page_type_with_article(uint16 type)
+{
+	switch (type)
+	{
+		case BD_PAGE_SUPERBLOCK:
+			return "a superblock";
+		case BD_PAGE_ALLOC_MAP:
+			return "an allocation map";
+		case BD_PAGE_DIRECTORY:
+			return "a directory";
+		case BD_PAGE_EXTENT_MAP:
+			return "an extent map";
+	}
+	return "an unknown type of";
+}
+
+/* "fork S/D/R/F (directory page P, entry N)" of a loaded fork */
+static void
+print_fork(const BdLoadedLayout *l, int fork)
+{
+	const BdLoadedFork *f = &l->forks[fork];
+
+	printf("fork %u/%u/%u/%u (directory page %llu, entry %d)",
+		   f->entry.spcoid, f->entry.dboid, f->entry.relnumber, f->entry.fork,
+		   (unsigned long long) f->dir_page, f->slot);
+}
+
+/*
+ * One metadata problem: what is wrong with which page, as a load says it,
+ * then on a second line where the page was reached from and what the
+ * check could not look at because of it.
+ */
+static void
+print_meta_problem(const BdLoadedLayout *l, const BdMetaProblem *p)
+{
+	char		text[512];
+
+	bd_image_meta_problem_text(l, p, text, sizeof(text));
+	printf("problem: %s", text);
+	if (p->kind == BD_META_DAMAGED && p->page_error == BD_PAGE_WRONG_ADDRESS)
+		printf("; the page there says it belongs at page address %llu",
+			   (unsigned long long) p->found_address);
+	else if (p->kind == BD_META_DAMAGED && p->page_error == BD_PAGE_WRONG_TYPE)
+		printf("; the page there is %s page", page_type_with_article(p->found_type));
+	printf("\n");
+
+	if (p->kind == BD_META_BAD_ENTRY)
+		printf("  the entry is skipped: the extents of its fork, if it has any, are not checked\n");
+	else if (p->fork >= 0)
+	{
+		const BdLoadedFork *f = &l->forks[p->fork];
+
+		printf("  in the extent map of ");
+		print_fork(l, p->fork);
+		if (p->kind != BD_META_MAP_SHORT)
+			printf(", reached from %s page %llu",
+				   p->from == f->dir_page ? "its directory" : "extent map",
+				   (unsigned long long) p->from);
+		printf(": %u of its %u extents are not checked, nor is its EOF\n",
+			   f->entry.nextents - p->extents_read, f->entry.nextents);
+	}
+	else if (p->type == BD_PAGE_ALLOC_MAP)
+	{
+		uint64		start = (p->address - BD_FIRST_ALLOC_MAP_PAGE) * BD_ALLOC_BITS_PER_PAGE;
+		uint32		first;
+		uint32		last;
+
+		/* the reserved extents are allocated whatever the map says */
+		first = (uint32) Max(start, l->alloc.reserved);
+		last = (uint32) Min(start + BD_ALLOC_BITS_PER_PAGE, l->sb.nextents) - 1;
+		if (start >= l->sb.nextents)
+			printf("  it covers only extents beyond the device's current size, none of which is checked against it\n");
+		else
+			printf("  whether extents %u .. %u are free or allocated is not known; they are not checked against it\n",
+				   first, last);
+	}
+	else if (p->type == BD_PAGE_DIRECTORY && p->from == 0)
+		printf("  it is the directory's first page: no fork is checked\n");
+	else if (p->type == BD_PAGE_DIRECTORY)
+		printf("  reached from directory page %llu; the directory is not followed past it: the forks of any later page are not checked\n",
+			   (unsigned long long) p->from);
+}
+
+static void
+print_layout_problem(const BdLoadedLayout *l, const BdProblem *p)
+{
+	printf("problem: %s", bd_problem_text(p->kind));
+	if (p->extent != BD_NO_EXTENT)
+		printf(": extent %u (byte offset %llu)", p->extent,
+			   (unsigned long long) p->extent * l->sb.extent_pages * BD_PAGE_SIZE);
+	if (p->fork >= 0)
+	{
+		printf(", ");
+		print_fork(l, p->fork);
+	}
+	if (p->kind == BD_PROBLEM_EXTENT_OWNED_TWICE && p->other_fork >= 0)
+	{
+		printf(", and ");
+		print_fork(l, p->other_fork);
+	}
+	printf("\n");
+}
+
+/*
+ * Everything wrong with the device, as far as it can be read: each problem
+ * with a metadata page or entry, the layout invariants over what could be
+ * read, notes for what could not be checked, and a count.  Exit 1 when
+ * anything is wrong; 3 (as every command) when there is no superblock to
+ * start from.
+ */
 static int
 cmd_verify(const char *path)
 {
 	Device		dev;
 	BdIo		io;
 	BdLoadedLayout l;
-	BdProblem	problems[100];
+	char		error[512];
+	BdProblem	first[100];
+	BdProblem  *problems = first;
 	int			n;
+	int			total;
 
 	open_device(&dev, path, false, false);
 	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
+	if (!bd_image_check(&io, &l, error, sizeof(error)))
+		device_error("\"%s\": %s", path, error);
 	check_device_size(&dev, &l.sb);
 	if (l.sb_error_a != BD_PAGE_OK || l.sb_error_b != BD_PAGE_OK)
 		printf("note: superblock copy %c is damaged (%s); copy %c (generation %llu) is in use\n",
@@ -479,32 +761,38 @@ cmd_verify(const char *path)
 			   bd_page_error_text(l.sb_error_a != BD_PAGE_OK ? l.sb_error_a : l.sb_error_b),
 			   l.sb_copy == 0 ? 'A' : 'B', (unsigned long long) l.sb.generation);
 
-	n = bd_image_verify(&io, &l, problems, lengthof(problems));
-	for (int i = 0; i < Min(n, (int) lengthof(problems)); i++)
+	for (int i = 0; i < l.nmeta_problems; i++)
+		print_meta_problem(&l, &l.meta_problems[i]);
+
+	/* every layout problem, however many */
+	n = bd_image_verify(&io, &l, first, lengthof(first));
+	if (n > (int) lengthof(first))
 	{
-		const BdProblem *p = &problems[i];
-
-		printf("problem: %s", bd_problem_text(p->kind));
-		if (p->extent != BD_NO_EXTENT)
-			printf(": extent %u (byte offset %llu)", p->extent,
-				   (unsigned long long) p->extent * l.sb.extent_pages * BD_PAGE_SIZE);
-		if (p->fork >= 0)
-		{
-			const BdDirEntry *e = &l.forks[p->fork].entry;
-
-			printf(", fork %u/%u/%u/%u (directory page %llu, entry %d)",
-				   e->spcoid, e->dboid, e->relnumber, e->fork,
-				   (unsigned long long) l.forks[p->fork].dir_page, l.forks[p->fork].slot);
-		}
-		printf("\n");
+		problems = pg_malloc(n * sizeof(BdProblem));
+		n = bd_image_verify(&io, &l, problems, n);
 	}
-	if (n > (int) lengthof(problems))
-		printf("... and %d more problems\n", n - (int) lengthof(problems));
-	printf("%s: %d forks, %u of %u extents free, %d problem%s\n", path,
-		   l.nforks, l.alloc.nfree, l.alloc.nextents, n, n == 1 ? "" : "s");
+	for (int i = 0; i < n; i++)
+		print_layout_problem(&l, &problems[i]);
+	if (l.owners_unknown)
+		printf("note: no extent is reported as owned by nobody: not every fork's extents could be read\n");
+
+	total = l.nmeta_problems + n;
+	printf("%s: %d fork%s%s, ", path, l.nforks, l.nforks == 1 ? "" : "s",
+		   l.directory_cut ? " read" : "");
+	if (l.nalloc_pages_unknown == 0)
+		printf("%u of %u extents free, ", l.alloc.nfree, l.alloc.nextents);
+	else
+		printf("free extents unknown, ");
+	printf("%d problem%s", total, total == 1 ? "" : "s");
+	if (total > 0)
+		printf(" (%d in metadata pages, %d in the layout)", l.nmeta_problems, n);
+	printf("\n");
+
+	if (problems != first)
+		pg_free(problems);
 	bd_image_release(&io, &l);
 	close(dev.fd);
-	return n == 0 ? 0 : EXIT_PROBLEMS;
+	return total == 0 ? 0 : EXIT_PROBLEMS;
 }
 
 static int
@@ -697,6 +985,13 @@ main(int argc, char **argv)
 
 	pg_logging_init(argv[0]);
 	progname = get_progname(argv[0]);
+
+	/*
+	 * A file size limit (ulimit -f) must fail the write or truncation that
+	 * exceeds it with EFBIG, which is reported and, by format, cleaned up,
+	 * rather than kill the process halfway.
+	 */
+	pqsignal(SIGXFSZ, SIG_IGN);
 
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
 	{

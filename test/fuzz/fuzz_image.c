@@ -10,7 +10,8 @@
  * the page size), length (1 byte), that many bytes.
  *
  * A layout that loads and verifies with no problem must really be
- * consistent: checked here independently of bd_verify_layout().
+ * consistent: checked here independently of bd_verify_layout().  The
+ * check pgrac_image verify runs must agree with the load.
  * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "fuzz_device.h"
@@ -90,6 +91,38 @@ check_consistent(const BdLoadedLayout *l)
 	free(owned);
 }
 
+/*
+ * What pgrac_image verify reads (bd_image_check(), which goes on past
+ * problems) agrees with what the server loads: no problem exactly when the
+ * load succeeds, with the same forks; otherwise the load's error is the
+ * check's first problem.  The verifier runs on whatever was read.
+ */
+static void
+check_against_load(bool loaded, const BdLoadedLayout *l, const char *lerror)
+{
+	BdLoadedLayout c;
+	BdProblem	problems[8];
+	char		cerror[512];
+	char		text[512];
+	bool		checked = bd_image_check(&fuzz_io, &c, cerror, sizeof(cerror));
+
+	if (loaded)
+		FUZZ_REQUIRE(checked && c.nmeta_problems == 0 && c.nforks == l->nforks &&
+					 !c.owners_unknown && c.nalloc_pages_unknown == 0,
+					 "the load succeeds but the check finds %d problems", c.nmeta_problems);
+	else if (checked)
+	{
+		FUZZ_REQUIRE(c.nmeta_problems > 0, "the load fails (%s), the check finds nothing", lerror);
+		bd_image_meta_problem_text(&c, &c.meta_problems[0], text, sizeof(text));
+		FUZZ_REQUIRE(strcmp(text, lerror) == 0, "the load says \"%s\", the check \"%s\"", lerror, text);
+	}
+	else
+		FUZZ_REQUIRE(strcmp(cerror, lerror) == 0, "the load says \"%s\", the check \"%s\"", lerror, cerror);
+	if (checked)
+		(void) bd_image_verify(&fuzz_io, &c, problems, lengthof(problems));
+	bd_image_release(&fuzz_io, &c);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 {
@@ -98,6 +131,7 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 	BdProblem	problems[8];
 	char		error[512];
 	bool		reseal;
+	bool		loaded;
 	size_t		pos = 1;
 
 	if (base == NULL)
@@ -123,7 +157,9 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 			if (edited[p])
 				bd_page_seal(fuzz_device + p * BD_PAGE_SIZE);
 
-	if (!bd_image_load(&fuzz_io, &l, error, sizeof(error)))
+	loaded = bd_image_load(&fuzz_io, &l, error, sizeof(error));
+	check_against_load(loaded, &l, error);
+	if (!loaded)
 		return 0;
 	if (bd_image_verify(&fuzz_io, &l, problems, lengthof(problems)) == 0)
 		check_consistent(&l);

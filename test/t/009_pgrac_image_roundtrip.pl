@@ -137,6 +137,62 @@ like($out, qr/: $nforks forks, \d+ of 12288 extents free, 0 problems/, '... hold
 like($out, qr/^1663\s+$dboid\s+999999\s+main\s+live\s+131075\s/m, 'the two-segment fork has all its blocks');
 
 # ---------------------------------------------------------------------
+# a damaged copy of the image: verify names every damaged page, the fork
+# whose extent map is one of them, and a server refusing the copy points
+# at verify
+# ---------------------------------------------------------------------
+# Import wrote the directory from page 3 (after the one allocation-map
+# page) and the extent maps after it, the first one for the first fork,
+# in directory order (ls order), with more extents than its entry holds.
+my ($map_fork, $map_extents, $index) = (undef, 0, 0);
+for my $line (split /\n/, $out)
+{
+	next unless $line =~ /^(\d+)\s+(\d+)\s+(\d+)\s+(\w+)\s+\w+\s+\d+\s+(\S+)$/;
+	my ($key, $ranges) = ("$1/$2/$3/" . { main => 0, vm => 2, init => 3 }->{$4}, $5);
+	my $n = 0;
+	$n += /^(\d+)-(\d+)$/ ? $2 - $1 + 1 : 1 for split /,/, $ranges;
+	if ($n > 8) { ($map_fork, $map_extents) = ($key, $n); last; }
+	$index++;
+}
+my $map_page = 3 + int(($nforks + 126) / 127);
+my $damaged = "$dir/damaged.img";
+{
+	# the metadata (the first 16 MB) is all verify and the server read
+	open(my $from, '<', $img) or die;
+	open(my $to, '>', $damaged) or die;
+	binmode $from;
+	binmode $to;
+	read($from, my $head, 16 * 1024 * 1024) == 16 * 1024 * 1024 or die;
+	print $to $head;
+	close $from;
+	close $to;
+	truncate($damaged, -s $img) or die;
+	open(my $fh, '+<', $damaged) or die;
+	binmode $fh;
+	seek($fh, 2 * 8192 + 4000, 0);
+	print $fh "\xff";    # the allocation map torn
+	seek($fh, $map_page * 8192, 0);
+	print $fh "XXXX";    # the first extent map: no longer a metadata page
+	close $fh;
+}
+($rc, $out, $err) = run_pgrac_image('verify', "--device=$damaged");
+is($rc, 1, 'verify of an image with two damaged metadata pages exits 1');
+like($out, qr/^problem: allocation map page at page address 2: checksum mismatch \(torn or corrupted write\)$/m,
+	'... naming the allocation map page');
+my $dir_page = 3 + int($index / 127);
+my $slot = $index % 127;
+like($out, qr/^problem: extent map page at page address $map_page: not a pgrac_storage metadata page \(bad magic number\)\n  in the extent map of fork \Q$map_fork\E \(directory page $dir_page, entry $slot\), reached from its directory page $dir_page: @{[ $map_extents - 8 ]} of its $map_extents extents are not checked, nor is its EOF$/m,
+	'... and the extent map page, with the fork it belongs to');
+like($out, qr/: $nforks forks, free extents unknown, 2 problems \(2 in metadata pages, 0 in the layout\)$/m,
+	'... with every fork read and both problems counted');
+note($out);
+$node->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$damaged'\n");
+ok(!$node->start(fail_ok => 1), 'the server refuses the damaged image');
+like(slurp_file($node->logfile),
+	qr/FATAL:  block device ".*damaged.img" has corrupt metadata: allocation map page at page address 2: checksum mismatch \(torn or corrupted write\)\n.*HINT:  "pgrac_image verify --device=\Q$damaged\E" lists every damaged metadata page and layout problem it can reach; restore the device from a backup\./,
+	'... naming the first problem and pointing at verify for all of them');
+
+# ---------------------------------------------------------------------
 # the cluster on the block device
 # ---------------------------------------------------------------------
 $node->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$img'\n");

@@ -1,8 +1,8 @@
 /*
  * Unit tests of formatting, loading and writing a whole device, on an
  * in-memory device, including corruptions a load must refuse with the page
- * address, and layouts that do not fit (refused before anything is
- * written).
+ * address, a check that reports every one of them, and layouts that do not
+ * fit (refused before anything is written).
  * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "c.h"
@@ -655,6 +655,275 @@ test_grow(void **state)
 	free_forks(forks, 1);
 }
 
+/* ---- checking: every problem, not the first (pgrac_image verify) ---- */
+
+/* the message bd_image_load() gives for problem i of a check */
+static const char *
+problem_text(const BdLoadedLayout *l, int i)
+{
+	static char text[512];
+
+	bd_image_meta_problem_text(l, &l->meta_problems[i], text, sizeof(text));
+	return text;
+}
+
+/* a fork with one extent in a second directory page, at page address 4 */
+static void
+add_second_directory_page(uint32 rel, uint32 extent)
+{
+	BdLoadedLayout l;
+	BdDirEntry	e;
+
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	bd_dir_page_init(page_at(4), 4, 0, 0);
+	memset(&e, 0, sizeof(e));
+	e.spcoid = 1663;
+	e.dboid = 5;
+	e.relnumber = rel;
+	e.state = BD_ENTRY_LIVE;
+	e.nextents = 1;
+	e.nblocks = 1;
+	e.inline_extents[0] = extent;
+	bd_dir_entry_encode(page_at(4), 0, &e);
+	bd_page_seal(page_at(4));
+	bd_put64(page_at(l.sb.directory_root) + 32, 4);
+	bd_page_seal(page_at(l.sb.directory_root));
+	bd_allocator_mark(&l.alloc, extent);
+	bd_alloc_page_encode(&l.alloc, 0, 0, page_at(BD_FIRST_ALLOC_MAP_PAGE));
+	bd_image_release(&io, &l);
+}
+
+/* an intact device: a check finds what a load finds, and nothing wrong */
+static void
+test_check_clean_device(void **state)
+{
+	uint32		ext[12] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
+	BdLoadedLayout l;
+	BdProblem	problems[8];
+
+	(void) state;
+	add_fork(0, 7, ext, 12, 12 * EXTENT_PAGES, MAP_PAGE);
+	add_second_directory_page(8, 30);
+	assert_true(bd_image_check(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.nmeta_problems, 0);
+	assert_int_equal(l.nalloc_pages_unknown, 0);
+	assert_false(l.directory_cut);
+	assert_false(l.owners_unknown);
+	assert_int_equal(l.nforks, 2);
+	assert_int_equal(l.ndirectory_pages, 2);
+	assert_int_equal(l.forks[0].nextents_read, 12);
+	assert_int_equal(l.forks[0].extents[11], 21);
+	assert_int_equal(l.forks[1].entry.relnumber, 8);
+	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
+	bd_image_release(&io, &l);
+}
+
+/*
+ * Three pages of three kinds damaged three ways: a check names each, in the
+ * order a load meets them, with where it was reached from and what it
+ * could not read past it; a load stops at the first with the same text.
+ */
+static void
+test_check_reports_every_damaged_page(void **state)
+{
+	uint32		ext[12] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
+	BdLoadedLayout l;
+	BdProblem	problems[8];
+	const BdMetaProblem *p;
+
+	(void) state;
+	add_fork(0, 7, ext, 12, 12 * EXTENT_PAGES, MAP_PAGE);
+	add_second_directory_page(8, 30);
+
+	page_at(BD_FIRST_ALLOC_MAP_PAGE)[5000] ^= 0x04;	/* torn */
+	bd_map_page_init(page_at(MAP_PAGE), MAP_PAGE + 1, 0, 0);	/* misdirected */
+	bd_page_seal(page_at(MAP_PAGE));
+	page_at(4)[200] ^= 0x01;	/* torn */
+
+	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_string_equal(error, "allocation map page at page address 2: checksum mismatch (torn or corrupted write)");
+	bd_image_release(&io, &l);
+
+	assert_true(bd_image_check(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.nmeta_problems, 3);
+
+	p = &l.meta_problems[0];
+	assert_int_equal(p->kind, BD_META_DAMAGED);
+	assert_int_equal(p->type, BD_PAGE_ALLOC_MAP);
+	assert_string_equal(problem_text(&l, 0),
+						"allocation map page at page address 2: checksum mismatch (torn or corrupted write)");
+	assert_int_equal(l.nalloc_pages_unknown, 1);
+	assert_true(l.alloc_pages_unknown[0]);
+
+	p = &l.meta_problems[1];
+	assert_int_equal(p->kind, BD_META_DAMAGED);
+	assert_int_equal(p->page_error, BD_PAGE_WRONG_ADDRESS);
+	assert_true(p->found_address == MAP_PAGE + 1);
+	assert_true(p->from == 3 && p->dir_page == 3);
+	assert_int_equal(p->slot, 0);
+	assert_int_equal(p->fork, 0);
+	assert_int_equal(p->extents_read, BD_DIR_INLINE_EXTENTS);
+	assert_string_equal(problem_text(&l, 1),
+						"extent map page at page address 10: page belongs to another address (misdirected write)");
+
+	p = &l.meta_problems[2];
+	assert_int_equal(p->type, BD_PAGE_DIRECTORY);
+	assert_int_equal(p->page_error, BD_PAGE_BAD_CHECKSUM);
+	assert_true(p->address == 4 && p->from == 3);
+	assert_string_equal(problem_text(&l, 2),
+						"directory page at page address 4: checksum mismatch (torn or corrupted write)");
+
+	/* what was read around them */
+	assert_int_equal(l.nforks, 1);
+	assert_int_equal(l.forks[0].nextents_read, BD_DIR_INLINE_EXTENTS);
+	assert_true(l.directory_cut);
+	assert_true(l.owners_unknown);
+
+	/*
+	 * The layout checks leave out what is unknown: the fork's EOF lies past
+	 * the 8 extents read, the extents' bits are unread, the unseen fork's
+	 * extent 30 looks leaked; none of it is a problem found.
+	 */
+	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 0);
+	bd_image_release(&io, &l);
+}
+
+/*
+ * An invalid entry is skipped and the rest of its page read; layout
+ * problems among the forks read are all found, leaks not looked for.
+ */
+static void
+test_check_skips_a_bad_entry(void **state)
+{
+	uint32		a[2] = {10, 11};
+	uint32		b[2] = {11, 12};
+	uint32		c[1] = {40};
+	uint32		d[1] = {1};
+	BdLoadedLayout l;
+	BdProblem	problems[8];
+	BdDirEntry	e;
+	uint64		root;
+
+	(void) state;
+	add_fork(0, 1, a, 2, 0, 0);
+	add_fork(1, 2, b, 2, 0, 0);
+	add_fork(2, 3, d, 1, 1, 0);	/* in the reserved metadata extents */
+	add_fork(3, 4, c, 1, 1, 0);	/* to be made invalid: fork number 9 */
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	root = l.sb.directory_root;
+	bd_image_release(&io, &l);
+	bd_dir_entry_decode(page_at(root), 3, &e);
+	e.fork = 9;
+	bd_dir_entry_encode(page_at(root), 3, &e);
+	bd_page_seal(page_at(root));
+
+	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
+	assert_string_equal(error, "directory page at page address 3, entry 3: fork number out of range");
+	bd_image_release(&io, &l);
+
+	assert_true(bd_image_check(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.nmeta_problems, 1);
+	assert_int_equal(l.meta_problems[0].kind, BD_META_BAD_ENTRY);
+	assert_int_equal(l.meta_problems[0].entry_error, BD_ENTRY_BAD_FORK);
+	assert_int_equal(l.meta_problems[0].slot, 3);
+	assert_string_equal(problem_text(&l, 0),
+						"directory page at page address 3, entry 3: fork number out of range");
+	assert_int_equal(l.nforks, 3);
+	assert_false(l.directory_cut);
+	assert_true(l.owners_unknown);
+
+	/* extent 40, allocated for the skipped entry, is not called leaked */
+	assert_int_equal(bd_image_verify(&io, &l, problems, 8), 2);
+	assert_int_equal(problems[0].kind, BD_PROBLEM_EXTENT_OWNED_TWICE);
+	assert_int_equal(problems[0].extent, 11);
+	assert_int_equal(problems[1].kind, BD_PROBLEM_EXTENT_IN_METADATA);
+	assert_int_equal(problems[1].fork, 2);
+	bd_image_release(&io, &l);
+}
+
+/* an extent map that ends early, then a directory that loops */
+static void
+test_check_short_map_and_loop(void **state)
+{
+	uint32		ext[12] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
+	BdLoadedLayout l;
+	uint64		root;
+
+	(void) state;
+	add_fork(0, 7, ext, 12, 0, MAP_PAGE);
+	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
+	root = l.sb.directory_root;
+	bd_image_release(&io, &l);
+	bd_map_page_init(page_at(MAP_PAGE), MAP_PAGE, 0, 0);
+	bd_map_page_set(page_at(MAP_PAGE), 0, 18);
+	bd_map_page_set(page_at(MAP_PAGE), 1, 19);
+	bd_page_seal(page_at(MAP_PAGE));
+	bd_put64(page_at(root) + 32, root);
+	bd_page_seal(page_at(root));
+
+	assert_true(bd_image_check(&io, &l, error, sizeof(error)));
+	assert_int_equal(l.nmeta_problems, 2);
+	assert_int_equal(l.meta_problems[0].kind, BD_META_MAP_SHORT);
+	assert_string_equal(problem_text(&l, 0),
+						"directory page at page address 3, entry 0: extent map ends after 10 of 12 extents");
+	assert_int_equal(l.forks[0].nextents_read, 10);
+	assert_int_equal(l.meta_problems[1].kind, BD_META_REACHED_TWICE);
+	assert_true(l.meta_problems[1].from == root);
+	assert_string_equal(problem_text(&l, 1),
+						"directory page at page address 3 is reached twice (chains share it or loop)");
+	assert_true(l.directory_cut);
+	bd_image_release(&io, &l);
+}
+
+/* without a usable superblock a check cannot start, and says so */
+static void
+test_check_needs_a_superblock(void **state)
+{
+	BdLoadedLayout l;
+
+	(void) state;
+	memset(page_at(BD_SUPERBLOCK_A), 0, BD_PAGE_SIZE);
+	page_at(BD_SUPERBLOCK_B)[100] ^= 1;
+	assert_false(bd_image_check(&io, &l, error, sizeof(error)));
+	assert_string_equal(error,
+						"no valid superblock: copy A (page 0): page was never written (all zeroes); "
+						"copy B (page 1): checksum mismatch (torn or corrupted write)");
+	bd_image_release(&io, &l);
+}
+
+/* the smallest device a geometry allows, and why a smaller one is refused */
+static void
+test_min_extents(void **state)
+{
+	BdFormatParams p = {.extent_pages = EXTENT_PAGES,.nextents = 2,
+	.max_extents = 1000,.metadata_pages = META_PAGES};
+	BdSuperblock sb;
+
+	(void) state;
+	/* pages 0 .. 15 fill extents 0 and 1 */
+	assert_int_equal(bd_image_min_extents(&p), 3);
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+	assert_string_equal(error,
+						"invalid geometry: 2 extents are too few: the metadata (13 pages of directory and extent maps, sized for up to 1000 extents) fills 2 extents of 64 kB, so a device needs at least 3");
+	p.nextents = 3;
+	assert_true(bd_image_check_params(&p, &sb, error, sizeof(error)));
+
+	/* one more metadata page takes a third extent */
+	p.metadata_pages = META_PAGES + 1;
+	assert_int_equal(bd_image_min_extents(&p), 4);
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+
+	p.metadata_pages = META_PAGES;
+	p.nextents = 1001;
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+	assert_string_equal(error, "invalid geometry: 1001 extents exceed the maximum of 1000");
+
+	/* no data extent at all, however small the metadata */
+	p.nextents = 0;
+	p.max_extents = 0;
+	assert_false(bd_image_check_params(&p, &sb, error, sizeof(error)));
+}
+
 int
 main(void)
 {
@@ -675,6 +944,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_layout_refuses_inconsistent_forks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_superblock_alternates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_clean_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_reports_every_damaged_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_skips_a_bad_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_short_map_and_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_needs_a_superblock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_min_extents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bd_image", tests, NULL, NULL);

@@ -177,12 +177,19 @@ static int32 owners[MAXE];
 static BdProblem problems[16];
 
 static int
+verify_with_gaps(BdForkLayout *forks, int nforks, const uint32 *meta, int nmeta,
+				 const BdAllocator *a, const BdLayoutGaps *gaps)
+{
+	memset(problems, 0, sizeof(problems));
+	return bd_verify_layout(forks, nforks, meta, nmeta, a, 128, gaps, owners,
+							problems, 16);
+}
+
+static int
 verify(BdForkLayout *forks, int nforks, const uint32 *meta, int nmeta,
 	   const BdAllocator *a)
 {
-	memset(problems, 0, sizeof(problems));
-	return bd_verify_layout(forks, nforks, meta, nmeta, a, 128, owners,
-							problems, 16);
+	return verify_with_gaps(forks, nforks, meta, nmeta, a, NULL);
 }
 
 static void
@@ -193,8 +200,8 @@ test_verify_clean_layout(void **state)
 	uint32		e2[] = {6};
 	uint32		meta[] = {2};
 	BdForkLayout forks[2] = {
-		{1663, 5, 16384, 0, 3 * 128, 3, e1},
-		{1663, 5, 16384, 1, 1, 1, e2},
+		{1663, 5, 16384, 0, 3 * 128, 3, e1, false},
+		{1663, 5, 16384, 1, 1, 1, e2, false},
 	};
 
 	(void) state;
@@ -212,8 +219,8 @@ test_verify_finds_each_violation(void **state)
 	uint32		e2[] = {4, 25, 1, 7};
 	uint32		meta[] = {2};
 	BdForkLayout forks[2] = {
-		{1663, 5, 100, 0, 2 * 128 + 1, 2, e1},	/* EOF past its extents */
-		{1663, 5, 200, 0, 0, 4, e2},
+		{1663, 5, 100, 0, 2 * 128 + 1, 2, e1, false},	/* EOF past its extents */
+		{1663, 5, 200, 0, 0, 4, e2, false},
 	};
 	int			n;
 
@@ -249,7 +256,7 @@ test_verify_fork_over_metadata_extent(void **state)
 	BdAllocator a;
 	uint32		e1[] = {2};
 	uint32		meta[] = {2};
-	BdForkLayout fork = {1663, 5, 300, 0, 1, 1, e1};
+	BdForkLayout fork = {1663, 5, 300, 0, 1, 1, e1, false};
 
 	(void) state;
 	bd_allocator_init(&a, words, MAXE, 20, 2);
@@ -257,6 +264,60 @@ test_verify_fork_over_metadata_extent(void **state)
 	assert_int_equal(verify(&fork, 1, meta, 1, &a), 1);
 	assert_int_equal(problems[0].kind, BD_PROBLEM_EXTENT_OWNED_TWICE);
 	assert_int_equal(problems[0].other_fork, -1);
+}
+
+/*
+ * What could not be read is not judged: an extent whose allocation-map page
+ * is unknown is neither free in the map nor leaked, a partial fork's EOF is
+ * not checked, and with owners unknown there are no leaks; everything that
+ * needs none of it is still found.
+ */
+static void
+test_verify_leaves_out_the_gaps(void **state)
+{
+	BdAllocator a;
+	uint32		e1[] = {3, 4};
+	uint32		e2[] = {4, 70000};
+	bool		unknown[2] = {false, true};
+	BdLayoutGaps gaps = {unknown, false};
+	BdForkLayout forks[2] = {
+		{1663, 5, 100, 0, 9 * 128, 2, e1, true},	/* partial: EOF not judged */
+		{1663, 5, 200, 0, 0, 2, e2, false},
+	};
+	int			n;
+
+	(void) state;
+	bd_allocator_init(&a, words, MAXE, 140000, 2);
+	bd_allocator_mark(&a, 3);
+	bd_allocator_mark(&a, 4);
+	bd_allocator_mark(&a, 9);	/* leaked, on a known page */
+	bd_allocator_mark(&a, 70001);	/* "leaked", on the unknown page */
+	/* 70000 mapped and "free", on the unknown page */
+	n = verify_with_gaps(forks, 2, NULL, 0, &a, &gaps);
+	assert_int_equal(n, 2);
+	assert_int_equal(problems[0].kind, BD_PROBLEM_EXTENT_OWNED_TWICE);
+	assert_int_equal(problems[0].extent, 4);
+	assert_int_equal(problems[1].kind, BD_PROBLEM_EXTENT_LEAKED);
+	assert_int_equal(problems[1].extent, 9);
+
+	/* with the same layout fully known, all five are found */
+	forks[0].partial = false;
+	n = verify(forks, 2, NULL, 0, &a);
+	assert_int_equal(n, 5);
+	assert_int_equal(problems[0].kind, BD_PROBLEM_EOF_BEYOND_EXTENTS);
+	assert_int_equal(problems[2].kind, BD_PROBLEM_EXTENT_NOT_ALLOCATED);
+	assert_int_equal(problems[2].extent, 70000);
+	assert_int_equal(problems[4].kind, BD_PROBLEM_EXTENT_LEAKED);
+	assert_int_equal(problems[4].extent, 70001);
+
+	/* owners unknown: no leak at all */
+	gaps.alloc_pages_unknown = NULL;
+	gaps.owners_unknown = true;
+	n = verify_with_gaps(forks, 2, NULL, 0, &a, &gaps);
+	assert_int_equal(n, 3);
+	assert_int_equal(problems[0].kind, BD_PROBLEM_EOF_BEYOND_EXTENTS);
+	assert_int_equal(problems[1].kind, BD_PROBLEM_EXTENT_OWNED_TWICE);
+	assert_int_equal(problems[2].kind, BD_PROBLEM_EXTENT_NOT_ALLOCATED);
 }
 
 /* only max_problems are stored, all are counted */
@@ -292,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_verify_finds_each_violation),
 		cmocka_unit_test(test_verify_fork_over_metadata_extent),
 		cmocka_unit_test(test_verify_counts_beyond_storage),
+		cmocka_unit_test(test_verify_leaves_out_the_gaps),
 	};
 
 	return cmocka_run_group_tests_name("bd_layout", tests, NULL, NULL);

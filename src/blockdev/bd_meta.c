@@ -1462,7 +1462,12 @@ report_device_full(uint32 count, bool use_reserve)
 					Min(bd->alloc.nfree, reserve)),
 			 errdetail("The last %u extents are an emergency reserve that only VACUUM, TRUNCATE and crash recovery may use, so that space can always be freed.%s",
 					   reserve, waiting),
-			 errhint("Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or move the cluster to a larger device.")));
+			 errhint("Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or %s",
+					 bd_device_embedded() ?
+					 "move the cluster to a larger image: its maximum is fixed when it is created, so stop the server, pgrac_image export, remove pg_pgrac/device.img, raise pgrac.image_max_size and start again." :
+					 bd_dev.is_block_device ?
+					 "enlarge the device and run pgrac_image grow with the server stopped (up to the maximum it was formatted for), or move the cluster to a larger device (pgrac_image export, format, import)." :
+					 "move the cluster to an image formatted with a larger --max-size (pgrac_image export, format, import): pgrac_image grow cannot exceed the maximum it was formatted for.")));
 	pg_unreachable();
 }
 

@@ -79,7 +79,7 @@ my $reserve = 16 + int(($nextents + 32671) / 32672);
 note "image: $nextents extents of $extent bytes, reserve $reserve";
 
 my $full_re = qr/ERROR:  53100: block device ".*" is full: 1 more extents of 128 kB needed, $reserve free of which $reserve are held in reserve/;
-my $hint_re = qr/HINT:  Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or move the cluster to a larger device\./;
+my $hint_re = qr{HINT:  Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or move the cluster to a larger image: its maximum is fixed when it is created, so stop the server, pgrac_image export, remove pg_pgrac/device.img, raise pgrac.image_max_size and start again.};
 
 sub fill_up
 {

@@ -44,6 +44,7 @@
 
 #include "common/file_utils.h"
 #include "common/logging.h"
+#include "pgrac/bd_binding.h"
 #include "pgrac_image.h"
 
 const char *progname;
@@ -749,12 +750,23 @@ cmd_verify(const char *path)
 	BdProblem  *problems = first;
 	int			n;
 	int			total;
+	int			unsettled = 0;
 
 	open_device(&dev, path, false, false);
 	io = device_io(&dev);
 	if (!bd_image_check(&io, &l, error, sizeof(error)))
 		device_error("\"%s\": %s", path, error);
 	check_device_size(&dev, &l.sb);
+	{
+		char		uuid[37];
+
+		bd_uuid_format(l.sb.device_uuid, uuid);
+		if (l.sb.system_identifier != 0)
+			printf("device UUID %s, owned by the cluster with system identifier %llu\n",
+				   uuid, (unsigned long long) l.sb.system_identifier);
+		else
+			printf("device UUID %s, owned by no cluster\n", uuid);
+	}
 	if (l.sb_error_a != BD_PAGE_OK || l.sb_error_b != BD_PAGE_OK)
 		printf("note: superblock copy %c is damaged (%s); copy %c (generation %llu) is in use\n",
 			   l.sb_error_a != BD_PAGE_OK ? 'A' : 'B',
@@ -775,6 +787,18 @@ cmd_verify(const char *path)
 		print_layout_problem(&l, &problems[i]);
 	if (l.owners_unknown)
 		printf("note: no extent is reported as owned by nobody: not every fork's extents could be read\n");
+	/* not problems: the server settles or reclaims them (block-device.md) */
+	for (int i = 0; i < l.nforks; i++)
+	{
+		const BdDirEntry *e = &l.forks[i].entry;
+
+		if (e->state == BD_ENTRY_LIVE && e->create_xid != 0)
+		{
+			printf("note: relation %u/%u/%u was created by transaction %u, not yet known to have committed when the device was last written; the server keeps it if that transaction committed or is prepared, and reclaims its space otherwise, at its next checkpoint\n",
+				   e->spcoid, e->dboid, e->relnumber, e->create_xid);
+			unsettled++;
+		}
+	}
 
 	total = l.nmeta_problems + n;
 	printf("%s: %d fork%s%s, ", path, l.nforks, l.nforks == 1 ? "" : "s",
@@ -786,6 +810,9 @@ cmd_verify(const char *path)
 	printf("%d problem%s", total, total == 1 ? "" : "s");
 	if (total > 0)
 		printf(" (%d in metadata pages, %d in the layout)", l.nmeta_problems, n);
+	if (unsettled > 0)
+		printf("; %d relation%s of creators not known to have committed", unsettled,
+			   unsettled == 1 ? "" : "s");
 	printf("\n");
 
 	if (problems != first)
@@ -833,7 +860,10 @@ cmd_ls(const char *path)
 				printf("%s%u-%u", j ? "," : "", f->extents[j], f->extents[k]);
 			j = k + 1;
 		}
-		printf("%s\n", f->entry.nextents == 0 ? "-" : "");
+		printf("%s", f->entry.nextents == 0 ? "-" : "");
+		if (f->entry.create_xid != 0)
+			printf(" (created by transaction %u)", f->entry.create_xid);
+		printf("\n");
 	}
 	printf("(%d forks; %u of %u extents free; extent size %u kB; size %llu MB, may grow to %llu MB)\n",
 		   l.nforks, l.alloc.nfree, l.alloc.nextents, l.sb.extent_pages * BD_PAGE_SIZE / 1024,

@@ -80,9 +80,20 @@ like(uncommitted(), qr/^(in progress:\d,?)+$/, 'its relations are listed as in p
 
 # crash: kill -9 of the postmaster; its children notice and exit
 my $pid = $node->{_pid};
+my $img = $node->data_dir . '/pg_pgrac/device.img';
 $node->kill9;
 eval { $victim->quit };
-PgracCrash::start_after_crash($node, $pid);
+PgracCrash::wait_pid_gone($pid);
+PgracCrash::wait_device_released($img);
+{
+	my ($rc, $out, $err) = run_pgrac_image('verify', "--device=$img");
+	is($rc, 0, 'pgrac_image verify after the crash: no problem') or diag "$out$err";
+	like($out, qr/^device UUID [0-9a-f-]{36}, owned by the cluster with system identifier \d+$/m, '... naming the device and its owner');
+	like($out, qr/note: relation \d+\/\d+\/\d+ was created by transaction \d+, not yet known to have committed/, '... and noting the relations of uncommitted creators');
+	like($out, qr/; [3-9] relations of creators not known to have committed$/m, '... counted in the summary');
+}
+$node->{_pid} = undef;
+$node->start;
 
 my $list = uncommitted();
 is(scalar(() = $list =~ /never committed/g), 3, 'after the crash: three relations whose creator never committed (table, TOAST table, TOAST index)')

@@ -35,6 +35,12 @@ typedef struct BdBinding
 	uint8		device_uuid[16];
 	/* pg_control's data_checksum_version the device's pages are written with */
 	uint32		data_checksum_version;
+	/*
+	 * false: the relation data is on the device.  true: pgrac_image export
+	 * put it back into PGDATA; the device (still owned by the cluster) is
+	 * stale, and no start may use it again until it is formatted.
+	 */
+	bool		exported;
 	/* where the device was when the data moved: for messages only */
 	char		device_path[MAXPGPATH];
 } BdBinding;

@@ -90,9 +90,10 @@ bd_binding_encode(const BdBinding *b, char *buf)
 				   "system_identifier=" UINT64_FORMAT "\n"
 				   "device_uuid=%s\n"
 				   "data_checksum_version=%u\n"
+				   "relation_data=%s\n"
 				   "device_path=%s\n",
 				   BD_BINDING_VERSION, b->system_identifier, uuid,
-				   b->data_checksum_version, path);
+				   b->data_checksum_version, b->exported ? "pgdata" : "device", path);
 	len += snprintf(buf + len, BD_BINDING_MAX_SIZE - len, "crc32c=%08x\n",
 					text_crc(buf, len));
 	return len;
@@ -224,6 +225,13 @@ bd_binding_decode(const char *text, size_t len, BdBinding *b,
 		return false;
 	}
 	b->data_checksum_version = (uint32) n;
+	if ((v = take_line(&cursor, end, "relation_data")) == NULL ||
+		(strcmp(v, "device") != 0 && strcmp(v, "pgdata") != 0))
+	{
+		bd_format_error(error, errsize, "its relation_data line is missing or not \"device\" or \"pgdata\"");
+		return false;
+	}
+	b->exported = strcmp(v, "pgdata") == 0;
 	if ((v = take_line(&cursor, end, "device_path")) == NULL)
 	{
 		bd_format_error(error, errsize, "its device_path line is missing");

@@ -249,6 +249,28 @@ refuse_empty_import(void)
 }
 
 /*
+ * The device names this cluster as owner, but pgrac_image export put the
+ * relation data back into PGDATA since: the device holds the data as it
+ * was then, and running on it would lose everything done on md since.
+ */
+static void
+refuse_exported_device(void)
+{
+	BdBinding	b;
+
+	if (!bd_binding_get(&b) || !b.exported)
+		return;
+	ereport(FATAL,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("block device \"%s\" is stale: this cluster's relation data was exported from it into the data directory", bd_dev.path),
+			 errdetail("The data directory's %s says so; the device still holds the relations as they were at the export.", BD_BINDING_FILE),
+			 errhint("%s",
+					 bd_device_embedded() ?
+					 "To move the cluster onto a block device again, remove pg_pgrac/device.img: the next start creates a new image and imports the data directory.  Or set pgrac.storage_backend = 'md'." :
+					 "To move the cluster onto this device again, format it (pgrac_image format --force): the next start imports the data directory.  Or set pgrac.storage_backend = 'md'.")));
+}
+
+/*
  * pg_checksums works on the files of a stopped cluster: on a block-device
  * cluster it rewrites only the files left in PGDATA, then records the new
  * state in pg_control.  Pages on the device were written in the state the
@@ -310,6 +332,7 @@ bd_import_if_needed(void)
 				 errmsg("calculated CRC checksum does not match value stored in control file")));
 	if (owner == cf->system_identifier)
 	{
+		refuse_exported_device();
 		check_checksum_state(cf);
 		pfree(cf);
 		return;

@@ -732,7 +732,7 @@ read_geometry(void)
 	char		uuid[37];
 	const char *not_format;
 
-	if (bd_binding_get(&binding))
+	if (bd_binding_get(&binding) && !binding.exported)
 	{
 		bd_uuid_format(binding.device_uuid, uuid);
 		not_format = psprintf("This cluster's relation data is on device %s: if this is that device, do not format it, restore it from a backup; otherwise point pgrac.device at that device.", uuid);

@@ -11,8 +11,9 @@
  * (docs/block-device.md, "Which device holds the data").
  *
  * The binding is written (durably, through a rename) before an import's
- * commit point and never removed by the server; only pgrac_image export,
- * having put the relation files back into PGDATA, removes it.  A cluster
+ * commit point and never removed by the server; pgrac_image export, having
+ * put the relation files back into PGDATA, marks it exported: md may start
+ * then, and the device it names, stale from then on, is refused.  A cluster
  * whose device names it as owner but that has no binding (made by an
  * older pgrac_storage) gets one written at start.
  *
@@ -136,7 +137,7 @@ bd_refuse_md_with_binding(void)
 {
 	BdBinding	b;
 
-	if (!bd_binding_get(&b))
+	if (!bd_binding_get(&b) || b.exported)
 		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -162,7 +163,7 @@ bd_refuse_file_tools(void)
 	BdBinding	b;
 	FILE	   *label;
 
-	if (!bd_binding_get(&b))
+	if (!bd_binding_get(&b) || b.exported)
 		return;
 	if (IsBinaryUpgrade)
 		ereport(FATAL,
@@ -203,7 +204,8 @@ bd_check_bound_device(const uint8 device_uuid[16])
 {
 	BdBinding	b;
 
-	if (!bd_binding_get(&b) || memcmp(b.device_uuid, device_uuid, 16) == 0)
+	/* exported: the data is in PGDATA; bd_import_if_needed() decides */
+	if (!bd_binding_get(&b) || b.exported || memcmp(b.device_uuid, device_uuid, 16) == 0)
 		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -221,7 +223,7 @@ bd_refuse_missing_embedded(const char *path)
 {
 	BdBinding	b;
 
-	if (!bd_binding_get(&b))
+	if (!bd_binding_get(&b) || b.exported)
 		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_UNDEFINED_FILE),

@@ -65,6 +65,5 @@ extern const char *cluster_state_name(int state);
 struct BdBinding;
 extern bool binding_read(const char *pgdata, struct BdBinding *b);
 extern void binding_write(const char *pgdata, const struct BdBinding *b);
-extern void binding_remove(const char *pgdata);
 
 #endif							/* PGRAC_IMAGE_TOOL_H */

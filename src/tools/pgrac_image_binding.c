@@ -5,9 +5,9 @@
  *	  pgrac_image's import and export read, write and remove it.
  *
  * import writes the binding before its commit point, as the server's
- * import does; export removes it once the relation files it wrote into a
- * data directory are durable, which is what lets the cluster start on md
- * again.
+ * import does; export marks it exported once the relation files it wrote
+ * into a data directory are durable, which lets the cluster start on md
+ * again and makes the server refuse the device, stale from then on.
  *
  * src/tools/pgrac_image_binding.c
  *
@@ -90,23 +90,5 @@ binding_write(const char *pgdata, const BdBinding *b)
 		device_error("could not fsync \"%s\": %m", temp);
 	close(fd);
 	if (durable_rename(temp, path) != 0 || fsync_fname(dir, true) != 0)
-		exit(EXIT_DEVICE);
-}
-
-void
-binding_remove(const char *pgdata)
-{
-	char		path[MAXPGPATH];
-	char		dir[MAXPGPATH];
-
-	binding_path(path, pgdata, "");
-	if (unlink(path) < 0)
-	{
-		if (errno == ENOENT)
-			return;
-		device_error("could not remove \"%s\": %m", path);
-	}
-	snprintf(dir, sizeof(dir), "%s/pg_pgrac", pgdata);
-	if (fsync_fname(dir, true) != 0)
 		exit(EXIT_DEVICE);
 }

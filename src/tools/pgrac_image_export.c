@@ -255,7 +255,7 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 		BdBinding	b;
 		char		uuid[37];
 
-		if (binding_read(target, &b) && memcmp(b.device_uuid, sb->device_uuid, 16) != 0)
+		if (binding_read(target, &b) && !b.exported && memcmp(b.device_uuid, sb->device_uuid, 16) != 0)
 		{
 			bd_uuid_format(b.device_uuid, uuid);
 			refuse("the data directory \"%s\" keeps its relation data on device %s (then at \"%s\"), not on \"%s\"",
@@ -391,9 +391,24 @@ cmd_export(const char *path, const char *target)
 	for (int i = 0; i < to_sync.count; i++)
 		if (fsync_fname(to_sync.dirs[i], true) != 0)
 			exit(EXIT_DEVICE);
-	/* the files are durable: the data directory holds its data again */
+	/*
+	 * The files are durable: the data directory holds its data again, and
+	 * the device, still naming the cluster as owner, goes stale.
+	 */
 	if (into_cluster)
-		binding_remove(target);
+	{
+		BdBinding	b;
+
+		if (!binding_read(target, &b))
+		{
+			memset(&b, 0, sizeof(b));
+			b.system_identifier = l.sb.system_identifier;
+			memcpy(b.device_uuid, l.sb.device_uuid, 16);
+			strlcpy(b.device_path, path, sizeof(b.device_path));
+		}
+		b.exported = true;
+		binding_write(target, &b);
+	}
 
 	printf("exported %d relation forks (%d files, %llu blocks, %llu MB) from \"%s\" into \"%s\"",
 		   nforks, nfiles, (unsigned long long) nblocks,

@@ -520,7 +520,7 @@ cmd_import(const char *path, const char *pgdata)
 		BdBinding	b;
 		char		uuid[37];
 
-		if (binding_read(pgdata, &b) && memcmp(b.device_uuid, l.sb.device_uuid, 16) != 0)
+		if (binding_read(pgdata, &b) && !b.exported && memcmp(b.device_uuid, l.sb.device_uuid, 16) != 0)
 		{
 			bd_uuid_format(b.device_uuid, uuid);
 			pg_log_error("cannot import the cluster in \"%s\": its relation data is on device %s (then at \"%s\")",

@@ -386,6 +386,19 @@ $node->safe_psql('postgres', q{UPDATE spaced SET v = 'x' WHERE id % 100 = 0; VAC
 is($node->safe_psql('postgres', q{SELECT count(*) FROM spaced WHERE v = 'x'}), '300', 'the exported files are writable');
 $node->stop;
 
+# the exported device still names the cluster as owner, but holds the data
+# as it was at the export: a start on it is refused, the device unchanged
+like(slurp_file("$pgdata/pg_pgrac/device_binding"), qr/^relation_data=pgdata$/m, 'the export marked the device binding exported');
+my $stale_md5 = file_md5($img);
+$node->append_conf('postgresql.conf', "pgrac.storage_backend = 'block_device'\npgrac.device = '$img'\n");
+my $stale_log = -s $node->logfile;
+ok(!$node->start(fail_ok => 1), 'the server refuses the device the data was exported from');
+$node->_update_pid(0);
+like(substr(slurp_file($node->logfile), $stale_log), qr/FATAL:  block device ".*roundtrip.img" is stale: this cluster's relation data was exported from it into the data directory/,
+	'... saying it is stale');
+is(file_md5($img), $stale_md5, '... and leaves it unchanged');
+$node->append_conf('postgresql.conf', "pgrac.storage_backend = 'md'\n");
+
 # ---------------------------------------------------------------------
 # grow: a grown image serves a server at its new size
 # ---------------------------------------------------------------------

@@ -45,6 +45,12 @@ test_round_trip(void **state pg_attribute_unused())
 	assert_memory_equal(out.device_uuid, b.device_uuid, 16);
 	assert_int_equal(out.data_checksum_version, 1);
 	assert_string_equal(out.device_path, "/dev/mapper/lun7");
+	assert_false(out.exported);
+	b.exported = true;
+	len = bd_binding_encode(&b, buf);
+	assert_true(bd_binding_decode(buf, len, &out, error, sizeof(error)));
+	assert_true(out.exported);
+	assert_non_null(strstr(buf, "relation_data=pgdata\n"));
 	bd_uuid_format(b.device_uuid, uuid);
 	assert_non_null(strstr(buf, uuid));
 	assert_int_equal(strlen(uuid), 36);
@@ -120,7 +126,7 @@ test_structure_refused(void **state pg_attribute_unused())
 	char		body[1024];
 
 	/* accepted as a control */
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\ndevice_path=/x\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	{
 		char		buf[BD_BINDING_MAX_SIZE];
 		char		error[256];
@@ -135,21 +141,23 @@ test_structure_refused(void **state pg_attribute_unused())
 		len += snprintf(buf + len, sizeof(buf) - len, "crc32c=%08x\n", crc);
 		assert_true(bd_binding_decode(buf, len, &out, error, sizeof(error)));
 	}
-	snprintf(body, sizeof(body), "pgrac_storage device binding 2\nsystem_identifier=1\n%sdata_checksum_version=0\ndevice_path=/x\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 2\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	refused_with_crc(body, "version \"2\"");
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\n%sdata_checksum_version=0\ndevice_path=/x\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	refused_with_crc(body, "system_identifier");
 	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\ndata_checksum_version=0\n%sdevice_path=/x\n", uuid);
 	refused_with_crc(body, "device_uuid");
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1x\n%sdata_checksum_version=0\ndevice_path=/x\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1x\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	refused_with_crc(body, "system_identifier");
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\ndevice_uuid=a0a7aeb5-bcc3\ndata_checksum_version=0\ndevice_path=/x\n");
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\ndevice_uuid=a0a7aeb5-bcc3\ndata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n");
 	refused_with_crc(body, "device_uuid");
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\ndevice_path=/x\nextra=1\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\nextra=1\n", uuid);
 	refused_with_crc(body, "does not know");
-	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\n", uuid);
 	refused_with_crc(body, "device_path");
-	snprintf(body, sizeof(body), "something else 1\nsystem_identifier=1\n%sdata_checksum_version=0\ndevice_path=/x\n", uuid);
+	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=md\ndevice_path=/x\n", uuid);
+	refused_with_crc(body, "relation_data");
+	snprintf(body, sizeof(body), "something else 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	refused_with_crc(body, "first line");
 }
 

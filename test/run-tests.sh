@@ -175,7 +175,7 @@ suite_tap() {
 		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
 		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
 		PGRAC_TEST_MODULES="$PGRAC_TEST_MODULES" \
-		prove -v --state=save -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
+		prove -v -j"${TAP_JOBS:-2}" --state=save -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
 		$(tap_scripts)) >"$log" 2>&1; then :; fi
 	record_prove_times tap "$dir/.prove"
 	losetup -d "$LOOP_DEVICE" || echo "warning: could not detach $LOOP_DEVICE"

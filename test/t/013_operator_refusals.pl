@@ -177,8 +177,31 @@ like($uplogs, qr/FATAL:  pg_upgrade cannot upgrade a cluster whose relation data
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM keep'), '20000', '... and the server runs on the other copy');
 }
 
-# --- a creation-time setting changed later is not ignored without a word ---
+# --- a truncated image and two damaged superblocks: no hint to format it ---
 $node->stop;
+copy($img, "$tmp/whole.img") or die;
+truncate($img, 8192) or die;
+$log = refused_start($node, 'a truncated embedded image');
+like($log, qr/FATAL:  could not read the superblocks of block device ".*device.img": it is 8192 bytes long/, '... saying how long it is');
+like($log, qr/HINT:  This cluster's relation data is on device $uuid: if this is that device, do not format it, restore it from a backup/, '... and not to format it');
+unlike($log, qr/prepared with pgrac_image format/, '... never suggesting a format');
+copy("$tmp/whole.img", $img) or die;
+{
+	open(my $fh, '+<', $img) or die;
+	binmode $fh;
+	for my $page (0, 1)
+	{
+		seek($fh, $page * 8192 + 200, 0);
+		print $fh 'damage';
+	}
+	close $fh;
+}
+$log = refused_start($node, 'both superblock copies damaged');
+like($log, qr/FATAL:  block device ".*device.img" has no valid superblock/, '... saying so');
+like($log, qr/do not format it, restore it from a backup/, '... and not to format it');
+copy("$tmp/whole.img", $img) or die;
+
+# --- a creation-time setting changed later is not ignored without a word ---
 set_pgrac_conf($node, $bd . "pgrac.image_max_size = '128GB'\n");
 $node->start;
 like(slurp_file($node->logfile), qr/WARNING:  pgrac.image_max_size is 131072 MB, but the embedded image ".*device.img" was created to grow to at most 65536 MB/,

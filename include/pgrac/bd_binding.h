@@ -9,9 +9,10 @@
  * directory alone no longer describes the cluster: started on md, on a
  * freshly formatted device, or on another cluster's device, the server
  * would come up with no relations at all.  The binding is written before
- * the import's commit point and removed only by an export that put the
- * files back, so its presence means "the relations are on device UUID",
- * and every start checks the device against it.
+ * the import's commit point ("the relations are on device UUID"); an
+ * export that put the files back marks it exported ("they are in PGDATA
+ * again, and that device is stale").  Every start checks the device
+ * against it.
  *
  * Pure code (c.h and PostgreSQL's CRC-32C): shared by the server,
  * pgrac_image and the unit tests.  The file is text, one "key=value" per

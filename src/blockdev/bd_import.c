@@ -248,6 +248,20 @@ refuse_empty_import(void)
 			 errhint("Point pgrac.device at the device holding this cluster's data.")));
 }
 
+/* Bind the data directory to this device: its relations are (about to be) on it. */
+static void
+put_binding(const ControlFileData *cf)
+{
+	BdBinding	b;
+
+	memset(&b, 0, sizeof(b));
+	b.system_identifier = cf->system_identifier;
+	memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
+	b.data_checksum_version = cf->data_checksum_version;
+	strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
+	bd_binding_put(&b);
+}
+
 /*
  * The device names this cluster as owner, but pgrac_image export put the
  * relation data back into PGDATA since: the device holds the data as it
@@ -286,12 +300,7 @@ check_checksum_state(const ControlFileData *cf)
 	if (!bd_binding_get(&b))
 	{
 		/* a cluster a release without bindings imported */
-		memset(&b, 0, sizeof(b));
-		b.system_identifier = cf->system_identifier;
-		memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
-		b.data_checksum_version = cf->data_checksum_version;
-		strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
-		bd_binding_put(&b);
+		put_binding(cf);
 		ereport(LOG,
 				(errmsg("wrote device binding %s for block device \"%s\", which this cluster owns",
 						BD_BINDING_FILE, bd_dev.path)));
@@ -371,16 +380,7 @@ bd_import_if_needed(void)
 	}
 	/* data and metadata durable, the binding, then the commit point */
 	bd_meta_write_all();
-	{
-		BdBinding	b;
-
-		memset(&b, 0, sizeof(b));
-		b.system_identifier = cf->system_identifier;
-		memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
-		b.data_checksum_version = cf->data_checksum_version;
-		strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
-		bd_binding_put(&b);
-	}
+	put_binding(cf);
 	bd_meta_claim(cf->system_identifier);
 
 	foreach_ptr(ImportFile, f, import_files)

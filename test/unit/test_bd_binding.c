@@ -100,12 +100,11 @@ test_every_byte_change_refused(void **state pg_attribute_unused())
 	assert_false(bd_binding_decode(buf, len + 1, &out, error, sizeof(error)));
 }
 
-/* edited contents with a valid CRC: the structure itself is checked */
-static void
-refused_with_crc(const char *body, const char *reason)
+/* decode a body closed by a valid CRC: the structure itself is checked */
+static bool
+decode_with_crc(const char *body, char *error, size_t errsize)
 {
 	char		buf[BD_BINDING_MAX_SIZE];
-	char		error[256];
 	BdBinding	out;
 	pg_crc32c	crc;
 	size_t		len = strlen(body);
@@ -115,7 +114,15 @@ refused_with_crc(const char *body, const char *reason)
 	COMP_CRC32C(crc, buf, len);
 	FIN_CRC32C(crc);
 	len += snprintf(buf + len, sizeof(buf) - len, "crc32c=%08x\n", crc);
-	assert_false(bd_binding_decode(buf, len, &out, error, sizeof(error)));
+	return bd_binding_decode(buf, len, &out, error, errsize);
+}
+
+static void
+refused_with_crc(const char *body, const char *reason)
+{
+	char		error[256];
+
+	assert_false(decode_with_crc(body, error, sizeof(error)));
 	assert_non_null(strstr(error, reason));
 }
 
@@ -128,18 +135,9 @@ test_structure_refused(void **state pg_attribute_unused())
 	/* accepted as a control */
 	snprintf(body, sizeof(body), "pgrac_storage device binding 1\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	{
-		char		buf[BD_BINDING_MAX_SIZE];
 		char		error[256];
-		BdBinding	out;
-		pg_crc32c	crc;
-		size_t		len = strlen(body);
 
-		memcpy(buf, body, len);
-		INIT_CRC32C(crc);
-		COMP_CRC32C(crc, buf, len);
-		FIN_CRC32C(crc);
-		len += snprintf(buf + len, sizeof(buf) - len, "crc32c=%08x\n", crc);
-		assert_true(bd_binding_decode(buf, len, &out, error, sizeof(error)));
+		assert_true(decode_with_crc(body, error, sizeof(error)));
 	}
 	snprintf(body, sizeof(body), "pgrac_storage device binding 2\nsystem_identifier=1\n%sdata_checksum_version=0\nrelation_data=device\ndevice_path=/x\n", uuid);
 	refused_with_crc(body, "version \"2\"");

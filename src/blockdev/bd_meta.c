@@ -1222,6 +1222,33 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
  * ---------------------------------------------------------------------
  */
 
+/* A live fork of the relation main_key names, or NULL (bd->lock held) */
+static BdForkEntry *
+live_sibling(const BdForkKey *main_key, int fork)
+{
+	BdForkKey	k = *main_key;
+	BdForkEntry *f;
+
+	k.fork = fork;
+	f = fork_lookup(&k);
+	return f != NULL && f->state == BD_ENTRY_LIVE ? f : NULL;
+}
+
+/*
+ * The live main fork, its entry in *e, if it still names create_xid: not
+ * settled or reclaimed meanwhile (bd->lock held exclusively).
+ */
+static BdForkEntry *
+unsettled_main(const BdForkKey *main_key, uint32 create_xid, BdDirEntry *e)
+{
+	BdForkEntry *f = live_sibling(main_key, MAIN_FORKNUM);
+
+	if (f == NULL)
+		return NULL;
+	entry_read(f, e);
+	return e->create_xid == create_xid ? f : NULL;
+}
+
 /*
  * The relations whose main fork still records its creating transaction,
  * with the blocks of all their forks on the device.  Returns how many
@@ -1255,19 +1282,14 @@ bd_unsettled_relations(BdUnsettled *out, int max)
 			u->nforks = 0;
 			for (int fork = 0; fork <= BD_MAX_FORK; fork++)
 			{
-				BdForkKey	k = f->key;
-				BdForkEntry *other;
+				BdForkEntry *other = live_sibling(&f->key, fork);
+				BdDirEntry	oe;
 
-				k.fork = fork;
-				other = fork_lookup(&k);
-				if (other != NULL && other->state == BD_ENTRY_LIVE)
-				{
-					BdDirEntry	oe;
-
-					entry_read(other, &oe);
-					u->nblocks += (uint64) oe.nextents * bd->sb.extent_pages;
-					u->nforks++;
-				}
+				if (other == NULL)
+					continue;
+				entry_read(other, &oe);
+				u->nblocks += (uint64) oe.nextents * bd->sb.extent_pages;
+				u->nforks++;
 			}
 		}
 		n++;
@@ -1285,17 +1307,12 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 	BdDirEntry	e;
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(main_key);
-	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	if ((f = unsettled_main(main_key, create_xid, &e)) != NULL)
 	{
-		entry_read(f, &e);
-		if (e.create_xid == create_xid)
-		{
-			e.create_xid = 0;
-			change_touch(&c, f->dir_page);
-			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
-			change_commit(&c, BD_WAL_SETTLE, main_key, create_xid);
-		}
+		e.create_xid = 0;
+		change_touch(&c, f->dir_page);
+		bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
+		change_commit(&c, BD_WAL_SETTLE, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
 }
@@ -1311,37 +1328,28 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 int
 bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
 {
-	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
 	int			n = 0;
 
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(main_key);
-	if (f != NULL && f->state == BD_ENTRY_LIVE)
+	if (unsettled_main(main_key, create_xid, &e) != NULL)
 	{
-		entry_read(f, &e);
-		if (e.create_xid == create_xid)
+		for (int fork = 0; fork <= BD_MAX_FORK; fork++)
 		{
-			for (int fork = 0; fork <= BD_MAX_FORK; fork++)
-			{
-				BdForkKey	k = *main_key;
-				BdForkEntry *other;
+			BdForkEntry *other = live_sibling(main_key, fork);
 
-				k.fork = fork;
-				other = fork_lookup(&k);
-				if (other == NULL || other->state != BD_ENTRY_LIVE)
-					continue;
-				entry_read(other, &e);
-				e.state = BD_ENTRY_TOMBSTONE;
-				e.create_xid = 0;
-				other->state = BD_ENTRY_TOMBSTONE;
-				change_touch(&c, other->dir_page);
-				bd_dir_entry_encode(page_ptr(other->dir_page), other->slot, &e);
-				n++;
-			}
-			change_commit(&c, BD_WAL_RECLAIM, main_key, create_xid);
+			if (other == NULL)
+				continue;
+			entry_read(other, &e);
+			e.state = BD_ENTRY_TOMBSTONE;
+			e.create_xid = 0;
+			other->state = BD_ENTRY_TOMBSTONE;
+			change_touch(&c, other->dir_page);
+			bd_dir_entry_encode(page_ptr(other->dir_page), other->slot, &e);
+			n++;
 		}
+		change_commit(&c, BD_WAL_RECLAIM, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
 	return n;

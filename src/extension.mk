@@ -13,6 +13,8 @@ OBJS = \
 	src/smgr/layer_stack.o \
 	src/fsync_checker/fsync_rules.o \
 	src/fsync_checker/fsync_checker.o \
+	src/transport/transport.o \
+	src/transport/transport_fd.o \
 	src/blockdev/bd_format.o \
 	src/blockdev/bd_layout.o \
 	src/blockdev/bd_directory.o \

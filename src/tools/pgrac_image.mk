@@ -12,6 +12,8 @@ OBJS = \
 	src/tools/pgrac_image_import.o \
 	src/tools/pgrac_image_export.o \
 	src/tools/pgrac_image_binding.o \
+	src/transport/transport.o \
+	src/transport/transport_fd.o \
 	src/blockdev/bd_binding.o \
 	src/blockdev/bd_format.o \
 	src/blockdev/bd_layout.o \
@@ -21,6 +23,7 @@ OBJS = \
 PG_CPPFLAGS = -DFRONTEND -I$(PGRAC_SRC)/include
 PG_CONFIG ?= pg_config
 PG_LIBS_INTERNAL = -L$(shell $(PG_CONFIG) --libdir) -lpgcommon -lpgport
+PG_LIBS = -luring
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -24,6 +24,7 @@ OBJS = \
 	src/blockdev/bd_journal_file.o \
 	src/blockdev/bd_io.o \
 	src/blockdev/bd_device.o \
+	src/blockdev/bd_dataio.o \
 	src/blockdev/bd_readahead.o \
 	src/blockdev/bd_wb_policy.o \
 	src/blockdev/bd_writebehind.o \

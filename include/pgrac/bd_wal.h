@@ -3,8 +3,10 @@
  * bd_wal.h
  *	  Records of the block-device backend's WAL resource manager: how a
  *	  change to metadata pages is described, decoded, applied at redo and
- *	  shown by pg_waldump.  Pure code (c.h only); the resource manager glue
- *	  registers these with RegisterCustomRmgr.
+ *	  described for pg_walinspect (stock pg_waldump cannot load an
+ *	  extension's resource manager; src/blockdev/bd_rmgr.c).  Pure code
+ *	  (c.h only); the resource manager glue registers these with
+ *	  RegisterCustomRmgr.
  *
  * A record names one logical operation (for pg_waldump and for the redo
  * glue to refresh its caches) and carries, for each metadata page it

@@ -144,6 +144,7 @@ typedef struct PgracTransportOps
 	int			(*zero) (PgracTransport *t, uint64 offset, uint64 len);
 	int			(*flush) (PgracTransport *t);
 	int			(*resize) (PgracTransport *t, uint64 size);
+	int			(*refresh_size) (PgracTransport *t);	/* t->size from the device */
 	int			(*lock) (PgracTransport *t, bool exclusive);
 	int			(*advise) (PgracTransport *t, uint64 offset, uint64 len,
 						   PgracAdvice advice);
@@ -207,6 +208,7 @@ pgrac_write(PgracTransport *t, uint64 offset, const void *buf, size_t len)
 #define pgrac_zero(t, off, len)			((t)->ops->zero((t), (off), (len)))
 #define pgrac_flush(t)					((t)->ops->flush(t))
 #define pgrac_resize(t, size)			((t)->ops->resize((t), (size)))
+#define pgrac_refresh_size(t)			((t)->ops->refresh_size(t))
 #define pgrac_lock(t, excl)				((t)->ops->lock((t), (excl)))
 #define pgrac_advise(t, off, len, a)	((t)->ops->advise((t), (off), (len), (a)))
 #define pgrac_scsi(t, cmd)				((t)->ops->scsi((t), (cmd)))
@@ -217,6 +219,9 @@ extern void pgrac_transport_close(PgracTransport *t);
 static inline int
 pgrac_io_room(const PgracTransport *t)
 {
+	/* a wrapping transport's queue is the one it wraps */
+	while (t->inner != NULL)
+		t = t->inner;
 	return t->queue_depth - t->in_flight;
 }
 

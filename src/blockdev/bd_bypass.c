@@ -2,8 +2,9 @@
  *
  * bd_bypass.c
  *	  The places where PostgreSQL handles relation storage as files behind
- *	  the storage manager's back (ARCHITECTURE.md's table), and what the
- *	  block-device backend does about each:
+ *	  the storage manager's back (docs/block-device.md, "Bypasses of the
+ *	  storage manager"), and what the block-device backend does about
+ *	  each:
  *
  * - CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
  *   TABLESPACE copy directories with copydir(): on the device there is

@@ -194,7 +194,7 @@ copy_fork(ImportFile *f)
 			nr = bd_fork_map(&f->key, block, n, true, offsets, counts, BD_MAP_MAX_BLOCKS);
 			for (int r = 0; r < nr; r++)
 			{
-				bd_device_write(offsets[r], buf + (Size) done * BLCKSZ, (Size) counts[r] * BLCKSZ);
+				bd_data_write(offsets[r], buf + (Size) done * BLCKSZ, (Size) counts[r] * BLCKSZ);
 				done += counts[r];
 			}
 			block += n;
@@ -242,7 +242,7 @@ refuse_empty_import(void)
 			return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot import the cluster into block device \"%s\": the data directory holds no relation files", bd_dev.path),
+			 errmsg("cannot import the cluster into block device \"%s\": the data directory holds no relation files", bd_dev->path),
 			 errdetail("global/ has no shared catalogs: this cluster's relation data is on another device, and the data directory has no device binding (%s) naming it.",
 					   BD_BINDING_FILE),
 			 errhint("Point pgrac.device at the device holding this cluster's data.")));
@@ -258,7 +258,7 @@ put_binding(const ControlFileData *cf)
 	b.system_identifier = cf->system_identifier;
 	memcpy(b.device_uuid, bd_meta_device_uuid(), 16);
 	b.data_checksum_version = cf->data_checksum_version;
-	strlcpy(b.device_path, bd_dev.path, sizeof(b.device_path));
+	strlcpy(b.device_path, bd_dev->path, sizeof(b.device_path));
 	bd_binding_put(&b);
 }
 
@@ -276,7 +276,7 @@ refuse_exported_device(void)
 		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("block device \"%s\" is stale: this cluster's relation data was exported from it into the data directory", bd_dev.path),
+			 errmsg("block device \"%s\" is stale: this cluster's relation data was exported from it into the data directory", bd_dev->path),
 			 errdetail("The data directory's %s says so; the device still holds the relations as they were at the export.", BD_BINDING_FILE),
 			 errhint("%s",
 					 bd_device_embedded() ?
@@ -303,7 +303,7 @@ check_checksum_state(const ControlFileData *cf)
 		put_binding(cf);
 		ereport(LOG,
 				(errmsg("wrote device binding %s for block device \"%s\", which this cluster owns",
-						BD_BINDING_FILE, bd_dev.path)));
+						BD_BINDING_FILE, bd_dev->path)));
 		return;
 	}
 	if (cf->data_checksum_version == b.data_checksum_version)
@@ -311,12 +311,12 @@ check_checksum_state(const ControlFileData *cf)
 	if (cf->data_checksum_version > b.data_checksum_version)
 		ereport(FATAL,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("data checksums are enabled in pg_control, but the relation data on block device \"%s\" was written without them", bd_dev.path),
+				 errmsg("data checksums are enabled in pg_control, but the relation data on block device \"%s\" was written without them", bd_dev->path),
 				 errdetail("pg_control has data checksum version %u; the device binding records version %u.  pg_checksums rewrote only the files left in the data directory.",
 						   cf->data_checksum_version, b.data_checksum_version),
 				 errhint("Run \"pg_checksums --disable\" on the stopped cluster: it changes only pg_control.")));
 	ereport(LOG,
-			(errmsg("data checksums were disabled in pg_control; block device \"%s\" is written without them from now on", bd_dev.path)));
+			(errmsg("data checksums were disabled in pg_control; block device \"%s\" is written without them from now on", bd_dev->path)));
 	b.data_checksum_version = cf->data_checksum_version;
 	bd_binding_put(&b);
 }
@@ -349,7 +349,7 @@ bd_import_if_needed(void)
 	if (owner != 0)
 		ereport(FATAL,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("block device \"%s\" belongs to another cluster", bd_dev.path),
+				 errmsg("block device \"%s\" belongs to another cluster", bd_dev->path),
 				 errdetail("The device's system identifier is %llu; this cluster's is %llu.",
 						   (unsigned long long) owner,
 						   (unsigned long long) cf->system_identifier),
@@ -358,14 +358,14 @@ bd_import_if_needed(void)
 	if (cf->state != DB_SHUTDOWNED)
 		ereport(FATAL,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot import the cluster into block device \"%s\": it was not shut down cleanly", bd_dev.path),
+				 errmsg("cannot import the cluster into block device \"%s\": it was not shut down cleanly", bd_dev->path),
 				 errhint("Start it once with pgrac.storage_backend = 'md', shut it down cleanly, then start it on the block device.")));
 
 	bd_status(&st);
 	if (st.forks > 0)
 	{
 		ereport(LOG,
-				(errmsg("block device \"%s\" holds an import that did not finish; starting it over", bd_dev.path)));
+				(errmsg("block device \"%s\" holds an import that did not finish; starting it over", bd_dev->path)));
 		bd_meta_reset();
 	}
 	/* an interrupted import may have left data in extents marked free */
@@ -402,7 +402,7 @@ bd_import_if_needed(void)
 	}
 	ereport(LOG,
 			(errmsg("imported %d relation forks (%ld blocks) into block device \"%s\"",
-					list_length(import_files), nblocks, bd_dev.path)));
+					list_length(import_files), nblocks, bd_dev->path)));
 	list_free_deep(import_files);
 	import_files = NIL;
 	pfree(cf);

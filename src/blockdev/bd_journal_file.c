@@ -136,11 +136,11 @@ device_superblock(BdSuperblock *sb)
 	BdPageError ea,
 				eb;
 
-	bd_device_read((uint64) BD_SUPERBLOCK_A * BD_PAGE_SIZE, pages, 2 * BD_PAGE_SIZE);
+	bd_data_read((uint64) BD_SUPERBLOCK_A * BD_PAGE_SIZE, pages, 2 * BD_PAGE_SIZE);
 	if (bd_superblock_choose(pages, pages + BD_PAGE_SIZE, sb, &ea, &eb) < 0)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("block device \"%s\" has no valid superblock", bd_dev.path),
+				 errmsg("block device \"%s\" has no valid superblock", bd_dev->path),
 				 errdetail("Copy A (page 0): %s; copy B (page 1): %s.",
 						   bd_page_error_text(ea), bd_page_error_text(eb))));
 	pfree(pages);
@@ -229,7 +229,7 @@ bd_journal_apply(void)
 	{
 		ereport(LOG,
 				(errmsg("ignoring checkpoint journal \"%s\": it belongs to another device or cluster than \"%s\"",
-						path, bd_dev.path)));
+						path, bd_dev->path)));
 		pfree(header);
 		pfree(pages);
 		return;
@@ -245,7 +245,7 @@ bd_journal_apply(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checkpoint journal \"%s\" does not match the geometry of block device \"%s\"",
-						path, bd_dev.path),
+						path, bd_dev->path),
 				 errdetail("The journal's superblock (generation %llu) and the device's (generation %llu) disagree on extent size, capacity or metadata area.",
 						   (unsigned long long) jsb.generation, (unsigned long long) dsb.generation),
 				 errhint("If the device was reformatted or replaced by another with the same UUID, remove the journal; otherwise restore from a backup.")));
@@ -261,19 +261,19 @@ bd_journal_apply(void)
 		BdPageHeader ph;
 
 		bd_page_read_header(page, &ph);
-		bd_device_read(ph.address * BD_PAGE_SIZE, cur, BD_PAGE_SIZE);
+		bd_data_read(ph.address * BD_PAGE_SIZE, cur, BD_PAGE_SIZE);
 		if (memcmp(cur, page, BD_PAGE_SIZE) == 0)
 			continue;
-		bd_device_write(ph.address * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
+		bd_data_write(ph.address * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
 		rewritten++;
 	}
 	pfree(cur);
 	if (rewritten > 0)
 	{
-		bd_device_flush();
+		bd_data_flush();
 		ereport(LOG,
 				(errmsg("block device \"%s\": completed the metadata writes of an interrupted checkpoint from \"%s\": rewrote %u of its %u pages (superblock generation %llu)",
-						bd_dev.path, path, rewritten, h.npages, (unsigned long long) jsb.generation)));
+						bd_dev->path, path, rewritten, h.npages, (unsigned long long) jsb.generation)));
 	}
 	pfree(header);
 	pfree(pages);

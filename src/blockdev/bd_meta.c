@@ -323,7 +323,7 @@ meta_page_alloc(void)
 	ereport(ERROR,
 			(errcode(ERRCODE_DISK_FULL),
 			 errmsg("block device \"%s\" has no free metadata page (%u in use)",
-					bd_dev.path, n),
+					bd_dev->path, n),
 			 errhint("Format a device with a larger metadata area (pgrac_image format --metadata-pages) and move the cluster to it.")));
 	return 0;
 }
@@ -349,7 +349,7 @@ device_grow(BdChange *c)
 	uint32		old = bd->sb.nextents;
 	uint32		grown;
 
-	if (bd_dev.is_block_device || old >= bd->sb.max_extents)
+	if (bd_device_is_block() || old >= bd->sb.max_extents)
 		return false;
 	/* by an eighth, at least 32 MB */
 	grown = Min((uint64) bd->sb.max_extents,
@@ -361,7 +361,7 @@ device_grow(BdChange *c)
 	change_touch(c, alloc_page_of(old));
 	change_commit(c, BD_WAL_GROW, NULL, grown);
 	ereport(LOG,
-			(errmsg("grew image file \"%s\" to %u extents (%llu MB)", bd_dev.path, grown,
+			(errmsg("grew image file \"%s\" to %u extents (%llu MB)", bd_dev->path, grown,
 					(unsigned long long) grown * bd->sb.extent_pages * BD_PAGE_SIZE / (1024 * 1024))));
 	return true;
 }
@@ -619,8 +619,7 @@ postmaster_read_page(void *arg, uint64 address, uint8 *page)
 		return true;
 	}
 	/* through an aligned copy: the caller's page may not suit direct I/O */
-	if (pg_pread(bd_dev.fd, postmaster_page.data, BD_PAGE_SIZE,
-				 (off_t) (address * BD_PAGE_SIZE)) != BD_PAGE_SIZE)
+	if (pgrac_read(bd_dev, address * BD_PAGE_SIZE, postmaster_page.data, BD_PAGE_SIZE) < 0)
 		return false;
 	memcpy(page, postmaster_page.data, BD_PAGE_SIZE);
 	return true;
@@ -630,8 +629,7 @@ static bool
 postmaster_write_page(void *arg, uint64 address, const uint8 *page)
 {
 	memcpy(postmaster_page.data, page, BD_PAGE_SIZE);
-	return pg_pwrite(bd_dev.fd, postmaster_page.data, BD_PAGE_SIZE,
-					 (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
+	return pgrac_write(bd_dev, address * BD_PAGE_SIZE, postmaster_page.data, BD_PAGE_SIZE) == 0;
 }
 
 static void *
@@ -675,9 +673,9 @@ format_embedded_image(void)
 	bd_device_resize((uint64) p.nextents * extent_bytes);
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,
-				(errmsg("could not format the embedded image \"%s\": %s", bd_dev.path, error)));
-	bd_device_flush();
-	fsync_fname(bd_dev.path, false);
+				(errmsg("could not format the embedded image \"%s\": %s", bd_dev->path, error)));
+	bd_data_flush();
+	fsync_fname(bd_dev->path, false);
 	{
 		char		dir[MAXPGPATH];
 
@@ -686,7 +684,7 @@ format_embedded_image(void)
 	}
 	ereport(LOG,
 			(errmsg("formatted embedded image \"%s\": %u extents of %llu kB, may grow to %d MB",
-					bd_dev.path, p.nextents, (unsigned long long) extent_bytes / 1024,
+					bd_dev->path, p.nextents, (unsigned long long) extent_bytes / 1024,
 					pgrac_image_max_size_mb)));
 }
 
@@ -705,12 +703,12 @@ warn_creation_settings(const BdSuperblock *sb)
 	if ((uint64) pgrac_image_max_size_mb * 1024 * 1024 / extent_bytes != sb->max_extents)
 		ereport(WARNING,
 				(errmsg("pgrac.image_max_size is %d MB, but the embedded image \"%s\" was created to grow to at most %llu MB",
-						pgrac_image_max_size_mb, bd_dev.path, (unsigned long long) max_mb),
+						pgrac_image_max_size_mb, bd_dev->path, (unsigned long long) max_mb),
 				 errhint("%s", hint)));
 	if ((uint64) pgrac_image_extent_kb * 1024 != extent_bytes)
 		ereport(WARNING,
 				(errmsg("pgrac.image_extent_size is %d kB, but the embedded image \"%s\" was created with extents of %llu kB",
-						pgrac_image_extent_kb, bd_dev.path, (unsigned long long) extent_bytes / 1024),
+						pgrac_image_extent_kb, bd_dev->path, (unsigned long long) extent_bytes / 1024),
 				 errhint("%s", hint)));
 }
 
@@ -740,7 +738,7 @@ read_geometry(void)
 	else
 		not_format = "If the device holds a cluster's data, restore it from a backup; a new device is prepared with pgrac_image format.";
 
-	if (bd_dev.fd < 0)
+	if (bd_dev == NULL)
 	{
 		char		path[MAXPGPATH];
 		struct stat st;
@@ -756,14 +754,14 @@ read_geometry(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("could not read the superblocks of block device \"%s\": it is %llu bytes long",
-						bd_dev.path, (unsigned long long) bd_dev.size),
+						bd_dev->path, (unsigned long long) bd_dev->size),
 				 errdetail("The superblocks are its first two %d-byte pages.", BD_PAGE_SIZE),
 				 errhint("%s", not_format)));
 	chosen = bd_superblock_choose(a, b, &bd_geometry, &ea, &eb);
 	if (chosen < 0)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("block device \"%s\" has no valid superblock", bd_dev.path),
+				 errmsg("block device \"%s\" has no valid superblock", bd_dev->path),
 				 errdetail("Copy A (page 0): %s; copy B (page 1): %s.",
 						   bd_page_error_text(ea), bd_page_error_text(eb)),
 				 errhint("Check that pgrac.device names the right device.  %s", not_format)));
@@ -771,7 +769,7 @@ read_geometry(void)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("superblock copy %c (page %d) of block device \"%s\" is damaged: %s",
-						chosen == 0 ? 'B' : 'A', chosen == 0 ? 1 : 0, bd_dev.path,
+						chosen == 0 ? 'B' : 'A', chosen == 0 ? 1 : 0, bd_dev->path,
 						bd_page_error_text(chosen == 0 ? eb : ea)),
 				 errdetail("Using copy %c (generation %llu).  A superblock write torn by a crash leaves this; the next superblock write (a checkpoint) replaces the damaged copy.",
 						   chosen == 0 ? 'A' : 'B', (unsigned long long) bd_geometry.generation)));
@@ -780,16 +778,16 @@ read_geometry(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("superblock of block device \"%s\" is invalid: %s",
-						bd_dev.path, bd_superblock_error_text(sberr)),
+						bd_dev->path, bd_superblock_error_text(sberr)),
 				 errhint("%s", not_format)));
 	bd_check_bound_device(bd_geometry.device_uuid);
 	if (bd_device_embedded())
 		warn_creation_settings(&bd_geometry);
-	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev.size)
+	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev->size)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block device \"%s\" is smaller (%llu bytes) than its superblock says (%u extents of %u kB)",
-						bd_dev.path, (unsigned long long) bd_dev.size,
+						bd_dev->path, (unsigned long long) bd_dev->size,
 						bd_geometry.nextents, bd_geometry.extent_pages * BD_PAGE_SIZE / 1024),
 				 errhint("It was truncated, or pgrac.device names a smaller device.  %s", not_format)));
 	bd_geometry_known = true;
@@ -821,13 +819,13 @@ load_metadata(void)
 
 	bd->end_page = bd_metadata_end(&bd_geometry);
 	/* the whole cached range in one read */
-	bd_device_read(BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE, bd_pages, ncached * BD_PAGE_SIZE);
+	bd_data_read(BD_FIRST_ALLOC_MAP_PAGE * BD_PAGE_SIZE, bd_pages, ncached * BD_PAGE_SIZE);
 
 	if (!bd_image_load(&postmaster_io, &layout, error, sizeof(error)))
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("block device \"%s\" has corrupt metadata: %s", bd_dev.path, error),
-				 errhint("\"pgrac_image verify --device=%s\" lists every damaged metadata page and layout problem it can reach; restore the device from a backup.", bd_dev.path)));
+				 errmsg("block device \"%s\" has corrupt metadata: %s", bd_dev->path, error),
+				 errhint("\"pgrac_image verify --device=%s\" lists every damaged metadata page and layout problem it can reach; restore the device from a backup.", bd_dev->path)));
 	nproblems = bd_image_verify(&postmaster_io, &layout, problems, lengthof(problems));
 	if (nproblems > 0)
 	{
@@ -836,14 +834,14 @@ load_metadata(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block device \"%s\" has an inconsistent layout: %d problem(s)",
-						bd_dev.path, nproblems),
+						bd_dev->path, nproblems),
 				 errdetail("First: %s (extent %u%s).", bd_problem_text(p->kind), p->extent,
 						   p->fork >= 0 ? psprintf(", relation %u/%u/%u fork %u",
 												   layout.forks[p->fork].entry.spcoid,
 												   layout.forks[p->fork].entry.dboid,
 												   layout.forks[p->fork].entry.relnumber,
 												   layout.forks[p->fork].entry.fork) : ""),
-				 errhint("\"pgrac_image verify --device=%s\" lists all of them; restore the device from a backup.", bd_dev.path)));
+				 errhint("\"pgrac_image verify --device=%s\" lists all of them; restore the device from a backup.", bd_dev->path)));
 	}
 
 	bd->sb = layout.sb;
@@ -877,12 +875,12 @@ load_metadata(void)
 		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
 		if (f == NULL)
 			ereport(FATAL,
-					(errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev.path)));
+					(errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path)));
 		if (found)
 			ereport(FATAL,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("block device \"%s\" lists relation %s twice (directory page %llu, entry %d)",
-							bd_dev.path, fork_text(&key), (unsigned long long) lf->dir_page, lf->slot)));
+							bd_dev->path, fork_text(&key), (unsigned long long) lf->dir_page, lf->slot)));
 		f->dir_page = lf->dir_page;
 		f->slot = lf->slot;
 		f->state = lf->entry.state;
@@ -990,7 +988,7 @@ bd_zero_free_extents(void)
 		while (e + run < bd->alloc.nextents && !bd_allocator_is_allocated(&bd->alloc, e + run))
 			run++;
 		if (run > 0)
-			bd_device_zero((uint64) e * extent_bytes, (uint64) run * extent_bytes);
+			bd_data_zero((uint64) e * extent_bytes, (uint64) run * extent_bytes);
 		e += Max(run, 1);
 	}
 }
@@ -1005,12 +1003,12 @@ bd_meta_write_all(void)
 	{
 		if (!bd_page_dirty[i])
 			continue;
-		bd_device_write((BD_FIRST_ALLOC_MAP_PAGE + i) * BD_PAGE_SIZE,
+		bd_data_write((BD_FIRST_ALLOC_MAP_PAGE + i) * BD_PAGE_SIZE,
 						page_ptr(BD_FIRST_ALLOC_MAP_PAGE + i), BD_PAGE_SIZE);
 		bd_page_dirty[i] = false;
 		bd_page_local[i] = false;
 	}
-	bd_device_flush();
+	bd_data_flush();
 }
 
 /* Name the cluster owning the device in a new superblock generation. */
@@ -1022,8 +1020,8 @@ bd_meta_claim(uint64 system_identifier)
 	bd->sb.system_identifier = system_identifier;
 	bd->sb.generation = ++bd->sb_generation;
 	bd_superblock_encode(&bd->sb, bd_superblock_address_for(bd->sb.generation), page);
-	bd_device_write(bd_superblock_address_for(bd->sb.generation) * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
-	bd_device_flush();
+	bd_data_write(bd_superblock_address_for(bd->sb.generation) * BD_PAGE_SIZE, page, BD_PAGE_SIZE);
+	bd_data_flush();
 	pfree(page);
 }
 
@@ -1048,8 +1046,8 @@ bd_meta_reset(void)
 	bd = NULL;
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,
-				(errmsg("could not format block device \"%s\": %s", bd_dev.path, error)));
-	bd_device_flush();
+				(errmsg("could not format block device \"%s\": %s", bd_dev->path, error)));
+	bd_data_flush();
 	bd = saved_bd;
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
@@ -1459,21 +1457,21 @@ report_device_full(uint32 count, bool use_reserve)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
 				 errmsg("block device \"%s\" is full, its emergency reserve included: %u more extents of %u kB needed, %u free",
-						bd_dev.path, count, extent_kb, bd->alloc.nfree),
+						bd_dev->path, count, extent_kb, bd->alloc.nfree),
 				 errdetail("VACUUM and TRUNCATE may use the last %u extents, and this statement needs more than are left.%s",
 						   reserve, waiting),
 				 errhint("DROP TABLE and DROP INDEX need no free extent (TRUNCATE needs one for each index); run CHECKPOINT after freeing space to make it usable, then retry.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_DISK_FULL),
 			 errmsg("block device \"%s\" is full: %u more extents of %u kB needed, %u free of which %u are held in reserve",
-					bd_dev.path, count, extent_kb, bd->alloc.nfree,
+					bd_dev->path, count, extent_kb, bd->alloc.nfree,
 					Min(bd->alloc.nfree, reserve)),
 			 errdetail("The last %u extents are an emergency reserve that only VACUUM, TRUNCATE and crash recovery may use, so that space can always be freed.%s",
 					   reserve, waiting),
 			 errhint("Free space with DROP TABLE, TRUNCATE, or DELETE followed by VACUUM, then run CHECKPOINT; or %s",
 					 bd_device_embedded() ?
 					 "move the cluster to a larger image: its maximum is fixed when it is created, so stop the server, pgrac_image export, remove pg_pgrac/device.img, raise pgrac.image_max_size and start again." :
-					 bd_dev.is_block_device ?
+					 bd_device_is_block() ?
 					 "enlarge the device and run pgrac_image grow with the server stopped (up to the maximum it was formatted for), or move the cluster to a larger device (pgrac_image export, format, import)." :
 					 "move the cluster to an image formatted with a larger --max-size (pgrac_image export, format, import): pgrac_image grow cannot exceed the maximum it was formatted for.")));
 	pg_unreachable();
@@ -1510,7 +1508,7 @@ ensure_capacity(uint32 nextents_now, uint32 count)
 		ereport(ERROR,
 				(errcode(ERRCODE_DISK_FULL),
 				 errmsg("block device \"%s\" has no free metadata page (%u in use)",
-						bd_dev.path, bd->meta_used_count),
+						bd_dev->path, bd->meta_used_count),
 				 errhint("Format a device with a larger metadata area (pgrac_image format --metadata-pages) and move the cluster to it.")));
 }
 
@@ -1990,7 +1988,7 @@ checkpoint_zero_released(void)
 		{
 			if (!bit_get(bd_zero_pending, e) || alloc_page_bit(e))
 				continue;
-			bd_device_zero((uint64) e * extent_bytes, extent_bytes);
+			bd_data_zero((uint64) e * extent_bytes, extent_bytes);
 			zeroed = lappend_int(zeroed, (int) e);
 		}
 	}
@@ -2130,8 +2128,8 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 		pfree(pages);
 	}
 	for (int i = 0; i < ndirty; i++)
-		bd_device_write(addrs[i] * BD_PAGE_SIZE, copy + (Size) i * BD_PAGE_SIZE, BD_PAGE_SIZE);
-	bd_device_write(bd_superblock_address_for(generation) * BD_PAGE_SIZE, sbpage, BD_PAGE_SIZE);
+		bd_data_write(addrs[i] * BD_PAGE_SIZE, copy + (Size) i * BD_PAGE_SIZE, BD_PAGE_SIZE);
+	bd_data_write(bd_superblock_address_for(generation) * BD_PAGE_SIZE, sbpage, BD_PAGE_SIZE);
 #ifdef PGRAC_POWERLOSS_SIM
 	bd_powerloss_checkpoint_pause();
 #endif
@@ -2142,7 +2140,7 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	 */
 	INSTR_TIME_SET_CURRENT(flush_start);
 	io_start = pgstat_prepare_io_time(track_io_timing);
-	bd_device_flush_drained();
+	bd_device_flush();
 	INSTR_TIME_SET_CURRENT(end);
 
 	/*
@@ -2310,7 +2308,7 @@ refresh_alloc(uint64 address, const uint8 *before, bool zero_new)
 					bd_allocator_mark(&bd->alloc, e);
 				bit_put(bd_zero_pending, e, false);
 				if (zero_new)
-					bd_device_zero((uint64) e * extent_bytes, extent_bytes);
+					bd_data_zero((uint64) e * extent_bytes, extent_bytes);
 			}
 			else if (now && !mem)
 				bd_allocator_mark(&bd->alloc, e);
@@ -2340,13 +2338,9 @@ bd_redo_record(XLogReaderState *record)
 
 		if (rec->key.arg > bd->sb.max_extents)
 			elog(PANIC, "block-device GROW record beyond the device's capacity");
-		if (!bd_dev.is_block_device)
-		{
-			struct stat st;
-
-			if (fstat(bd_dev.fd, &st) == 0 && (uint64) st.st_size < bytes)
-				bd_device_resize(bytes);
-		}
+		/* another run may have grown the file already: never shrink it */
+		if (!bd_device_is_block() && bd_device_current_size() < bytes)
+			bd_device_resize(bytes);
 		bd_allocator_grow(&bd->alloc, rec->key.arg);
 		bd->sb.nextents = rec->key.arg;
 	}
@@ -2481,9 +2475,9 @@ bd_redo_cleanup(void)
 			uint32		cnt;
 
 			bd_fork_map(init, b, 1, false, &off, &cnt, 1);
-			bd_device_read(off, buf, BD_PAGE_SIZE);
+			bd_data_read(off, buf, BD_PAGE_SIZE);
 			bd_fork_map(&key, b, 1, false, &off, &cnt, 1);
-			bd_device_write(off, buf, BD_PAGE_SIZE);
+			bd_data_write(off, buf, BD_PAGE_SIZE);
 		}
 		nreset++;
 	}

@@ -209,7 +209,7 @@ bd_check_bound_device(const uint8 device_uuid[16])
 		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("block device \"%s\" does not hold this cluster's relation data", bd_dev.path),
+			 errmsg("block device \"%s\" does not hold this cluster's relation data", bd_dev->path),
 			 errdetail("The device's UUID is %s; the data directory's %s says the data is on device %s (then at \"%s\").",
 					   uuid_text(device_uuid), BD_BINDING_FILE,
 					   uuid_text(b.device_uuid), b.device_path),

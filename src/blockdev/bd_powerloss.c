@@ -1,14 +1,19 @@
 /*-------------------------------------------------------------------------
  *
  * bd_powerloss.c
- *	  Test builds only: the log of device writes since the last flush that
+ *	  Test builds only: a transport that wraps the device's and logs every
+ *	  write, zeroing and flush, the log that
  *	  test/modules/powerloss/pgrac_powerloss turns into a simulated power
  *	  cut (docs/power-loss.md).
  *
  * Compiled to nothing unless PGRAC_POWERLOSS_SIM is defined; the installed
- * library never has it.  Active only while pgrac.powerloss_log names a
- * file.  Buffers are malloc'd, not palloc'd: device writes happen inside
- * critical sections too.
+ * library never has it.  bd_device.c wraps the transport it opened; the
+ * wrapper logs only while pgrac.powerloss_log names a file and passes
+ * every call straight through otherwise.  Asynchronous writes are done
+ * synchronously here, one range at a time, each logged with the contents
+ * it replaces; reads go to the wrapped transport's engine.  Buffers are
+ * malloc'd, not palloc'd: device writes happen inside critical sections
+ * too.
  *
  * Record layout (host byte order; the log never leaves the machine):
  *	  uint32 magic, uint32 kind, uint64 offset, uint64 length, uint64 pos
@@ -71,7 +76,7 @@ scratch(Scratch *s, size_t size)
 	return s->data;
 }
 
-bool
+static bool
 bd_powerloss_active(void)
 {
 	return pgrac_powerloss_log != NULL && pgrac_powerloss_log[0] != '\0';
@@ -128,59 +133,238 @@ append(uint32 kind, uint64 offset, uint64 len, uint64 pos,
 			 total, pgrac_powerloss_log);
 }
 
-/* The range's contents before it is overwritten. */
-const char *
-bd_powerloss_save(uint64 offset, size_t len)
+static PgracTransport *inner;
+
+/*
+ * The range's contents before it is overwritten; beyond the end of an
+ * image file they read as zeroes.
+ */
+static const char *
+save_old(uint64 offset, size_t len)
 {
 	char	   *old = scratch(&old_buf, len);
-	size_t		done = 0;
 
-	while (done < len)
-	{
-		ssize_t		n = pg_pread(bd_dev.fd, old + done, len - done, (off_t) (offset + done));
-
-		if (n < 0)
-			elog(PANIC, "power-loss simulation: could not read %zu bytes at offset %llu: %m",
-				 len - done, (unsigned long long) (offset + done));
-		if (n == 0)
+	if (pgrac_read(inner, offset, old, len) == 0)
+		return old;
+	if (inner->error.kind != PGRAC_TE_END)
+		elog(PANIC, "power-loss simulation: %s", inner->error.message);
+	/* page by page up to the end */
+	memset(old, 0, len);
+	for (size_t done = 0; done < len; done += BD_PAGE_SIZE)
+		if (pgrac_read(inner, offset + done, old + done, Min(BD_PAGE_SIZE, len - done)) < 0)
 		{
-			/* beyond the end of an image file: reads as zeroes */
+			if (inner->error.kind != PGRAC_TE_END)
+				elog(PANIC, "power-loss simulation: %s", inner->error.message);
 			memset(old + done, 0, len - done);
 			break;
 		}
-		done += n;
-	}
 	return old;
 }
 
-void
-bd_powerloss_log_write(uint64 offset, size_t len, const char *old,
-					   const struct iovec *iov, int iovcnt)
+/* ---- the wrapping transport ---- */
+
+static int
+pl_readv(PgracTransport *t, uint64 offset, const struct iovec *iov, int iovcnt)
 {
-	append(BD_PL_WRITE, offset, len, 0, old, iov, iovcnt);
+	if (pgrac_readv(inner, offset, iov, iovcnt) == 0)
+		return 0;
+	t->error = inner->error;
+	return -1;
 }
 
-void
-bd_powerloss_log_zero(uint64 offset, size_t len, const char *old)
+static int
+pl_writev(PgracTransport *t, uint64 offset, const struct iovec *iov, int iovcnt)
 {
-	append(BD_PL_ZERO, offset, len, 0, old, NULL, 0);
+	const char *old = NULL;
+	size_t		len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (bd_powerloss_active())
+		old = save_old(offset, len);
+	if (pgrac_writev(inner, offset, iov, iovcnt) < 0)
+	{
+		t->error = inner->error;
+		return -1;
+	}
+	if (old != NULL)
+		append(BD_PL_WRITE, offset, len, 0, old, iov, iovcnt);
+	return 0;
 }
 
-/* Before a flush: the log size, every record before it durable after. */
-uint64
-bd_powerloss_flush_start(void)
+static int
+pl_submit(PgracTransport *t, PgracIo *const *ios, int n)
 {
-	struct stat st;
+	PgracIo    *reads[BD_MAX_TRANSFERS + BD_READ_AHEAD_QUEUE];
+	int			nreads = 0;
 
-	if (fstat(log_file(), &st) < 0)
-		elog(PANIC, "power-loss simulation: could not stat \"%s\": %m", pgrac_powerloss_log);
-	return (uint64) st.st_size;
+	for (int i = 0; i < n; i++)
+	{
+		PgracIo    *io = ios[i];
+
+		if (!io->write || !bd_powerloss_active())
+		{
+			reads[nreads++] = io;
+			continue;
+		}
+		/* range by range: each range's old contents read just before */
+		io->state = PGRAC_IO_DONE;
+		io->result = pl_writev(t, io->offset, io->iov, io->iovcnt) == 0 ?
+			(int64) io->len : -(t->error.errnum != 0 ? t->error.errnum : EIO);
+	}
+	if (nreads > 0 && pgrac_submit(inner, reads, nreads) < 0)
+	{
+		t->error = inner->error;
+		return -1;
+	}
+	return 0;
 }
 
-void
-bd_powerloss_flush_done(uint64 pos)
+static int
+pl_reap(PgracTransport *t, PgracIo *wait_for)
 {
-	append(BD_PL_FLUSH, 0, 0, pos, NULL, NULL, 0);
+	if (pgrac_reap(inner, wait_for) == 0)
+		return 0;
+	t->error = inner->error;
+	return -1;
+}
+
+static int
+pl_zero(PgracTransport *t, uint64 offset, uint64 len)
+{
+	if (!bd_powerloss_active())
+	{
+		if (pgrac_zero(inner, offset, len) == 0)
+			return 0;
+		t->error = inner->error;
+		return -1;
+	}
+	/* in pieces of at most 1 MB, each logged with its old contents */
+	for (uint64 done = 0; done < len; done += 1024 * 1024)
+	{
+		uint64		piece = Min(len - done, 1024 * 1024);
+		const char *old = save_old(offset + done, piece);
+
+		if (pgrac_zero(inner, offset + done, piece) < 0)
+		{
+			t->error = inner->error;
+			return -1;
+		}
+		append(BD_PL_ZERO, offset + done, piece, 0, old, NULL, 0);
+	}
+	return 0;
+}
+
+/* A flush record names the log size before the flush started. */
+static int
+pl_flush(PgracTransport *t)
+{
+	uint64		pos = 0;
+
+	if (bd_powerloss_active())
+	{
+		struct stat st;
+
+		if (fstat(log_file(), &st) < 0)
+			elog(PANIC, "power-loss simulation: could not stat \"%s\": %m", pgrac_powerloss_log);
+		pos = (uint64) st.st_size;
+	}
+	if (pgrac_flush(inner) < 0)
+	{
+		t->error = inner->error;
+		return -1;
+	}
+	if (bd_powerloss_active())
+		append(BD_PL_FLUSH, 0, 0, pos, NULL, NULL, 0);
+	return 0;
+}
+
+static int
+pl_resize(PgracTransport *t, uint64 size)
+{
+	if (pgrac_resize(inner, size) < 0)
+	{
+		t->error = inner->error;
+		return -1;
+	}
+	t->size = inner->size;
+	return 0;
+}
+
+static int
+pl_refresh_size(PgracTransport *t)
+{
+	if (pgrac_refresh_size(inner) < 0)
+	{
+		t->error = inner->error;
+		return -1;
+	}
+	t->size = inner->size;
+	return 0;
+}
+
+static int
+pl_lock(PgracTransport *t, bool exclusive)
+{
+	if (pgrac_lock(inner, exclusive) == 0)
+		return 0;
+	t->error = inner->error;
+	return -1;
+}
+
+static int
+pl_advise(PgracTransport *t, uint64 offset, uint64 len, PgracAdvice advice)
+{
+	if (pgrac_advise(inner, offset, len, advice) == 0)
+		return 0;
+	t->error = inner->error;
+	return -1;
+}
+
+static int
+pl_scsi(PgracTransport *t, PgracScsiCommand *cmd)
+{
+	if (pgrac_scsi(inner, cmd) == 0)
+		return 0;
+	t->error = inner->error;
+	return -1;
+}
+
+static void
+pl_close(PgracTransport *t)
+{
+	free(t);
+}
+
+static const PgracTransportOps powerloss_ops = {
+	.name = "powerloss",
+	.readv = pl_readv,
+	.writev = pl_writev,
+	.submit = pl_submit,
+	.reap = pl_reap,
+	.zero = pl_zero,
+	.flush = pl_flush,
+	.resize = pl_resize,
+	.refresh_size = pl_refresh_size,
+	.lock = pl_lock,
+	.advise = pl_advise,
+	.scsi = pl_scsi,
+	.close = pl_close,
+};
+
+PgracTransport *
+bd_powerloss_wrap(PgracTransport *wrapped)
+{
+	PgracTransport *t = calloc(1, sizeof(PgracTransport));
+
+	if (t == NULL)
+		elog(FATAL, "power-loss simulation: out of memory");
+	memcpy(t, wrapped, sizeof(PgracTransport));
+	t->ops = &powerloss_ops;
+	t->inner = wrapped;
+	t->private_data = NULL;
+	inner = wrapped;
+	return t;
 }
 
 /*

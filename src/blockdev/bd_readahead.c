@@ -8,8 +8,10 @@
  * read-ahead), so a sequential scan would wait for every combined read in
  * turn.  This module notices a backend reading a fork sequentially and
  * keeps up to pgrac.read_ahead blocks in flight ahead of it, in private
- * slots of 16 blocks, through an io_uring of its own.  A later read that
- * the slots cover is copied from them.
+ * slots of 16 blocks, submitted to the device's asynchronous engine (the
+ * transport's io_uring, which this process's other reads share).  A later
+ * read that the slots cover is copied from them.  It sits above the
+ * device layer and calls only it and write-behind's overlap check.
  *
  * Coherence.  A slot holds what the device held when it was read; the
  * block may have been written since.  Every device write, once complete,
@@ -35,8 +37,6 @@
  */
 #include "postgres.h"
 
-#include <liburing.h>
-
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/shmem.h"
@@ -51,8 +51,6 @@
 /* device bytes per generation counter, and the number of counters */
 #define RA_GEN_BYTES		(128 * 1024)
 #define RA_NGENS			16384
-/* submission entries: a slot's blocks are in at most RA_SLOT_BLOCKS ranges */
-#define RA_RING_ENTRIES		256
 
 int			pgrac_read_ahead_blocks = 128;
 
@@ -72,22 +70,21 @@ typedef struct RaSlot
 	bool		failed;			/* a read failed or came back short */
 	bool		stale;			/* written or remapped since it was read */
 	bool		used;			/* a read was served from it */
-	int			pending;		/* reads not yet completed */
+	int			nios;			/* reads of the slot's ranges */
+	PgracIo		ios[RA_SLOT_BLOCKS];
 	BdForkKey	key;
 	BlockNumber first;
 	int			nblocks;
 	uint64		offsets[RA_SLOT_BLOCKS];	/* device offset of each block */
 	uint64		generation;		/* sum of the blocks' counters at submit */
-	uint32		range_len[RA_SLOT_BLOCKS];	/* bytes each read must return */
 	struct iovec iov[RA_SLOT_BLOCKS];
 	char	   *buf;			/* RA_SLOT_BLOCKS blocks, I/O aligned */
 } RaSlot;
 
 static RaSlot slots[RA_MAX_SLOTS];
-static struct io_uring ra_ring;
-static pid_t ra_ring_owner = 0;
-static bool ra_ring_broken = false;
-static int	sqes_in_flight = 0;
+static pid_t slots_owner = 0;
+static bool ra_broken = false;
+static int	ios_in_flight = 0;
 static BdReadAheadStats stats;
 
 /* the sequential stream being followed */
@@ -143,81 +140,52 @@ generation_of(const uint64 *offsets, int nblocks)
 static bool
 active(void)
 {
-	return bd_dev.direct && bd_dev.io_uring && write_gens != NULL &&
-		pgrac_read_ahead_blocks >= RA_SLOT_BLOCKS && !ra_ring_broken;
+	return bd_dev->direct && bd_dev->async && write_gens != NULL &&
+		pgrac_read_ahead_blocks >= RA_SLOT_BLOCKS && !ra_broken;
 }
 
-static bool
-ring_ready(void)
+/* Slots are per process: any inherited across fork() are forgotten. */
+static void
+slots_ready(void)
 {
-	int			rc;
-
-	if (ra_ring_owner == MyProcPid)
-		return true;
-	/* a ring inherited across fork() is never used (nor torn down here) */
-	ra_ring_owner = 0;
-	sqes_in_flight = 0;
+	if (slots_owner == MyProcPid)
+		return;
+	ios_in_flight = 0;
 	for (int i = 0; i < RA_MAX_SLOTS; i++)
 		slots[i].state = RA_FREE;
-	rc = io_uring_queue_init(RA_RING_ENTRIES, &ra_ring, 0);
-	if (rc < 0)
-	{
-		/* the synchronous path still works (or reports why not) */
-		ereport(LOG,
-				(errmsg("pgrac read-ahead disabled in this process: could not set up io_uring: %s",
-						strerror(-rc))));
-		ra_ring_broken = true;
-		return false;
-	}
-	ra_ring_owner = MyProcPid;
-	return true;
+	slots_owner = MyProcPid;
 }
 
+/* A slot in flight whose reads all completed is done (or free, if abandoned). */
 static void
-complete(struct io_uring_cqe *cqe)
+settle(RaSlot *s)
 {
-	uint64		data = io_uring_cqe_get_data64(cqe);
-	RaSlot	   *s = &slots[data >> 8];
-
-	Assert(s->state == RA_IN_FLIGHT && s->pending > 0);
-	if (cqe->res != (int) s->range_len[data & 0xff])
-		s->failed = true;
-	sqes_in_flight--;
-	if (--s->pending == 0)
-		s->state = s->abandoned ? RA_FREE : RA_DONE;
+	if (s->state != RA_IN_FLIGHT)
+		return;
+	for (int r = 0; r < s->nios; r++)
+		if (s->ios[r].state != PGRAC_IO_DONE)
+			return;
+	for (int r = 0; r < s->nios; r++)
+		if (s->ios[r].result != (int64) s->ios[r].len)
+			s->failed = true;
+	ios_in_flight -= s->nios;
+	s->state = s->abandoned ? RA_FREE : RA_DONE;
 }
 
-/* Take every completion that is ready; with wait_for, until it is done. */
+/*
+ * Take every completion that is ready (the engine marks each PgracIo,
+ * whoever submitted it); with wait_for, until that slot's reads are done.
+ */
 static void
 reap(RaSlot *wait_for)
 {
-	for (;;)
-	{
-		struct io_uring_cqe *cqe;
-		int			rc;
-
-		if (wait_for != NULL && wait_for->state == RA_IN_FLIGHT)
-		{
-			/* entries a short submit left behind go now */
-			if (io_uring_sq_ready(&ra_ring) > 0)
-				(void) io_uring_submit(&ra_ring);
-			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
-			rc = io_uring_wait_cqe(&ra_ring, &cqe);
-			pgstat_report_wait_end();
-		}
-		else
-			rc = io_uring_peek_cqe(&ra_ring, &cqe);
-		if (rc == -EINTR)
-			continue;
-		if (rc == -EAGAIN)
-			return;				/* nothing ready */
-		if (rc < 0)
-			/* reads may still be landing in our slots */
-			elog(PANIC, "could not wait for io_uring read-ahead completions on block device \"%s\": %s",
-				 bd_dev.path, strerror(-rc));
-		complete(cqe);
-		io_uring_cqe_seen(&ra_ring, cqe);
-	}
+	if (wait_for != NULL)
+		for (int r = 0; r < wait_for->nios; r++)
+			bd_device_reap(&wait_for->ios[r]);
+	else
+		bd_device_reap(NULL);
+	for (int i = 0; i < RA_MAX_SLOTS; i++)
+		settle(&slots[i]);
 }
 
 /* A slot that belongs to the stream: read or being read, and wanted. */
@@ -349,9 +317,10 @@ consume(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 	return true;
 }
 
-/* Submit the read of one slot: blocks [first, first + nblocks), all mapped. */
+/* Prepare the reads of one slot: blocks [first, first + nblocks), all mapped. */
 static bool
-submit(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks)
+prepare(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks,
+		int room)
 {
 	uint64		offsets[BD_MAP_MAX_BLOCKS];
 	uint32		counts[BD_MAP_MAX_BLOCKS];
@@ -359,7 +328,7 @@ submit(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks)
 	int			b = 0;
 
 	map_blocks(key, first, nblocks, s->offsets, offsets, counts, &n);
-	if (sqes_in_flight + n > RA_RING_ENTRIES)
+	if (n > room)
 		return false;
 	if (s->buf == NULL)
 		s->buf = MemoryContextAllocAligned(TopMemoryContext, RA_SLOT_BLOCKS * BLCKSZ,
@@ -372,26 +341,17 @@ submit(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks)
 	s->used = false;
 	s->abandoned = false;
 	s->generation = generation_of(s->offsets, nblocks);
-	/* the counters are read before the device is */
-	pg_memory_barrier();
-	b = 0;
 	for (int r = 0; r < n; r++)
 	{
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ra_ring);
-
-		Assert(sqe != NULL);
 		s->iov[r].iov_base = s->buf + (size_t) b * BLCKSZ;
 		s->iov[r].iov_len = (size_t) counts[r] * BLCKSZ;
-		s->range_len[r] = counts[r] * BLCKSZ;
-		io_uring_prep_readv(sqe, bd_dev.fd, &s->iov[r], 1, offsets[r]);
-		io_uring_sqe_set_data64(sqe, ((uint64) (s - slots) << 8) | (uint64) r);
+		s->ios[r] = (PgracIo) {
+			.write = false,.offset = offsets[r],.iov = &s->iov[r],.iovcnt = 1,
+			.len = (size_t) counts[r] * BLCKSZ,
+		};
 		b += counts[r];
 	}
-	s->pending = n;
-	s->state = RA_IN_FLIGHT;
-	sqes_in_flight += n;
-	stats.slots_read++;
-	stats.blocks_read += nblocks;
+	s->nios = n;
 	return true;
 }
 
@@ -400,7 +360,13 @@ static void
 read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
 {
 	BlockNumber end = Min(limit, next + (BlockNumber) pgrac_read_ahead_blocks);
-	int			added = 0;
+	PgracIo    *batch[BD_READ_AHEAD_QUEUE];
+	RaSlot	   *prepared[RA_MAX_SLOTS];
+	int			nbatch = 0;
+	int			nprepared = 0;
+	/* leave room for one synchronous request's ranges */
+	int			room = Min(bd_device_io_room() - BD_MAX_TRANSFERS,
+						   BD_READ_AHEAD_QUEUE - ios_in_flight);
 
 	if (stream_ahead == InvalidBlockNumber || stream_ahead < next)
 		stream_ahead = next;
@@ -412,30 +378,35 @@ read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
 		for (int i = 0; i < RA_MAX_SLOTS && s == NULL; i++)
 			if (slots[i].state == RA_FREE)
 				s = &slots[i];
-		if (s == NULL || !submit(s, key, stream_ahead, n))
+		if (s == NULL || !prepare(s, key, stream_ahead, n, room - nbatch))
 			break;
+		/* marked before the search for a free slot goes on */
+		s->state = RA_IN_FLIGHT;
+		prepared[nprepared++] = s;
+		for (int r = 0; r < s->nios; r++)
+			batch[nbatch++] = &s->ios[r];
 		stream_ahead += n;
-		added++;
 	}
-	if (added > 0)
+	if (nbatch == 0)
+		return;
+	/* the counters are read before the device is */
+	pg_memory_barrier();
+	if (!bd_device_submit(batch, nbatch))
 	{
-		int			rc;
-
-		do
-			rc = io_uring_submit(&ra_ring);
-		while (rc == -EINTR);
-		if (rc < 0)
-		{
-			/*
-			 * Nothing can be known about what was taken: stop reading ahead
-			 * in this process.  Whatever is in flight lands in slots that
-			 * are never reused or freed.
-			 */
-			ereport(LOG,
-					(errmsg("pgrac read-ahead disabled in this process: could not submit to io_uring: %s",
-							strerror(-rc))));
-			ra_ring_broken = true;
-		}
+		/*
+		 * The engine waited for everything it had taken and marked the rest
+		 * failed; stop reading ahead in this process.
+		 */
+		ereport(LOG,
+				(errmsg("pgrac read-ahead disabled in this process: %s", bd_dev->error.message)));
+		ra_broken = true;
+	}
+	ios_in_flight += nbatch;
+	for (int i = 0; i < nprepared; i++)
+	{
+		stats.slots_read++;
+		stats.blocks_read += prepared[i]->nblocks;
+		settle(prepared[i]);
 	}
 }
 
@@ -454,8 +425,9 @@ bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 	bool		sequential;
 	bool		served = false;
 
-	if (!active() || !ring_ready())
+	if (!active())
 		return false;
+	slots_ready();
 	reap(NULL);
 	sequential = stream_next != InvalidBlockNumber && blocknum >= stream_next &&
 		blocknum - stream_next < (BlockNumber) pgrac_read_ahead_blocks &&

@@ -20,8 +20,13 @@
 
 #include "pgrac/bd_directory.h"
 #include "pgrac/bd_layout.h"
+#include "pgrac/transport.h"
 
-/* settings (pgrac_storage.c defines them) */
+/*
+ * settings: pgrac_storage.c defines them all (DefineCustom*Variable); the
+ * variables live in pgrac_storage.c, except pgrac.read_ahead's
+ * (bd_readahead.c) and pgrac.write_behind's (bd_writebehind.c)
+ */
 extern char *pgrac_device;
 extern int	pgrac_image_max_size_mb;
 extern int	pgrac_image_extent_kb;
@@ -35,28 +40,8 @@ typedef enum BdIoMethod
 	BD_IO_METHOD_IO_URING,
 } BdIoMethod;
 
-/* ---- the device (bd_device.c) ---- */
+/* ---- the device (bd_device.c): the lowest layer, over the transport ---- */
 
-typedef struct BdDevice
-{
-	int			fd;
-	bool		is_block_device;
-	uint64		size;			/* bytes */
-	bool		direct;			/* opened with O_DIRECT */
-	bool		io_uring;		/* data transfers through io_uring */
-	uint32		mem_align;		/* direct I/O: buffer alignment the device needs */
-	uint32		offset_align;	/* direct I/O: offset and length alignment */
-	char		path[MAXPGPATH];
-} BdDevice;
-
-extern BdDevice bd_dev;
-
-extern bool bd_device_embedded(void);
-extern void bd_device_path(char *path);
-extern bool bd_device_open(bool create_embedded);
-extern void bd_device_lock(void);
-extern void bd_device_read(uint64 offset, void *buf, size_t len);
-extern void bd_device_write(uint64 offset, const void *buf, size_t len);
 /* one contiguous range of the device and the buffers it goes to or from */
 typedef struct BdTransfer
 {
@@ -68,12 +53,39 @@ typedef struct BdTransfer
 
 /* most ranges one bd_device_transfer() call takes */
 #define BD_MAX_TRANSFERS	64
+/* most reads read-ahead keeps in flight in one process */
+#define BD_READ_AHEAD_QUEUE	256
 
+extern PgracTransport *bd_dev;
+
+extern bool bd_device_embedded(void);
+extern void bd_device_path(char *path);
+extern bool bd_device_is_block(void);
+extern bool bd_device_open(bool create_embedded);
+extern void bd_device_lock(void);
+extern void bd_device_read(uint64 offset, void *buf, size_t len);
+extern void bd_device_write(uint64 offset, const void *buf, size_t len);
 extern void bd_device_transfer(bool write, const BdTransfer *transfers, int n);
+extern bool bd_device_submit(PgracIo *const *ios, int n);
+extern void bd_device_reap(PgracIo *wait_for);
+extern int	bd_device_io_room(void);
 extern void bd_device_zero(uint64 offset, uint64 len);
 extern void bd_device_flush(void);
-extern void bd_device_flush_drained(void);
 extern void bd_device_resize(uint64 size);
+extern uint64 bd_device_current_size(void);
+extern void bd_device_prefetch(uint64 offset, uint64 len);
+extern void bd_device_writeback(uint64 offset, uint64 len);
+
+/*
+ * ---- device I/O for everything above the device (bd_dataio.c) ----
+ * Ordered against write-behind, recorded for read-ahead.
+ */
+extern void bd_data_read(uint64 offset, void *buf, size_t len);
+extern void bd_data_write(uint64 offset, const void *buf, size_t len);
+extern void bd_data_transfer(bool write, const BdTransfer *transfers, int n,
+							 bool may_queue);
+extern void bd_data_zero(uint64 offset, uint64 len);
+extern void bd_data_flush(void);
 
 /* ---- simulated power loss, test builds only (bd_powerloss.c) ---- */
 
@@ -86,14 +98,8 @@ extern void bd_device_resize(uint64 size);
 extern char *pgrac_powerloss_log;
 extern int	pgrac_powerloss_checkpoint_pause_ms;
 extern bool pgrac_powerloss_cut_in_window;
-extern bool bd_powerloss_active(void);
+extern PgracTransport *bd_powerloss_wrap(PgracTransport *inner);
 extern void bd_powerloss_checkpoint_pause(void);
-extern const char *bd_powerloss_save(uint64 offset, size_t len);
-extern void bd_powerloss_log_write(uint64 offset, size_t len, const char *old,
-								   const struct iovec *iov, int iovcnt);
-extern void bd_powerloss_log_zero(uint64 offset, size_t len, const char *old);
-extern uint64 bd_powerloss_flush_start(void);
-extern void bd_powerloss_flush_done(uint64 pos);
 #endif
 
 /* ---- metadata in shared memory (bd_meta.c) ---- */

@@ -166,9 +166,8 @@ transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		transfers[r].len = (size_t) counts[r] * BLCKSZ;
 		done += counts[r];
 	}
-	if (write && bd_writebehind_write(transfers, n))
-		return;
-	bd_device_transfer(write, transfers, n);
+	/* a data write may be left to write-behind */
+	bd_data_transfer(write, transfers, n, write);
 }
 
 /* Zero blocks [from, to) of a fork that are already mapped. */
@@ -187,7 +186,7 @@ zero_mapped(SMgrRelation reln, ForkNumber forknum, BlockNumber from,
 		int			n = bd_fork_map(&key, from, chunk, true, offsets, counts, MAX_RANGES);
 
 		for (int r = 0; r < n; r++)
-			bd_device_zero(offsets[r], (uint64) counts[r] * BLCKSZ);
+			bd_data_zero(offsets[r], (uint64) counts[r] * BLCKSZ);
 		from += chunk;
 	}
 }
@@ -256,13 +255,12 @@ bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	if (blocknum >= eof)
 		return false;
 	/* with direct I/O the page cache is bypassed: nothing to read ahead */
-	if (bd_dev.direct || blocknum >= mapped)
+	if (bd_dev->direct || blocknum >= mapped)
 		return true;
 	nblocks = Min(nblocks, (int) (Min(eof, mapped) - blocknum));
 	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
 	for (int r = 0; r < n; r++)
-		(void) posix_fadvise(bd_dev.fd, (off_t) offsets[r],
-							 (off_t) counts[r] * BLCKSZ, POSIX_FADV_WILLNEED);
+		bd_device_prefetch(offsets[r], (uint64) counts[r] * BLCKSZ);
 #endif
 	return true;
 }
@@ -329,7 +327,7 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		return;
 	}
 	/* direct writes are not left in the page cache: nothing to write back */
-	if (bd_dev.direct)
+	if (bd_dev->direct)
 		return;
 	key_of(reln, forknum, &key);
 	/*
@@ -345,7 +343,7 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 
 		n = bd_fork_map(&key, blocknum, chunk, true, offsets, counts, MAX_RANGES);
 		for (int r = 0; r < n; r++)
-			pg_flush_data(bd_dev.fd, (off_t) offsets[r], (off_t) counts[r] * BLCKSZ);
+			bd_device_writeback(offsets[r], (uint64) counts[r] * BLCKSZ);
 		blocknum += chunk;
 		nblocks -= chunk;
 	}
@@ -392,7 +390,7 @@ bd_immedsync(SMgrRelation reln, ForkNumber forknum)
 		md->smgr_immedsync(reln, forknum);
 		return;
 	}
-	bd_device_flush();
+	bd_data_flush();
 	key_of(reln, forknum, &key);
 	bd_fork_set_durable_eof(&key);
 }

@@ -57,7 +57,7 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	require_block_device();
 	bd_status(&st);
 	values[0] = CStringGetTextDatum("block_device");
-	values[1] = CStringGetTextDatum(bd_dev.path);
+	values[1] = CStringGetTextDatum(bd_dev->path);
 	values[2] = BoolGetDatum(bd_device_embedded());
 	values[3] = Int64GetDatum((int64) st.size_bytes);
 	values[4] = Int64GetDatum((int64) st.max_bytes);
@@ -66,8 +66,8 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	values[7] = Int64GetDatum(st.extents_free);
 	values[8] = Int64GetDatum(st.forks);
 	values[9] = Int64GetDatum(st.metadata_pages_used);
-	values[10] = BoolGetDatum(bd_dev.direct);
-	values[11] = CStringGetTextDatum(bd_dev.io_uring ? "io_uring" : "sync");
+	values[10] = BoolGetDatum(bd_dev->direct);
+	values[11] = CStringGetTextDatum(bd_dev->async ? "io_uring" : "sync");
 	PG_RETURN_DATUM(one_row(fcinfo, values));
 }
 

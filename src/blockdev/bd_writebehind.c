@@ -16,7 +16,7 @@
  *	  2. Two writes of the same bytes reach the device in the order they
  *		 were made: a write over a queued one replaces its bytes in the
  *		 queue; a write over one in flight waits for it.
- *	  3. bd_device_flush() first waits for every write queued before it
+ *	  3. bd_data_flush() first waits for every write queued before it
  *		 started, so a checkpoint or smgrimmedsync() covers them.
  *	  4. The writer never fails a write silently: a device error is a
  *		 PANIC (the buffer manager already counts the data as written; crash
@@ -113,7 +113,6 @@ typedef struct WbShared
 
 static WbShared *wb = NULL;
 static char *wb_data = NULL;	/* nslots * WB_SLOT_BYTES, I/O aligned */
-static bool am_writer = false;
 /* the writer's last look at each slot (bd_wb_policy.c) */
 static BdWbLook *writer_looks = NULL;
 static uint32 wait_event_slot = 0;
@@ -369,7 +368,7 @@ queue_block(uint64 offset, const char *data)
 bool
 bd_writebehind_write(const BdTransfer *transfers, int n)
 {
-	if (wb == NULL || am_writer || !wb->running)
+	if (wb == NULL || !wb->running)
 		return false;
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < transfers[i].iovcnt; j++)
@@ -385,9 +384,10 @@ bd_writebehind_write(const BdTransfer *transfers, int n)
 
 			if (!queue_block(offset, data))
 			{
-				struct iovec iov = {.iov_base = unconstify(char *, data),.iov_len = BLCKSZ};
-
-				bd_device_transfer(true, &(BdTransfer) {offset, &iov, 1, BLCKSZ}, 1);
+				/* the writer stopped: after what it still has of these bytes */
+				bd_writebehind_wait(offset, BLCKSZ);
+				bd_device_write(offset, data, BLCKSZ);
+				bd_readahead_note_write(offset, BLCKSZ);
 			}
 		}
 	}
@@ -427,8 +427,6 @@ bd_writebehind_wait(uint64 offset, uint64 len)
 {
 	bool		prepared = false;
 
-	if (am_writer)
-		return;
 	while (bd_writebehind_busy(offset, len))
 	{
 		if (!prepared)
@@ -446,7 +444,7 @@ bd_writebehind_drain(void)
 	uint64		target;
 	bool		prepared = false;
 
-	if (wb == NULL || am_writer || queue_empty())
+	if (wb == NULL || queue_empty())
 		return;
 	LWLockAcquire(wb->lock, LW_SHARED);
 	target = wb->next_seq;
@@ -538,6 +536,8 @@ write_queued(bool all, bool *held)
 	START_CRIT_SECTION();
 	bd_device_transfer(true, transfers, n);
 	END_CRIT_SECTION();
+	for (int i = 0; i < n; i++)
+		bd_readahead_note_write(transfers[i].offset, transfers[i].len);
 
 	LWLockAcquire(wb->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
@@ -560,7 +560,6 @@ bd_writebehind_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	am_writer = true;
 	if (wb == NULL)
 		elog(FATAL, "pgrac write-behind: shared memory is not set up");
 	wait_event_main = WaitEventExtensionNew("PgracWriteBehindMain");

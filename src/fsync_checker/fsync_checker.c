@@ -51,7 +51,7 @@
 #include "pgrac/fsync_rules.h"
 #include "pgrac/smgr_layer.h"
 
-/* GUCs, defined in pgrac_storage.c */
+/* settings: pgrac_storage.c defines them (DefineCustom*Variable) */
 bool		pgrac_fsync_checker = false;
 int			pgrac_fsync_checker_max_obligations = 4096;
 int			pgrac_fsync_checker_max_findings = 1000;

@@ -348,6 +348,27 @@ fd_resize(PgracTransport *t, uint64 size)
 }
 
 static int
+fd_refresh_size(PgracTransport *t)
+{
+	struct stat st;
+
+	if (t->kind == PGRAC_DEVICE_BLOCK)
+	{
+		uint64		bytes;
+
+		if (ioctl(fdt(t)->fd, BLKGETSIZE64, &bytes) < 0)
+			return pgrac_transport_fail(t, PGRAC_TE_IO, errno,
+										"could not get the size of block device \"%s\"", t->path);
+		t->size = bytes;
+		return 0;
+	}
+	if (fstat(fdt(t)->fd, &st) < 0)
+		return pgrac_transport_fail(t, PGRAC_TE_IO, errno, "could not stat device \"%s\"", t->path);
+	t->size = (uint64) st.st_size;
+	return 0;
+}
+
+static int
 fd_lock(PgracTransport *t, bool exclusive)
 {
 	if (flock(fdt(t)->fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
@@ -441,6 +462,7 @@ static const PgracTransportOps fd_ops = {
 	.zero = fd_zero,
 	.flush = fd_flush,
 	.resize = fd_resize,
+	.refresh_size = fd_refresh_size,
 	.lock = fd_lock,
 	.advise = fd_advise,
 	.scsi = fd_scsi,
@@ -555,29 +577,17 @@ pgrac_fd_transport_open(const char *path, const PgracTransportOptions *options,
 		goto fail;
 	}
 	if (S_ISBLK(st.st_mode))
-	{
-		uint64		bytes;
-
 		t->kind = PGRAC_DEVICE_BLOCK;
-		if (ioctl(f->fd, BLKGETSIZE64, &bytes) < 0)
-		{
-			pgrac_transport_fail(t, PGRAC_TE_IO, errno,
-								 "could not get the size of block device \"%s\"", path);
-			goto fail;
-		}
-		t->size = bytes;
-	}
 	else if (S_ISREG(st.st_mode))
-	{
 		t->kind = PGRAC_DEVICE_FILE;
-		t->size = (uint64) st.st_size;
-	}
 	else
 	{
 		pgrac_transport_fail(t, PGRAC_TE_INVALID, 0,
 							 "\"%s\" is neither a block device nor a regular file", path);
 		goto fail;
 	}
+	if (fd_refresh_size(t) < 0)
+		goto fail;
 	t->direct = options->direct;
 	if (t->direct && learn_alignment(t) < 0)
 		goto fail;

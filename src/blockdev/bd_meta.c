@@ -85,6 +85,7 @@ static HTAB *bd_forks = NULL;
 static uint8 *bd_pages;			/* pages [BD_FIRST_ALLOC_MAP_PAGE, end_page) */
 static bool *bd_page_dirty;
 static bool *bd_page_local;		/* changed in recovery, not yet logged */
+static bool *bd_page_need_full; /* next record logs the whole page */
 static bool *bd_meta_used;		/* per metadata-area page */
 static uint64 *bd_zero_pending; /* per extent */
 
@@ -217,8 +218,22 @@ typedef struct BdChange
 {
 	int			npages;
 	uint64		pages[BD_WAL_MAX_PAGES];
+	bool		full[BD_WAL_MAX_PAGES]; /* log the whole page */
 } BdChange;
 
+/*
+ * Each page's contents when a change first touched it, so that the record
+ * carries only the bytes that changed.  Per process, like the change.
+ */
+static uint8 *change_before = NULL;
+
+/*
+ * A change is about to modify a page: remember it, and its contents as
+ * they are now.  Every modification of a cached page comes after its
+ * change_touch() in the same change; a page is sealed whenever no change
+ * is under way, which assert-enabled builds check here (a page modified
+ * before it was touched would be logged without those bytes).
+ */
 static void
 change_touch(BdChange *c, uint64 address)
 {
@@ -229,6 +244,34 @@ change_touch(BdChange *c, uint64 address)
 	if (c->npages == BD_WAL_MAX_PAGES)
 		elog(PANIC, "block-device metadata change touches more than %d pages",
 			 BD_WAL_MAX_PAGES);
+	Assert(bd_page_check(page_ptr(address), bd_get16(page_ptr(address) + 4), address) == BD_PAGE_OK);
+	if (change_before == NULL)
+		change_before = bd_alloc((Size) BD_WAL_MAX_PAGES * BD_PAGE_SIZE);
+	memcpy(change_before + (Size) c->npages * BD_PAGE_SIZE, page_ptr(address), BD_PAGE_SIZE);
+	/* a page changed in recovery holds changes no record carries yet */
+	c->full[c->npages] = bd_page_need_full[page_index(address)] ||
+		bd_page_local[page_index(address)];
+	c->pages[c->npages++] = address;
+}
+
+/*
+ * A page whose previous contents the record cannot build on (a new page,
+ * one rebuilt from memory, one changed while WAL could not be written):
+ * it is logged whole.  Call after or before modifying it.
+ */
+static void
+change_touch_whole(BdChange *c, uint64 address)
+{
+	for (int i = 0; i < c->npages; i++)
+		if (c->pages[i] == address)
+		{
+			c->full[i] = true;
+			return;
+		}
+	if (c->npages == BD_WAL_MAX_PAGES)
+		elog(PANIC, "block-device metadata change touches more than %d pages",
+			 BD_WAL_MAX_PAGES);
+	c->full[c->npages] = true;
 	c->pages[c->npages++] = address;
 }
 
@@ -273,8 +316,18 @@ change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
 		bd_wal_begin(&b, record_buf, bd_wal_max_size(), op, &wkey);
 		for (int i = 0; i < c->npages; i++)
 		{
+			/*
+			 * The whole page for its first change after a checkpoint began
+			 * (as PostgreSQL's full-page writes: a backup copied while the
+			 * checkpoint wrote it, or a torn write, is repaired by replay),
+			 * else the bytes that changed.
+			 */
 			bd_page_seal(page_ptr(c->pages[i]));
-			bd_wal_add_page(&b, c->pages[i], NULL, page_ptr(c->pages[i]), true);
+			bd_wal_add_page(&b, c->pages[i],
+							c->full[i] ? NULL : change_before + (Size) i * BD_PAGE_SIZE,
+							page_ptr(c->pages[i]), c->full[i]);
+			if (c->full[i])
+				bd_page_need_full[page_index(c->pages[i])] = false;
 		}
 		len = bd_wal_finish(&b);
 		if (b.overflow || len == 0)
@@ -358,7 +411,7 @@ device_grow(BdChange *c)
 	bd_allocator_grow(&bd->alloc, grown);
 	bd->sb.nextents = grown;
 	/* GROW carries the allocation-map page of the first new extent */
-	change_touch(c, alloc_page_of(old));
+	change_touch_whole(c, alloc_page_of(old));
 	change_commit(c, BD_WAL_GROW, NULL, grown);
 	ereport(LOG,
 			(errmsg("grew image file \"%s\" to %u extents (%llu MB)", bd_dev->path, grown,
@@ -458,6 +511,7 @@ extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 		{
 			map = meta_page_alloc();
 			bd_map_page_init(page_ptr(map), map, 0, 0);
+			change_touch_whole(c, map);
 			if (prev == 0)
 				e->extent_map = map;
 			else
@@ -573,7 +627,7 @@ slot_find_free(BdChange *c, uint64 *page_out, int *slot_out)
 	/* every page is full: chain a new one */
 	newp = meta_page_alloc();
 	bd_dir_page_init(page_ptr(newp), newp, 0, 0);
-	change_touch(c, newp);
+	change_touch_whole(c, newp);
 	change_touch(c, bd->dir_last);
 	bd_put64(page_ptr(bd->dir_last) + 32, newp);
 	bd->dir_last = newp;
@@ -600,7 +654,7 @@ shmem_size(const BdSuperblock *g)
 	uint64		ncached = NCACHED(g);
 
 	size = add_size(size, mul_size(ncached, BD_PAGE_SIZE));
-	size = add_size(size, MAXALIGN(ncached * 2));
+	size = add_size(size, MAXALIGN(ncached * 3));
 	size = add_size(size, MAXALIGN(g->metadata_pages));
 	size = add_size(size, 2 * bd_allocator_words_size(g->max_extents));
 	size = add_size(size, hash_estimate_size(max_forks(g), sizeof(BdForkEntry)));
@@ -918,7 +972,8 @@ bd_shmem_startup(void)
 	p += ncached * BD_PAGE_SIZE;
 	bd_page_dirty = (bool *) p;
 	bd_page_local = (bool *) p + ncached;
-	p += MAXALIGN(ncached * 2);
+	bd_page_need_full = (bool *) p + 2 * ncached;
+	p += MAXALIGN(ncached * 3);
 	bd_meta_used = (bool *) p;
 	p += MAXALIGN(bd_geometry.metadata_pages);
 	bd->alloc.words = (uint64 *) p;
@@ -937,6 +992,7 @@ bd_shmem_startup(void)
 	{
 		bd->lock = &(GetNamedLWLockTranche("pgrac_block_device"))->lock;
 		memset(bd_page_dirty, 0, ncached * 2);
+		memset(bd_page_need_full, true, ncached);
 		memset(bd_meta_used, 0, bd_geometry.metadata_pages);
 		memset(bd_zero_pending, 0, bd_allocator_words_size(bd_geometry.max_extents));
 		bd->meta_used_count = 0;
@@ -1053,6 +1109,7 @@ bd_meta_reset(void)
 	while ((f = hash_seq_search(&seq)) != NULL)
 		hash_search(bd_forks, &f->key, HASH_REMOVE, NULL);
 	memset(bd_page_dirty, 0, ncached * 2);
+	memset(bd_page_need_full, true, ncached);
 	memset(bd_meta_used, 0, bd->sb.metadata_pages);
 	memset(bd_zero_pending, 0, bd_allocator_words_size(bd->sb.max_extents));
 	bd->meta_used_count = 0;
@@ -1875,7 +1932,7 @@ checkpoint_log_changes(void)
 	{
 		if (!bd_page_local[i])
 			continue;
-		change_touch(&c, BD_FIRST_ALLOC_MAP_PAGE + i);
+		change_touch_whole(&c, BD_FIRST_ALLOC_MAP_PAGE + i);
 		if (change_full(&c, 1))
 			change_commit(&c, BD_WAL_IMAGE, NULL, 0);
 	}
@@ -2005,12 +2062,21 @@ bd_checkpoint_start(int flags)
 {
 	MemoryContext old;
 
-	if (bd == NULL || !XLogInsertAllowed())
+	if (bd == NULL)
 		return;
+	if (!XLogInsertAllowed())
+	{
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+		memset(bd_page_need_full, true, NCACHED(&bd->sb));
+		LWLockRelease(bd->lock);
+		return;
+	}
 	(void) bd_alloc(1);			/* bd_context exists */
 	old = MemoryContextSwitchTo(bd_context);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	checkpoint_log_changes();
+	/* from here on, each page's first change is logged whole */
+	memset(bd_page_need_full, true, NCACHED(&bd->sb));
 	LWLockRelease(bd->lock);
 	MemoryContextSwitchTo(old);
 }

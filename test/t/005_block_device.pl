@@ -54,6 +54,19 @@ is($node->safe_psql('postgres', q{SELECT string_agg(layer, ',' ORDER BY level) F
 like($node->safe_psql('postgres', q{SELECT backend, embedded, extent_bytes, io_method FROM pgrac.pgrac_block_device}),
 	qr/^block_device\|t\|131072\|sync$/, 'status view');
 
+# --- metadata records carry the bytes that changed, whole pages only
+# for a page's first change after a checkpoint: a bulk load that maps a
+# new extent every 16 blocks must not log 8 kB pages for each ---
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
+my $wal_start = $node->safe_psql('postgres', 'CHECKPOINT; SELECT pg_current_wal_insert_lsn()');
+$node->safe_psql('postgres', q{CREATE TABLE walsize AS SELECT g, repeat('x', 200) AS v FROM generate_series(1, 100000) g});
+my $wal_end = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+my ($nrec, $full_sized) = split /\|/, $node->safe_psql('postgres',
+	qq{SELECT count(*), count(*) FILTER (WHERE record_length >= 8192) FROM pg_get_wal_records_info('$wal_start', '$wal_end') WHERE resource_manager = 'pgrac_block_device'});
+cmp_ok($nrec, '>', 20, "a bulk load logs metadata changes ($nrec records)");
+cmp_ok($full_sized, '<', $nrec / 10, "... of which at most one in ten carries a whole page ($full_sized)");
+$node->safe_psql('postgres', 'DROP TABLE walsize; DROP EXTENSION pg_walinspect');
+
 # --- ordinary work, then a clean restart ---
 $node->safe_psql('postgres', q{
 	CREATE TABLE t (id int PRIMARY KEY, v text);

@@ -190,7 +190,9 @@ copy_fork(ImportFile *f)
 
 			if (got % BLCKSZ != 0)
 				ereport(FATAL,
-						(errmsg("short read of \"%s\" during import", seg)));
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("could not import \"%s\": read %zd bytes, not a whole number of %d-byte blocks",
+								seg, got, BLCKSZ)));
 			nr = bd_fork_map(&f->key, block, n, true, offsets, counts, BD_MAP_MAX_BLOCKS);
 			for (int r = 0; r < nr; r++)
 			{

@@ -721,13 +721,15 @@ format_embedded_image(void)
 	p.nextents = Min(p.max_extents, reserved + 64);
 	if (!pg_strong_random(p.device_uuid, 16))
 		ereport(FATAL,
-				(errmsg("could not generate a UUID for the embedded image")));
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a UUID for the embedded image: no strong random source")));
 	p.device_uuid[6] = (p.device_uuid[6] & 0x0f) | 0x40;	/* version 4 */
 	p.device_uuid[8] = (p.device_uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	bd_device_resize((uint64) p.nextents * extent_bytes);
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,
-				(errmsg("could not format the embedded image \"%s\": %s", bd_dev->path, error)));
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not format the embedded image \"%s\": %s", bd_dev->path, error)));
 	bd_data_flush();
 	fsync_fname(bd_dev->path, false);
 	{
@@ -929,7 +931,10 @@ load_metadata(void)
 		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
 		if (f == NULL)
 			ereport(FATAL,
-					(errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path)));
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path),
+					 errdetail("Shared memory was sized for %llu forks from the device's metadata area.",
+							   (unsigned long long) max_forks(&bd_geometry))));
 		if (found)
 			ereport(FATAL,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -1102,7 +1107,8 @@ bd_meta_reset(void)
 	bd = NULL;
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,
-				(errmsg("could not format block device \"%s\": %s", bd_dev->path, error)));
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not format block device \"%s\": %s", bd_dev->path, error)));
 	bd_data_flush();
 	bd = saved_bd;
 	hash_seq_init(&seq, bd_forks);
@@ -2310,7 +2316,10 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
 		if (f == NULL)
 			ereport(FATAL,
-					(errmsg("too many relation forks on the block device for shared memory")));
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path),
+					 errdetail("Shared memory was sized for %llu forks from the device's metadata area.",
+							   (unsigned long long) max_forks(&bd->sb))));
 		f->dir_page = address;
 		f->slot = s;
 		if (!found)

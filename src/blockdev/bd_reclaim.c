@@ -44,6 +44,7 @@
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "catalog/storage.h"
+#include "common/relpath.h"
 #include "storage/bufmgr.h"
 #include "storage/md.h"
 #include "storage/lwlock.h"
@@ -159,9 +160,9 @@ reclaim_relation(const BdUnsettled *u)
 	/* the free-space map file, and every backend's smgr handle */
 	smgrdounlinkall(&srel, 1, false);
 	ereport(LOG,
-			(errmsg("reclaimed %d forks (%llu kB) of relation %u/%u/%u on the block device: its creating transaction %u never committed",
+			(errmsg("reclaimed %d forks (%llu kB) of relation \"%s\" on the block device: its creating transaction %u never committed",
 					nforks, (unsigned long long) u->nblocks * BLCKSZ / 1024,
-					u->key.spcoid, u->key.dboid, u->key.relnumber, u->create_xid)));
+					relpathperm(loc, MAIN_FORKNUM), u->create_xid)));
 }
 
 /*
@@ -201,8 +202,9 @@ bd_reclaim_pass(int *settled, int *reclaimed, int *waiting)
 			case BD_CREATOR_UNKNOWN:
 				(*waiting)++;
 				ereport(WARNING,
-						(errmsg("cannot tell whether transaction %u, which created relation %u/%u/%u on the block device, committed",
-								u->create_xid, u->key.spcoid, u->key.dboid, u->key.relnumber),
+						(errmsg("cannot tell whether transaction %u, which created relation \"%s\" on the block device, committed",
+								u->create_xid,
+								relpathperm(((RelFileLocator) {u->key.spcoid, u->key.dboid, u->key.relnumber}), MAIN_FORKNUM)),
 						 errdetail("The xid is outside the range the commit log still covers; its forks are kept."),
 						 errhint("If no table or index uses relfilenode %u in database %u, report this as a bug.",
 								 u->key.relnumber, u->key.dboid)));

@@ -109,7 +109,7 @@ $pending->query_safe(q{
 
 my $r = $node->safe_psql('postgres', 'SELECT settled, reclaimed, waiting FROM pgrac.pgrac_reclaim_uncommitted_forks()');
 like($r, qr/^\d+\|3\|2$/, 'a pass reclaims the three, waits for the prepared and the running creator');
-like(slurp_file($node->logfile), qr/reclaimed \d forks \(\d+ kB\) of relation \d+\/\d+\/\d+ on the block device: its creating transaction \d+ never committed/,
+like(slurp_file($node->logfile), qr/reclaimed \d forks \(\d+ kB\) of relation "base\/\d+\/\d+" on the block device: its creating transaction \d+ never committed/,
 	'... and logs each reclaim');
 is(scalar(() = uncommitted() =~ /in progress/g), 2, 'only the prepared and the running creations remain listed');
 

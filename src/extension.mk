@@ -21,23 +21,32 @@ OBJS = \
 	src/blockdev/bd_image.o \
 	src/blockdev/bd_wal.o \
 	src/blockdev/bd_journal.o \
-	src/blockdev/bd_journal_file.o \
 	src/blockdev/bd_io.o \
-	src/blockdev/bd_device.o \
-	src/blockdev/bd_dataio.o \
-	src/blockdev/bd_readahead.o \
 	src/blockdev/bd_wb_policy.o \
-	src/blockdev/bd_writebehind.o \
-	src/blockdev/bd_powerloss.o \
-	src/blockdev/bd_meta.o \
-	src/blockdev/bd_smgr.o \
-	src/blockdev/bd_rmgr.o \
-	src/blockdev/bd_bypass.o \
 	src/blockdev/bd_binding.o \
-	src/blockdev/bd_ownership.o \
-	src/blockdev/bd_import.o \
-	src/blockdev/bd_reclaim.o \
-	src/blockdev/bd_sql.o
+	src/blockdev/device/bd_device.o \
+	src/blockdev/device/bd_write_gens.o \
+	src/blockdev/device/bd_powerloss.o \
+	src/blockdev/device/bd_writebehind.o \
+	src/blockdev/device/bd_dataio.o \
+	src/blockdev/meta/bd_meta.o \
+	src/blockdev/meta/bd_alloc.o \
+	src/blockdev/forks/bd_fork_extents.o \
+	src/blockdev/forks/bd_forks.o \
+	src/blockdev/forks/bd_unsettled.o \
+	src/blockdev/forks/bd_readahead.o \
+	src/blockdev/forks/bd_smgr.o \
+	src/blockdev/forks/bd_reclaim.o \
+	src/blockdev/forks/bd_bypass.o \
+	src/blockdev/checkpoint/bd_checkpoint.o \
+	src/blockdev/checkpoint/bd_journal_file.o \
+	src/blockdev/redo/bd_redo.o \
+	src/blockdev/redo/bd_rmgr.o \
+	src/blockdev/startup/bd_startup.o \
+	src/blockdev/startup/bd_ownership.o \
+	src/blockdev/startup/bd_import.o \
+	src/blockdev/sql/bd_sql.o \
+	src/blockdev/bd_shmem.o
 
 EXTENSION = pgrac_storage
 DATA = \

@@ -61,11 +61,6 @@ static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
 
 /* the block-device backend */
 static PgracSmgrBase block_device_base = {.name = "block_device"};
-char	   *pgrac_device = NULL;
-int			pgrac_image_max_size_mb = 64 * 1024;
-int			pgrac_image_extent_kb = 128;
-bool		pgrac_direct_io = false;
-int			pgrac_io_method = BD_IO_METHOD_SYNC;
 static checkpoint_hook_type prev_checkpoint_hook = NULL;
 static checkpoint_start_hook_type prev_checkpoint_start_hook = NULL;
 
@@ -378,7 +373,7 @@ _PG_init(void)
 	{
 		block_device_base.ops = bd_smgr_ops();
 		pgrac_stack_set_base(&block_device_base);
-		bd_meta_shmem_request();
+		bd_shmem_install();
 		bd_rmgr_register();
 		bd_bypass_install();
 		bd_writebehind_register();

@@ -99,6 +99,13 @@ suite_unit() {
 		# a crash before cmocka's summary is a failure too
 		grep -q '^\[==========\] .* test(s) run\.' "$log" || failed=$((failed + 1))
 	done
+	# the server's layers, on the built objects (test/layers/check-layers.py)
+	if python3 "$PGRAC_ROOT/test/layers/check-layers.py" "$PGRAC_BUILD/extension" >"$OUT/unit-layers.log" 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+	cat "$OUT/unit-layers.log"
 	record unit "$passed" "$failed"
 }
 

@@ -44,6 +44,7 @@ PGRAC_PACKAGES=(
 	liburing-dev                                    # pgrac.io_method = io_uring
 	clang libclang-rt-14-dev                        # fuzzing (libFuzzer)
 	ccache                                          # the patchset suite's rebuilds
+	python3-minimal binutils                        # test/layers/check-layers.py (nm)
 )
 
 # The patchset suite's tree compiles through ccache, with its cache in

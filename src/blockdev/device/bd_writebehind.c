@@ -43,7 +43,7 @@
  * queue; metadata writes stay synchronous and are ordered by the flushes
  * bd_meta.c already does.
  *
- * src/blockdev/bd_writebehind.c
+ * src/blockdev/device/bd_writebehind.c
  *
  *-------------------------------------------------------------------------
  */
@@ -67,7 +67,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
-#include "bd_server.h"
+#include "blockdev/device/bd_dataio.h"
 #include "pgrac/bd_wb_policy.h"
 
 /* blocks per slot: 128 kB, the largest single write the writer makes */
@@ -387,7 +387,7 @@ bd_writebehind_write(const BdTransfer *transfers, int n)
 				/* the writer stopped: after what it still has of these bytes */
 				bd_writebehind_wait(offset, BLCKSZ);
 				bd_device_write(offset, data, BLCKSZ);
-				bd_readahead_note_write(offset, BLCKSZ);
+				bd_write_gens_note(offset, BLCKSZ);
 			}
 		}
 	}
@@ -537,7 +537,7 @@ write_queued(bool all, bool *held)
 	bd_device_transfer(true, transfers, n);
 	END_CRIT_SECTION();
 	for (int i = 0; i < n; i++)
-		bd_readahead_note_write(transfers[i].offset, transfers[i].len);
+		bd_write_gens_note(transfers[i].offset, transfers[i].len);
 
 	LWLockAcquire(wb->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)

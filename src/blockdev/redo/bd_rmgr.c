@@ -2,7 +2,7 @@
  *
  * bd_rmgr.c
  *	  The block-device backend's WAL resource manager: registration, redo
- *	  (bd_meta.c applies the records), and the descriptions pg_walinspect
+ *	  (redo/bd_redo.c applies the records), and the descriptions pg_walinspect
  *	  shows.
  *
  * The resource manager id is RM_EXPERIMENTAL_ID (128) until an id is
@@ -13,7 +13,7 @@
  * with their length; pg_walinspect inside the server names and describes
  * them.
  *
- * src/blockdev/bd_rmgr.c
+ * src/blockdev/redo/bd_rmgr.c
  *
  *-------------------------------------------------------------------------
  */
@@ -22,7 +22,7 @@
 #include "access/xlog_internal.h"
 
 #include "pgrac/bd_wal.h"
-#include "bd_server.h"
+#include "blockdev/redo/bd_redo.h"
 
 static void
 bd_rm_redo(XLogReaderState *record)

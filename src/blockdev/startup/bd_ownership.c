@@ -17,7 +17,7 @@
  * whose device names it as owner but that has no binding (made by an
  * older pgrac_storage) gets one written at start.
  *
- * src/blockdev/bd_ownership.c
+ * src/blockdev/startup/bd_ownership.c
  *
  *-------------------------------------------------------------------------
  */
@@ -31,7 +31,7 @@
 #include "miscadmin.h"
 #include "storage/fd.h"
 
-#include "bd_server.h"
+#include "blockdev/startup/bd_startup.h"
 #include "pgrac/bd_binding.h"
 
 #define BINDING_TEMP	BD_BINDING_FILE ".tmp"
@@ -198,7 +198,7 @@ bd_refuse_file_tools(void)
 	}
 }
 
-/* read_geometry(): the superblock was read; is it the bound device? */
+/* bd_read_geometry(): the superblock was read; is it the bound device? */
 void
 bd_check_bound_device(const uint8 device_uuid[16])
 {
@@ -217,7 +217,7 @@ bd_check_bound_device(const uint8 device_uuid[16])
 					 uuid_text(b.device_uuid))));
 }
 
-/* read_geometry(): the embedded image is missing; may it be created? */
+/* bd_read_geometry(): the embedded image is missing; may it be created? */
 void
 bd_refuse_missing_embedded(const char *path)
 {

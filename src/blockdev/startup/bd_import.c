@@ -20,7 +20,7 @@
  * The free-space map stays in files (see bd_smgr.c); temporary relations
  * are not imported (PostgreSQL removes them at start anyway).
  *
- * src/blockdev/bd_import.c
+ * src/blockdev/startup/bd_import.c
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +40,7 @@
 #include "storage/fd.h"
 #include "storage/reinit.h"
 
-#include "bd_server.h"
+#include "blockdev/startup/bd_startup.h"
 #include "pgrac/bd_binding.h"
 
 typedef struct ImportFile

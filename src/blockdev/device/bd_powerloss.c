@@ -21,7 +21,7 @@
  *	  FLUSH: nothing (pos: the log size noted before the flush started)
  *	  uint32 trailing magic
  *
- * src/blockdev/bd_powerloss.c
+ * src/blockdev/device/bd_powerloss.c
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +40,7 @@
 #include "storage/latch.h"
 #include "utils/wait_event.h"
 
-#include "bd_server.h"
+#include "blockdev/device/bd_device.h"
 
 char	   *pgrac_powerloss_log = NULL;
 int			pgrac_powerloss_checkpoint_pause_ms = 0;

@@ -2,7 +2,7 @@
  *
  * bd_smgr.c
  *	  The block_device base backend: PostgreSQL's storage manager calls
- *	  mapped onto extents of the device (bd_meta.c keeps the mappings).
+ *	  mapped onto extents of the device (forks/bd_forks.c keeps the mappings).
  *
  * Two kinds of fork stay in md.c's files on purpose:
  *
@@ -15,7 +15,7 @@
  *   (lost or stale pages are repaired by VACUUM) and small (one page per
  *   ~4000 heap pages).
  *
- * src/blockdev/bd_smgr.c
+ * src/blockdev/forks/bd_smgr.c
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +33,7 @@
 #include "storage/fd.h"
 #include "storage/md.h"
 
-#include "bd_server.h"
+#include "blockdev/forks/bd_forks.h"
 
 static const f_smgr *md;
 

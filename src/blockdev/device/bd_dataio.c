@@ -20,13 +20,13 @@
  * write-behind's writer and read-ahead call the device directly, never
  * this file, so nothing below calls up.
  *
- * src/blockdev/bd_dataio.c
+ * src/blockdev/device/bd_dataio.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "bd_server.h"
+#include "blockdev/device/bd_dataio.h"
 
 void
 bd_data_read(uint64 offset, void *buf, size_t len)
@@ -40,7 +40,7 @@ bd_data_write(uint64 offset, const void *buf, size_t len)
 {
 	bd_writebehind_wait(offset, len);
 	bd_device_write(offset, buf, len);
-	bd_readahead_note_write(offset, len);
+	bd_write_gens_note(offset, len);
 }
 
 /*
@@ -58,7 +58,7 @@ bd_data_transfer(bool write, const BdTransfer *transfers, int n, bool may_queue)
 	bd_device_transfer(write, transfers, n);
 	if (write)
 		for (int i = 0; i < n; i++)
-			bd_readahead_note_write(transfers[i].offset, transfers[i].len);
+			bd_write_gens_note(transfers[i].offset, transfers[i].len);
 }
 
 void
@@ -66,7 +66,7 @@ bd_data_zero(uint64 offset, uint64 len)
 {
 	bd_writebehind_wait(offset, len);
 	bd_device_zero(offset, len);
-	bd_readahead_note_write(offset, len);
+	bd_write_gens_note(offset, len);
 }
 
 /* Every write that returned before now, queued ones included, is durable. */

@@ -16,7 +16,7 @@
  * bd_meta.c, never by the device lock.  A short transfer is continued
  * where it stopped (the transport does that), never returned short.
  *
- * src/blockdev/bd_device.c
+ * src/blockdev/device/bd_device.c
  *
  *-------------------------------------------------------------------------
  */
@@ -30,9 +30,14 @@
 #include "storage/fd.h"
 #include "utils/wait_event.h"
 
-#include "bd_server.h"
+#include "blockdev/device/bd_device.h"
 
 PgracTransport *bd_dev = NULL;
+
+/* settings (pgrac_storage.c defines them) */
+char	   *pgrac_device = NULL;
+bool		pgrac_direct_io = false;
+int			pgrac_io_method = BD_IO_METHOD_SYNC;
 
 /* The embedded image lives here, relative to PGDATA. */
 #define EMBEDDED_IMAGE	"pg_pgrac/device.img"

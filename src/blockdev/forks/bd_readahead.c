@@ -16,7 +16,7 @@
  * Coherence.  A slot holds what the device held when it was read; the
  * block may have been written since.  Every device write, once complete,
  * bumps a shared generation counter for each 128 kB of the device it
- * touched (bd_readahead_note_write).  A slot records the sum of its
+ * touched (device/bd_write_gens.c).  A slot records the sum of its
  * blocks' counters before its read is submitted and is used only if the
  * sum is unchanged when it is consumed (and every block still maps to the
  * same device offset).  That is enough because of the buffer manager:
@@ -31,7 +31,7 @@
  * short is dropped, and the block is read synchronously, which reports
  * any error as usual.
  *
- * src/blockdev/bd_readahead.c
+ * src/blockdev/forks/bd_readahead.c
  *
  *-------------------------------------------------------------------------
  */
@@ -43,18 +43,12 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
-#include "bd_server.h"
+#include "blockdev/forks/bd_forks.h"
 
 /* blocks per slot: PostgreSQL's default I/O combine limit */
 #define RA_SLOT_BLOCKS		16
 #define RA_MAX_SLOTS		(BD_READ_AHEAD_MAX_BLOCKS / RA_SLOT_BLOCKS)
-/* device bytes per generation counter, and the number of counters */
-#define RA_GEN_BYTES		(128 * 1024)
-#define RA_NGENS			16384
-
 int			pgrac_read_ahead_blocks = 128;
-
-static pg_atomic_uint64 *write_gens = NULL;
 
 typedef enum RaState
 {
@@ -92,55 +86,10 @@ static BdForkKey stream_key;
 static BlockNumber stream_next = InvalidBlockNumber;	/* next expected block */
 static BlockNumber stream_ahead = InvalidBlockNumber;	/* next to read ahead */
 
-Size
-bd_readahead_shmem_size(void)
-{
-	return mul_size(RA_NGENS, sizeof(pg_atomic_uint64));
-}
-
-void
-bd_readahead_shmem_init(void)
-{
-	bool		found;
-
-	write_gens = ShmemInitStruct("pgrac block device write generations",
-								 bd_readahead_shmem_size(), &found);
-	if (!found)
-		for (int i = 0; i < RA_NGENS; i++)
-			pg_atomic_init_u64(&write_gens[i], 0);
-}
-
-/* After a device write or zeroing of [offset, offset + len) has returned. */
-void
-bd_readahead_note_write(uint64 offset, uint64 len)
-{
-	uint64		first;
-	uint64		last;
-
-	if (write_gens == NULL || len == 0)
-		return;
-	first = offset / RA_GEN_BYTES;
-	last = (offset + len - 1) / RA_GEN_BYTES;
-	if (last - first >= RA_NGENS)
-		last = first + RA_NGENS - 1;
-	for (uint64 c = first; c <= last; c++)
-		pg_atomic_fetch_add_u64(&write_gens[c % RA_NGENS], 1);
-}
-
-static uint64
-generation_of(const uint64 *offsets, int nblocks)
-{
-	uint64		sum = 0;
-
-	for (int i = 0; i < nblocks; i++)
-		sum += pg_atomic_read_u64(&write_gens[(offsets[i] / RA_GEN_BYTES) % RA_NGENS]);
-	return sum;
-}
-
 static bool
 active(void)
 {
-	return bd_dev->direct && bd_dev->async && write_gens != NULL &&
+	return bd_dev->direct && bd_dev->async &&
 		pgrac_read_ahead_blocks >= RA_SLOT_BLOCKS && !ra_broken;
 }
 
@@ -300,7 +249,7 @@ consume(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 
 		if (i > 0 && s == of_block[i - 1])
 			continue;
-		if (generation_of(s->offsets, s->nblocks) != s->generation)
+		if (bd_write_gens_sum(s->offsets, s->nblocks) != s->generation)
 		{
 			s->stale = true;
 			return false;
@@ -340,7 +289,7 @@ prepare(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks,
 	s->stale = false;
 	s->used = false;
 	s->abandoned = false;
-	s->generation = generation_of(s->offsets, nblocks);
+	s->generation = bd_write_gens_sum(s->offsets, nblocks);
 	for (int r = 0; r < n; r++)
 	{
 		s->iov[r].iov_base = s->buf + (size_t) b * BLCKSZ;

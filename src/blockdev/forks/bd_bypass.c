@@ -25,7 +25,7 @@
  * The utility hook also marks the TRUNCATE statements this backend runs,
  * whose allocations may use the emergency reserve of a full device.
  *
- * src/blockdev/bd_bypass.c
+ * src/blockdev/forks/bd_bypass.c
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +41,7 @@
 #include "tcop/utility.h"
 #include "utils/memutils.h"
 
-#include "bd_server.h"
+#include "blockdev/forks/bd_forks.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 static object_access_hook_type prev_object_access = NULL;
@@ -100,7 +100,7 @@ bd_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	/*
 	 * TRUNCATE frees space, but maps an extent for each new index first: it
-	 * may use the emergency reserve (bd_meta.c, may_use_reserve()).
+	 * may use the emergency reserve (meta/bd_alloc.c, may_use_reserve()).
 	 */
 	if (IsA(pstmt->utilityStmt, TruncateStmt))
 		bd_truncate_running = true;

@@ -34,7 +34,7 @@
  * horizon can only be one that was skipped; it is reported, never
  * guessed at.
  *
- * src/blockdev/bd_reclaim.c
+ * src/blockdev/forks/bd_reclaim.c
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +53,7 @@
 #include "storage/smgr.h"
 
 #include "pgrac/bd_wal.h"
-#include "bd_server.h"
+#include "blockdev/forks/bd_forks.h"
 
 /*
  * What became of each creator in list[0..n), into status[].

@@ -27,7 +27,7 @@
  * whole was cut while being written, before any in-place write began, so
  * the device still holds the previous checkpoint: it is ignored.
  *
- * src/blockdev/bd_journal_file.c
+ * src/blockdev/checkpoint/bd_journal_file.c
  *
  *-------------------------------------------------------------------------
  */
@@ -43,7 +43,7 @@
 #include "utils/wait_event.h"
 
 #include "pgrac/bd_journal.h"
-#include "bd_server.h"
+#include "blockdev/checkpoint/bd_checkpoint.h"
 
 #define JOURNAL_DIR		"pg_pgrac"
 #define JOURNAL_FILE	"pg_pgrac/metadata.journal"

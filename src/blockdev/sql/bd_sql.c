@@ -5,7 +5,7 @@
  *	  of one relation fork, this backend's read-ahead counters and the
  *	  write-behind queue's.
  *
- * src/blockdev/bd_sql.c
+ * src/blockdev/sql/bd_sql.c
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
-#include "bd_server.h"
+#include "blockdev/bd_server.h"
 
 static void
 require_block_device(void)

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The server's layers, checked on the built objects: no object calls or
+reads a symbol defined in a layer above its own, and the pure library
+(formats, codecs, the transport) needs nothing from the server.
+
+    check-layers.py BUILD_DIR
+
+BUILD_DIR is the extension's build directory (build/extension).  The
+layers, lowest first, are the folders of src/blockdev (docs/architecture.md);
+a file's layer is its folder's, except where LAYER_OF_FILE says otherwise.
+Exit status 1 and one line per violation when a lower layer uses a higher
+one.  Within a layer anything goes.
+"""
+import os, subprocess, sys
+
+LAYERS = ['pure', 'device', 'dataio', 'meta', 'forks', 'checkpoint', 'redo',
+          'startup', 'sql', 'top']
+LAYER_OF_FILE = {
+    'src/blockdev/device/bd_device.o': 'device',
+    'src/blockdev/device/bd_powerloss.o': 'device',
+    'src/blockdev/device/bd_write_gens.o': 'dataio',
+    'src/blockdev/device/bd_writebehind.o': 'dataio',
+    'src/blockdev/device/bd_dataio.o': 'dataio',
+    'src/blockdev/bd_shmem.o': 'top',
+    'src/pgrac_storage.o': 'top',
+}
+
+
+def layer_of(obj):
+    if obj in LAYER_OF_FILE:
+        return LAYER_OF_FILE[obj]
+    parts = obj.split('/')
+    if parts[:2] == ['src', 'transport']:
+        return 'pure'
+    if parts[:2] == ['src', 'blockdev']:
+        return parts[2] if len(parts) > 3 else 'pure'
+    if parts[:2] in (['src', 'smgr'], ['src', 'fsync_checker']):
+        return None         # not part of the block-device backend
+    return None
+
+
+def symbols(path):
+    out = subprocess.run(['nm', '--defined-only', '-g', path], capture_output=True,
+                         text=True, check=True).stdout
+    defined = {l.split()[-1] for l in out.splitlines() if len(l.split()) >= 3}
+    out = subprocess.run(['nm', '-u', path], capture_output=True, text=True,
+                         check=True).stdout
+    undefined = {l.split()[-1] for l in out.splitlines() if l.strip()}
+    return defined, undefined
+
+
+def main():
+    build = sys.argv[1]
+    objs = []
+    for root, _, files in os.walk(os.path.join(build, 'src')):
+        for f in files:
+            if f.endswith('.o'):
+                objs.append(os.path.relpath(os.path.join(root, f), build))
+    if not objs:
+        sys.exit(f'check-layers: no objects under {build}/src; build the extension first')
+    owner = {}
+    uses = {}
+    for o in objs:
+        d, u = symbols(os.path.join(build, o))
+        for s in d:
+            owner[s] = o
+        uses[o] = u
+    bad = []
+    checked = 0
+    for o, us in sorted(uses.items()):
+        lo = layer_of(o)
+        if lo is None:
+            continue
+        for s in sorted(us):
+            if s not in owner:
+                continue        # PostgreSQL's or a library's
+            to = owner[s]
+            lt = layer_of(to)
+            if lt is None:
+                if lo == 'pure':
+                    bad.append(f'{o} ({lo}) uses {s} from {to} outside the pure library')
+                continue
+            checked += 1
+            if LAYERS.index(lt) > LAYERS.index(lo):
+                bad.append(f'{o} ({lo}) uses {s} from {to} ({lt}), a higher layer')
+    for b in bad:
+        print('layer violation:', b)
+    print(f'check-layers: {checked} uses between layers checked, {len(bad)} violations')
+    sys.exit(1 if bad else 0)
+
+
+main()

@@ -33,6 +33,26 @@
  *   date by SET_EOF records at checkpoints and by immedsync.  Blocks under
  *   any EOF lie in mapped extents and read as zeroes or as written data.
  *
+ * Locks (docs/block-device.md, "Locks of the metadata", argues them):
+ *
+ * - The fork table is partitioned by relation into BD_FORK_PARTITIONS
+ *   LWLocks (tranche pgrac_block_device_forks); every fork of a relation
+ *   is in one partition.  A fork's memory state (hash entry, EOF, its
+ *   entries in the map-page index) and the bytes of its directory entry
+ *   and extent-map pages change only under its partition lock held
+ *   exclusively.  So a read maps its blocks under that one lock held
+ *   shared: no other lock, no walk of the chain (the map-page index gives
+ *   the page holding any extent in one lookup).
+ * - bd->lock, the metadata lock, covers everything shared between forks:
+ *   the allocator, the allocation map, metadata-area pages in use, the
+ *   directory chain and page headers (LSN, checksum), dirty flags, the
+ *   superblock.  Every change of a metadata page holds it exclusively,
+ *   in addition to the partition lock of the fork the change concerns.
+ * - Order: partition locks first, in ascending order, then bd->lock.
+ *   Whatever walks all forks (checkpoints, redo, DROP DATABASE) takes all
+ *   partitions in order.  Device I/O under these locks is done only by
+ *   allocation (growing an image), checkpoints and redo, never by reads.
+ *
  * src/blockdev/bd_meta.c
  *
  *-------------------------------------------------------------------------
@@ -54,6 +74,7 @@
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -65,9 +86,14 @@
 
 #define WORD_BITS 64
 
+/* partitions of the fork table (a power of two) */
+#define BD_FORK_PARTITIONS	16
+
 typedef struct BdShared
 {
-	LWLock	   *lock;
+	LWLock	   *lock;			/* the metadata lock: see the file header */
+	LWLockPadded *fork_locks;	/* BD_FORK_PARTITIONS partition locks */
+	bool		map_index_valid;	/* false while redo is inconsistent */
 	BdSuperblock sb;
 	uint64		end_page;		/* one past the metadata area */
 	uint64		dir_last;		/* last page of the directory chain */
@@ -82,6 +108,7 @@ static BdShared *bd = NULL;
 static BdShared *saved_bd = NULL;	/* bd_meta_reset() */
 static bool local_mapping_allowed = false;	/* see may_map_extents() */
 static HTAB *bd_forks = NULL;
+static HTAB *bd_map_index = NULL;	/* (fork, ordinal) -> extent-map page */
 static uint8 *bd_pages;			/* pages [BD_FIRST_ALLOC_MAP_PAGE, end_page) */
 static bool *bd_page_dirty;
 static bool *bd_page_local;		/* changed in recovery, not yet logged */
@@ -206,6 +233,259 @@ fork_text(const BdForkKey *key)
 	snprintf(buf, sizeof(buf), "%u/%u/%u fork %u", key->spcoid, key->dboid,
 			 key->relnumber, key->fork);
 	return buf;
+}
+
+/* ---------------------------------------------------------------------
+ * The partitioned fork table and the map-page index
+ *
+ * Both hash tables are partitioned by relation: the low bits of every hash
+ * code, which dynahash uses first to choose a bucket, are those of the
+ * relation's hash, so that one partition lock covers every bucket holding
+ * a fork of the relation or one of its map-page index entries.
+ * ---------------------------------------------------------------------
+ */
+
+#define PARTITION_MASK ((uint32) (BD_FORK_PARTITIONS - 1))
+
+/* one extent-map page of a fork: the ordinal-th of its chain */
+typedef struct BdMapKey
+{
+	BdForkKey	fork;
+	uint32		ordinal;
+} BdMapKey;
+
+typedef struct BdMapEntry
+{
+	BdMapKey	key;			/* hash key: must be first */
+	uint64		page;			/* its address */
+} BdMapEntry;
+
+static inline uint32
+relation_hash(const BdForkKey *key)
+{
+	return hash_bytes((const unsigned char *) key, offsetof(BdForkKey, fork));
+}
+
+static inline uint32
+fork_hashcode(uint32 relhash, uint32 fork)
+{
+	return (relhash & PARTITION_MASK) |
+		(hash_combine(relhash, murmurhash32(fork)) & ~PARTITION_MASK);
+}
+
+static inline uint32
+map_hashcode(uint32 relhash, uint32 fork, uint32 ordinal)
+{
+	return (relhash & PARTITION_MASK) |
+		(hash_combine(hash_combine(relhash, murmurhash32(fork)),
+					  murmurhash32(ordinal)) & ~PARTITION_MASK);
+}
+
+static uint32
+fork_hash_fn(const void *key, Size keysize)
+{
+	const BdForkKey *k = key;
+
+	return fork_hashcode(relation_hash(k), k->fork);
+}
+
+static uint32
+map_hash_fn(const void *key, Size keysize)
+{
+	const BdMapKey *k = key;
+
+	return map_hashcode(relation_hash(&k->fork), k->fork.fork, k->ordinal);
+}
+
+static inline LWLock *
+partition_lock(uint32 relhash)
+{
+	return &bd->fork_locks[relhash & PARTITION_MASK].lock;
+}
+
+/* every partition, in ascending order (the lock order) */
+static void
+lock_all_partitions(LWLockMode mode)
+{
+	for (int i = 0; i < BD_FORK_PARTITIONS; i++)
+		LWLockAcquire(&bd->fork_locks[i].lock, mode);
+}
+
+static void
+unlock_all_partitions(void)
+{
+	for (int i = BD_FORK_PARTITIONS - 1; i >= 0; i--)
+		LWLockRelease(&bd->fork_locks[i].lock);
+}
+
+/* the fork's partition lock (or all of them) held */
+static BdForkEntry *
+fork_lookup_hashed(const BdForkKey *key, uint32 relhash)
+{
+	return hash_search_with_hash_value(bd_forks, key, fork_hashcode(relhash, key->fork),
+									   HASH_FIND, NULL);
+}
+
+static BdForkEntry *
+fork_lookup(const BdForkKey *key)
+{
+	return fork_lookup_hashed(key, relation_hash(key));
+}
+
+/* Enter a fork (its partition lock held exclusively); NULL when full */
+static BdForkEntry *
+fork_enter(const BdForkKey *key, bool *found)
+{
+	uint32		relhash = relation_hash(key);
+	BdForkEntry *f;
+
+	f = hash_search_with_hash_value(bd_forks, key, fork_hashcode(relhash, key->fork),
+									HASH_ENTER_NULL, found);
+	if (f != NULL && !*found)
+	{
+		f->relhash = relhash;
+		f->nmap = 0;
+	}
+	return f;
+}
+
+/* extent-map pages a fork of nextents extents has */
+static inline uint32
+map_pages_for(uint32 nextents)
+{
+	if (nextents <= BD_DIR_INLINE_EXTENTS)
+		return 0;
+	return (nextents - BD_DIR_INLINE_EXTENTS + BD_MAP_EXTENTS_PER_PAGE - 1) /
+		BD_MAP_EXTENTS_PER_PAGE;
+}
+
+static inline void
+map_key(BdMapKey *k, const BdForkEntry *f, uint32 ordinal)
+{
+	memset(k, 0, sizeof(*k));
+	k->fork = f->key;
+	k->ordinal = ordinal;
+}
+
+/* The index's address of the fork's ordinal-th map page, or 0 */
+static uint64
+map_index_get(const BdForkEntry *f, uint32 ordinal)
+{
+	BdMapKey	k;
+	BdMapEntry *m;
+
+	if (ordinal >= f->nmap)
+		return 0;
+	map_key(&k, f, ordinal);
+	m = hash_search_with_hash_value(bd_map_index, &k,
+									map_hashcode(f->relhash, f->key.fork, ordinal),
+									HASH_FIND, NULL);
+	return m != NULL ? m->page : 0;
+}
+
+/* Index the fork's next map page (ordinal f->nmap) */
+static void
+map_index_push(BdForkEntry *f, uint64 page)
+{
+	BdMapKey	k;
+	BdMapEntry *m;
+	bool		found;
+
+	map_key(&k, f, f->nmap);
+	m = hash_search_with_hash_value(bd_map_index, &k,
+									map_hashcode(f->relhash, f->key.fork, f->nmap),
+									HASH_ENTER_NULL, &found);
+	/* sized for every metadata-area page: cannot happen */
+	if (m == NULL)
+		elog(PANIC, "block-device map-page index is full");
+	m->page = page;
+	f->nmap++;
+}
+
+/* Forget the fork's map pages from ordinal keep on */
+static void
+map_index_truncate(BdForkEntry *f, uint32 keep)
+{
+	while (f->nmap > keep)
+	{
+		BdMapKey	k;
+
+		f->nmap--;
+		map_key(&k, f, f->nmap);
+		(void) hash_search_with_hash_value(bd_map_index, &k,
+										   map_hashcode(f->relhash, f->key.fork, f->nmap),
+										   HASH_REMOVE, NULL);
+	}
+}
+
+static inline bool
+meta_area_page(uint64 addr)
+{
+	return addr >= bd->sb.directory_root && addr < bd->end_page;
+}
+
+/*
+ * Bring the fork's index in line with its entry e.  Chains change only at
+ * their tail (appending, trimming) or all at once (a new first page), so
+ * what the index holds before the tail is kept; with rebuild, the whole
+ * index is read again from the chain.  A chain that ends early or leaves
+ * the metadata area (possible only while crash recovery replays over newer
+ * pages) leaves the index short; lookups beyond it walk the chain.
+ */
+static void
+map_index_sync(BdForkEntry *f, const BdDirEntry *e, bool rebuild)
+{
+	uint32		need = map_pages_for(e->nextents);
+	uint64		addr;
+
+	if (rebuild || need == 0 || (f->nmap > 0 && map_index_get(f, 0) != e->extent_map))
+		map_index_truncate(f, 0);
+	map_index_truncate(f, need);
+	addr = f->nmap == 0 ? e->extent_map :
+		bd_map_page_next(page_ptr(map_index_get(f, f->nmap - 1)));
+	while (f->nmap < need && meta_area_page(addr))
+	{
+		map_index_push(f, addr);
+		addr = bd_map_page_next(page_ptr(addr));
+	}
+}
+
+/* Remove a fork from the table, with its index entries */
+static void
+fork_remove(BdForkEntry *f)
+{
+	BdForkKey	key = f->key;
+
+	map_index_truncate(f, 0);
+	(void) hash_search_with_hash_value(bd_forks, &key, fork_hashcode(f->relhash, key.fork),
+									   HASH_REMOVE, NULL);
+}
+
+/*
+ * Read every fork's index again from the chains (all partitions and the
+ * metadata lock held): after load, and when redo reaches a consistent
+ * state after replaying over pages newer than its records.
+ */
+static void
+map_index_rebuild_all(void)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	BdMapEntry *m;
+
+	hash_seq_init(&seq, bd_map_index);
+	while ((m = hash_seq_search(&seq)) != NULL)
+		(void) hash_search(bd_map_index, &m->key, HASH_REMOVE, NULL);
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdDirEntry	e;
+
+		f->nmap = 0;
+		entry_read(f, &e);
+		map_index_sync(f, &e, true);
+	}
+	bd->map_index_valid = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -393,28 +673,46 @@ extent_release(BdChange *c, uint32 e)
  * ---------------------------------------------------------------------
  */
 
-/* The map page holding extent index idx (>= inline), or 0 if absent. */
+/*
+ * The map page holding extent index idx (>= inline) of fork f, whose entry
+ * is e, or 0 if the chain has none; *prev (unless NULL) gets the page
+ * before it, 0 for the first.  One or two lookups in the map-page index,
+ * whatever the position.  Only while crash recovery replays over newer
+ * pages (the index is invalid, or short) is the chain walked.
+ */
 static uint64
-map_page_for(const BdDirEntry *e, uint32 idx, uint64 *prev)
+map_page_for(const BdForkEntry *f, const BdDirEntry *e, uint32 idx, uint64 *prev)
 {
+	uint32		ordinal = (idx - BD_DIR_INLINE_EXTENTS) / BD_MAP_EXTENTS_PER_PAGE;
 	uint64		addr = e->extent_map;
-	uint32		hops = (idx - BD_DIR_INLINE_EXTENTS) / BD_MAP_EXTENTS_PER_PAGE;
+	uint32		hops = ordinal;
 
-	*prev = 0;
+	if (bd->map_index_valid &&
+		(ordinal < f->nmap ||
+		 (ordinal == f->nmap && f->nmap == map_pages_for(e->nextents))))
+	{
+		if (prev)
+			*prev = ordinal == 0 ? 0 : map_index_get(f, ordinal - 1);
+		/* 0 one past the chain's end */
+		return map_index_get(f, ordinal);
+	}
+	if (prev)
+		*prev = 0;
 	while (addr != 0 && hops-- > 0)
 	{
-		*prev = addr;
+		if (prev)
+			*prev = addr;
 		addr = bd_map_page_next(page_ptr(addr));
 	}
 	return addr;
 }
 
-/* extents [first, first + count) of a fork into out */
+/* extents [first, first + count) of fork f, whose entry is e, into out */
 static void
-extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
+extents_get(const BdForkEntry *f, const BdDirEntry *e, uint32 first, uint32 count,
+			uint32 *out)
 {
 	uint32		i = first;
-	uint64		prev;
 	uint64		map = 0;
 
 	while (i < first + count && i < BD_DIR_INLINE_EXTENTS)
@@ -424,7 +722,7 @@ extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
 	}
 	if (i >= first + count)
 		return;
-	map = map_page_for(e, i, &prev);
+	map = map_page_for(f, e, i, NULL);
 	while (i < first + count)
 	{
 		uint32		pos = (i - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
@@ -439,9 +737,12 @@ extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
 	}
 }
 
-/* Append one extent to the fork whose entry is e (written back by caller). */
+/*
+ * Append one extent to fork f, whose entry is e (written back by caller;
+ * f's partition lock and the metadata lock held exclusively).
+ */
 static void
-extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
+extents_append(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 extent)
 {
 	uint32		idx = e->nextents;
 
@@ -450,7 +751,7 @@ extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 	else
 	{
 		uint64		prev;
-		uint64		map = map_page_for(e, idx, &prev);
+		uint64		map = map_page_for(f, e, idx, &prev);
 		uint32		pos = (idx - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
 		uint8	   *p;
 
@@ -467,6 +768,8 @@ extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 				change_touch(c, prev);
 				bd_put64(pp + 32, map);
 			}
+			if (bd->map_index_valid && f->nmap == map_pages_for(idx))
+				map_index_push(f, map);
 		}
 		change_touch(c, map);
 		p = page_ptr(map);
@@ -476,9 +779,9 @@ extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 	e->nextents++;
 }
 
-/* Drop the fork's extents from index keep on; release them. */
+/* Drop fork f's extents from index keep on; release them. */
 static void
-extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
+extents_trim(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 keep)
 {
 	uint32		n = e->nextents;
 	uint32	   *list;
@@ -486,7 +789,7 @@ extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 	if (keep >= n)
 		return;
 	list = bd_alloc(sizeof(uint32) * (n - keep));
-	extents_get(e, keep, n - keep, list);
+	extents_get(f, e, keep, n - keep, list);
 	for (uint32 i = 0; i < n - keep; i++)
 		extent_release(c, list[i]);
 	pfree(list);
@@ -506,7 +809,7 @@ extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 		else
 		{
 			uint32		pos = (keep - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
-			uint64		first = map_page_for(e, keep, &prev);
+			uint64		first = map_page_for(f, e, keep, &prev);
 
 			if (pos == 0)
 			{
@@ -535,6 +838,7 @@ extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 			map = next;
 		}
 	}
+	map_index_truncate(f, map_pages_for(keep));
 	e->nextents = keep;
 }
 
@@ -593,6 +897,23 @@ max_forks(const BdSuperblock *g)
 	return Max(1024, Min((uint64) g->metadata_pages * BD_DIR_ENTRIES_PER_PAGE, 4 * 1024 * 1024));
 }
 
+/*
+ * Entries of the map-page index: every extent-map page is a page of the
+ * metadata area, so the index never holds more.
+ */
+static uint32
+max_map_pages(const BdSuperblock *g)
+{
+	return Max(64, g->metadata_pages);
+}
+
+static Size
+hash_tables_size(const BdSuperblock *g)
+{
+	return add_size(hash_estimate_size(max_forks(g), sizeof(BdForkEntry)),
+					hash_estimate_size(max_map_pages(g), sizeof(BdMapEntry)));
+}
+
 static Size
 shmem_size(const BdSuperblock *g)
 {
@@ -603,7 +924,7 @@ shmem_size(const BdSuperblock *g)
 	size = add_size(size, MAXALIGN(ncached * 2));
 	size = add_size(size, MAXALIGN(g->metadata_pages));
 	size = add_size(size, 2 * bd_allocator_words_size(g->max_extents));
-	size = add_size(size, hash_estimate_size(max_forks(g), sizeof(BdForkEntry)));
+	size = add_size(size, hash_tables_size(g));
 	return size + PG_IO_ALIGN_SIZE;
 }
 
@@ -806,6 +1127,7 @@ bd_shmem_request(void)
 	RequestAddinShmemSpace(shmem_size(&bd_geometry));
 	RequestAddinShmemSpace(bd_readahead_shmem_size());
 	RequestNamedLWLockTranche("pgrac_block_device", 1);
+	RequestNamedLWLockTranche("pgrac_block_device_forks", BD_FORK_PARTITIONS);
 	bd_writebehind_shmem_request();
 }
 
@@ -874,7 +1196,7 @@ load_metadata(void)
 		key.dboid = lf->entry.dboid;
 		key.relnumber = lf->entry.relnumber;
 		key.fork = lf->entry.fork;
-		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		f = fork_enter(&key, &found);
 		if (f == NULL)
 			ereport(FATAL,
 					(errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev.path)));
@@ -889,6 +1211,7 @@ load_metadata(void)
 		f->nblocks = lf->entry.nblocks;
 	}
 	bd_image_release(&postmaster_io, &layout);
+	map_index_rebuild_all();
 }
 
 static void
@@ -911,7 +1234,7 @@ bd_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	p = ShmemInitStruct("pgrac block device", shmem_size(&bd_geometry) -
-						hash_estimate_size(max_forks(&bd_geometry), sizeof(BdForkEntry)),
+						hash_tables_size(&bd_geometry),
 						&found);
 	bd = (BdShared *) p;
 	p += MAXALIGN(sizeof(BdShared));
@@ -930,14 +1253,27 @@ bd_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(BdForkKey);
 	info.entrysize = sizeof(BdForkEntry);
+	info.hash = fork_hash_fn;
+	info.num_partitions = BD_FORK_PARTITIONS;
 	bd_forks = ShmemInitHash("pgrac block device forks", max_forks(&bd_geometry),
-							 max_forks(&bd_geometry), &info, HASH_ELEM | HASH_BLOBS);
+							 max_forks(&bd_geometry), &info,
+							 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(BdMapKey);
+	info.entrysize = sizeof(BdMapEntry);
+	info.hash = map_hash_fn;
+	info.num_partitions = BD_FORK_PARTITIONS;
+	bd_map_index = ShmemInitHash("pgrac block device map pages", max_map_pages(&bd_geometry),
+								 max_map_pages(&bd_geometry), &info,
+								 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
 	bd_readahead_shmem_init();
 	bd_writebehind_shmem_init();
 
 	if (!found)
 	{
 		bd->lock = &(GetNamedLWLockTranche("pgrac_block_device"))->lock;
+		bd->fork_locks = GetNamedLWLockTranche("pgrac_block_device_forks");
+		bd->map_index_valid = false;
 		memset(bd_page_dirty, 0, ncached * 2);
 		memset(bd_meta_used, 0, bd_geometry.metadata_pages);
 		memset(bd_zero_pending, 0, bd_allocator_words_size(bd_geometry.max_extents));
@@ -1053,7 +1389,7 @@ bd_meta_reset(void)
 	bd = saved_bd;
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
-		hash_search(bd_forks, &f->key, HASH_REMOVE, NULL);
+		fork_remove(f);
 	memset(bd_page_dirty, 0, ncached * 2);
 	memset(bd_meta_used, 0, bd->sb.metadata_pages);
 	memset(bd_zero_pending, 0, bd_allocator_words_size(bd->sb.max_extents));
@@ -1076,21 +1412,19 @@ bd_meta_shmem_request(void)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The live fork, or ERROR (releasing its partition lock, part, the only
+ * lock the caller holds)
+ */
 static BdForkEntry *
-fork_lookup(const BdForkKey *key)
+live_fork_or_error(const BdForkKey *key, uint32 relhash, LWLock *part,
+				   const char *action)
 {
-	return hash_search(bd_forks, key, HASH_FIND, NULL);
-}
-
-/* The live fork, or ERROR (releasing bd->lock, which the caller holds) */
-static BdForkEntry *
-live_fork_or_error(const BdForkKey *key, const char *action)
-{
-	BdForkEntry *f = fork_lookup(key);
+	BdForkEntry *f = fork_lookup_hashed(key, relhash);
 
 	if (f == NULL || f->state != BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not %s relation %s on block device: it does not exist",
@@ -1104,11 +1438,13 @@ bd_fork_exists(const BdForkKey *key)
 {
 	BdForkEntry *f;
 	bool		live;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = fork_lookup_hashed(key, relhash);
 	live = f != NULL && f->state == BD_ENTRY_LIVE;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return live;
 }
 
@@ -1120,7 +1456,7 @@ entry_clear(BdChange *c, BdForkEntry *f)
 
 	entry_read(f, &e);
 	change_touch(c, f->dir_page);
-	extents_trim(c, &e, 0);
+	extents_trim(c, f, &e, 0);
 }
 
 void
@@ -1132,12 +1468,14 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	bool		found;
 	uint64		page;
 	int			slot;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		if (is_redo)
 			return;
 		ereport(ERROR,
@@ -1145,6 +1483,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 				 errmsg("could not create relation %s on block device: it already exists",
 						fork_text(key))));
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (f != NULL)
 	{
 		BdDirEntry	old;
@@ -1155,6 +1494,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 			/* unlinked during redo and not yet logged: the page still has it */
 			f->state = BD_ENTRY_LIVE;
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			return;
 		}
 		/* a tombstone of the same relation: reuse its slot */
@@ -1174,7 +1514,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	e.create_xid = create_xid;
 	change_touch(&c, page);
 	bd_dir_entry_encode(page_ptr(page), slot, &e);
-	f = hash_search(bd_forks, key, HASH_ENTER_NULL, &found);
+	f = fork_enter(key, &found);
 	if (f == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -1185,6 +1525,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	f->nblocks = 0;
 	change_commit(&c, BD_WAL_CREATE_FORK, key, 0);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 void
@@ -1193,21 +1534,24 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = fork_lookup_hashed(key, relhash);
 	if (f == NULL || f->state != BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
 	f->state = BD_ENTRY_TOMBSTONE;
 	if (!XLogInsertAllowed())
 	{
 		/* the primary's UNLINK record follows, or the end of recovery logs it */
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	entry_read(f, &e);
 	e.state = BD_ENTRY_TOMBSTONE;
 	e.create_xid = 0;
@@ -1215,6 +1559,7 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
 	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 	change_commit(&c, BD_WAL_UNLINK, key, 0);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /* ---------------------------------------------------------------------
@@ -1222,7 +1567,7 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
  * ---------------------------------------------------------------------
  */
 
-/* A live fork of the relation main_key names, or NULL (bd->lock held) */
+/* A live fork of the relation main_key names, or NULL (its partition held) */
 static BdForkEntry *
 live_sibling(const BdForkKey *main_key, int fork)
 {
@@ -1236,7 +1581,7 @@ live_sibling(const BdForkKey *main_key, int fork)
 
 /*
  * The live main fork, its entry in *e, if it still names create_xid: not
- * settled or reclaimed meanwhile (bd->lock held exclusively).
+ * settled or reclaimed meanwhile (its partition lock held).
  */
 static BdForkEntry *
 unsettled_main(const BdForkKey *main_key, uint32 create_xid, BdDirEntry *e)
@@ -1261,7 +1606,7 @@ bd_unsettled_relations(BdUnsettled *out, int max)
 	BdForkEntry *f;
 	int			n = 0;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	lock_all_partitions(LW_SHARED);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 	{
@@ -1294,7 +1639,7 @@ bd_unsettled_relations(BdUnsettled *out, int max)
 		}
 		n++;
 	}
-	LWLockRelease(bd->lock);
+	unlock_all_partitions();
 	return n;
 }
 
@@ -1305,7 +1650,9 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	LWLock	   *part = partition_lock(relation_hash(main_key));
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if ((f = unsettled_main(main_key, create_xid, &e)) != NULL)
 	{
@@ -1315,6 +1662,7 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 		change_commit(&c, BD_WAL_SETTLE, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -1331,7 +1679,9 @@ bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
 	BdChange	c = {0};
 	BdDirEntry	e;
 	int			n = 0;
+	LWLock	   *part = partition_lock(relation_hash(main_key));
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (unsettled_main(main_key, create_xid, &e) != NULL)
 	{
@@ -1352,6 +1702,7 @@ bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
 		change_commit(&c, BD_WAL_RECLAIM, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return n;
 }
 
@@ -1360,13 +1711,15 @@ bd_fork_nblocks(const BdForkKey *key, bool missing_ok, bool *found)
 {
 	BdForkEntry *f;
 	BlockNumber n = 0;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = fork_lookup_hashed(key, relhash);
 	*found = f != NULL && f->state == BD_ENTRY_LIVE;
 	if (*found)
 		n = f->nblocks;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	if (!*found && !missing_ok)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -1413,24 +1766,25 @@ may_use_reserve(void)
 
 /*
  * Extents that the next checkpoint frees: those of dropped relations
- * (tombstones), and those released by truncations, which wait to be zeroed
+ * (tombstones), and those released by truncations, which wait to be zeroed.
+ * Read from the directory pages, which the metadata lock (held) covers: the
+ * caller holds one partition lock and may not take the others.
  */
 static uint32
 extents_awaiting_checkpoint(void)
 {
 	uint32		n = 0;
-	HASH_SEQ_STATUS seq;
-	BdForkEntry *f;
 
-	hash_seq_init(&seq, bd_forks);
-	while ((f = hash_seq_search(&seq)) != NULL)
+	for (uint64 a = bd->sb.directory_root; a != 0; a = bd_dir_page_next(page_ptr(a)))
 	{
-		BdDirEntry	e;
+		for (int s = 0; s < BD_DIR_ENTRIES_PER_PAGE; s++)
+		{
+			BdDirEntry	e;
 
-		if (f->state != BD_ENTRY_TOMBSTONE)
-			continue;
-		entry_read(f, &e);
-		n += e.nextents;
+			bd_dir_entry_decode(page_ptr(a), s, &e);
+			if (e.state == BD_ENTRY_TOMBSTONE)
+				n += e.nextents;
+		}
 	}
 	for (uint32 w = 0; w < (bd->alloc.nextents + WORD_BITS - 1) / WORD_BITS; w++)
 	{
@@ -1529,7 +1883,11 @@ may_map_extents(void)
 	return XLogInsertAllowed() || local_mapping_allowed;
 }
 
-/* Map extents until the fork has need of them; caller holds the lock. */
+/*
+ * Map extents until the fork has need of them.  The caller holds the
+ * fork's partition lock exclusively; the metadata lock is taken here, and
+ * only when extents are needed.
+ */
 static void
 map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 {
@@ -1539,6 +1897,7 @@ map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 	entry_read(f, &e);
 	if (need <= e.nextents)
 		return;
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	ensure_capacity(e.nextents, need - e.nextents);
 	/* from here on nothing can fail but a bug */
 	while (e.nextents < need)
@@ -1546,12 +1905,13 @@ map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 		uint32		ext = extent_alloc(&c);
 
 		change_touch(&c, f->dir_page);
-		extents_append(&c, &e, ext);
+		extents_append(&c, f, &e, ext);
 		bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 		if (change_full(&c, 4))
 			change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
 	}
 	change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+	LWLockRelease(bd->lock);
 }
 
 
@@ -1569,12 +1929,14 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 	BdForkEntry *f;
 	BdDirEntry	e;
 	uint64		end = (uint64) first + count;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "extend");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "extend");
 	if (end > MaxBlockNumber)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cannot extend relation %s beyond %u blocks", fork_text(key), MaxBlockNumber)));
@@ -1587,7 +1949,7 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 					skip_wal);
 	if (end > f->nblocks)
 		f->nblocks = (uint32) end;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -1603,23 +1965,25 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 	BdDirEntry	e;
 	uint32		need = (uint32) (((uint64) first + count + bd->sb.extent_pages - 1) /
 								 bd->sb.extent_pages);
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
 	/* the usual case, blocks already mapped, needs the lock only shared */
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = live_fork_or_error(key, "write");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "write");
 	entry_read(f, &e);
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	if (need <= e.nextents)
 		return;
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "write");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "write");
 	entry_read(f, &e);
 	if (need > e.nextents)
 	{
 		if (!may_map_extents())
 		{
-			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot write blocks %u..%u of relation %s during recovery: their extent is not mapped yet",
@@ -1628,7 +1992,7 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 		}
 		map_extents(f, key, need, skip_wal);
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /* As bd_fork_size(), but false instead of an ERROR for a missing fork */
@@ -1638,9 +2002,11 @@ bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *
 	BdForkEntry *f;
 	BdDirEntry	e;
 	bool		live;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = fork_lookup_hashed(key, relhash);
 	live = f != NULL && f->state == BD_ENTRY_LIVE;
 	if (live)
 	{
@@ -1648,7 +2014,7 @@ bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *
 		*nblocks = f->nblocks;
 		*mapped = e.nextents * bd->sb.extent_pages;
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return live;
 }
 
@@ -1658,13 +2024,15 @@ bd_fork_size(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *mapped)
 {
 	BdForkEntry *f;
 	BdDirEntry	e;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = live_fork_or_error(key, "read");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "read");
 	entry_read(f, &e);
 	*nblocks = f->nblocks;
 	*mapped = e.nextents * bd->sb.extent_pages;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 void
@@ -1674,24 +2042,28 @@ bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks)
 	BdChange	c = {0};
 	BdDirEntry	e;
 	uint32		keep;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "truncate");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "truncate");
 	f->nblocks = nblocks;
 	if (!XLogInsertAllowed())
 	{
 		/* the primary's TRUNCATE record follows; EOF is memory's until then */
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	entry_read(f, &e);
 	keep = (nblocks + bd->sb.extent_pages - 1) / bd->sb.extent_pages;
 	change_touch(&c, f->dir_page);
-	extents_trim(&c, &e, keep);
+	extents_trim(&c, f, &e, keep);
 	e.nblocks = nblocks;
 	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 	change_commit(&c, BD_WAL_TRUNCATE, key, nblocks);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -1704,9 +2076,12 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = fork_lookup(key);
+	f = fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE && may_map_extents())
 	{
 		entry_read(f, &e);
@@ -1719,6 +2094,30 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 		}
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
+}
+
+/* Device ranges of blocks [blocknum, blocknum + nblocks) in extents ext */
+static int
+plan_ranges(const BdForkKey *key, const uint32 *ext, uint32 first_ext,
+			uint32 next, BlockNumber blocknum, BlockNumber nblocks,
+			uint64 *offsets, uint32 *counts, int max_ranges)
+{
+	uint32		ep = bd->sb.extent_pages;
+	BdIoRange	ranges[64];
+	int			n;
+
+	n = bd_plan_io(ext, next, ep, blocknum - first_ext * ep,
+				   nblocks, ranges, Min(max_ranges, (int) lengthof(ranges)));
+	if (n < 0)
+		elog(ERROR, "could not plan I/O for blocks %u..%u of relation %s",
+			 blocknum, blocknum + nblocks - 1, fork_text(key));
+	for (int i = 0; i < n; i++)
+	{
+		offsets[i] = ranges[i].offset;
+		counts[i] = ranges[i].nblocks;
+	}
+	return n;
 }
 
 /*
@@ -1734,23 +2133,22 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 {
 	BdForkEntry *f;
 	BdDirEntry	e;
-	uint32		ep;
+	uint32		ep = bd->sb.extent_pages;
 	uint32		first_ext,
 				last_ext;
 	uint32		local[64];
-	BdIoRange	ranges[64];
-	int			n;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	ep = bd->sb.extent_pages;
-	f = live_fork_or_error(key, "access");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "access");
 	entry_read(f, &e);
 	if ((!allow_beyond_eof && (uint64) blocknum + nblocks > f->nblocks) ||
 		((uint64) blocknum + nblocks + ep - 1) / ep > e.nextents)
 	{
 		BlockNumber eof = f->nblocks;
 
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("could not access blocks %u..%u of relation %s on block device: it has %u blocks",
@@ -1760,24 +2158,73 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 	last_ext = (blocknum + nblocks - 1) / ep;
 	if (last_ext - first_ext >= lengthof(local))
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		elog(ERROR, "cannot map %u blocks of relation %s at once (more than %d extents)",
 			 nblocks, fork_text(key), (int) lengthof(local));
 	}
-	extents_get(&e, first_ext, last_ext - first_ext + 1, local);
-	LWLockRelease(bd->lock);
+	extents_get(f, &e, first_ext, last_ext - first_ext + 1, local);
+	LWLockRelease(part);
 
-	n = bd_plan_io(local, last_ext - first_ext + 1, ep, blocknum - first_ext * ep,
-				   nblocks, ranges, Min(max_ranges, (int) lengthof(ranges)));
-	if (n < 0)
-		elog(ERROR, "could not plan I/O for blocks %u..%u of relation %s",
-			 blocknum, blocknum + nblocks - 1, fork_text(key));
-	for (int i = 0; i < n; i++)
+	return plan_ranges(key, local, first_ext, last_ext - first_ext + 1, blocknum,
+					   nblocks, offsets, counts, max_ranges);
+}
+
+/*
+ * What a read of blocks [blocknum, blocknum + nblocks) finds, in one look
+ * under the fork's partition lock: its EOF (*eof), how many of its first
+ * blocks are on the device (*readable: below EOF and in mapped extents;
+ * blocks below EOF beyond them exist but were never written, and read as
+ * zeroes), and the device ranges of the requested blocks below *readable.
+ * Returns the number of ranges (0 when none is readable), or -1 when the
+ * fork does not exist and missing_ok.  nblocks is at most
+ * BD_MAP_MAX_BLOCKS.
+ */
+int
+bd_fork_map_read(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
+				 bool missing_ok, BlockNumber *eof, BlockNumber *readable,
+				 uint64 *offsets, uint32 *counts, int max_ranges)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	uint32		ep = bd->sb.extent_pages;
+	uint32		first_ext = 0,
+				next = 0;
+	uint32		local[64];
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
+	BlockNumber n;
+
+	Assert(nblocks > 0 && nblocks <= BD_MAP_MAX_BLOCKS);
+	LWLockAcquire(part, LW_SHARED);
+	if (missing_ok)
 	{
-		offsets[i] = ranges[i].offset;
-		counts[i] = ranges[i].nblocks;
+		f = fork_lookup_hashed(key, relhash);
+		if (f == NULL || f->state != BD_ENTRY_LIVE)
+		{
+			LWLockRelease(part);
+			return -1;
+		}
 	}
-	return n;
+	else
+		f = live_fork_or_error(key, relhash, part, "read");
+	entry_read(f, &e);
+	*eof = f->nblocks;
+	*readable = Min(f->nblocks, e.nextents * ep);
+	n = blocknum >= *readable ? 0 : Min(nblocks, *readable - blocknum);
+	if (n > 0)
+	{
+		first_ext = blocknum / ep;
+		next = (blocknum + n - 1) / ep - first_ext + 1;
+		/* BD_MAP_MAX_BLOCKS blocks cross at most 6 extents of 8 pages */
+		Assert(next <= lengthof(local));
+		extents_get(f, &e, first_ext, next, local);
+	}
+	LWLockRelease(part);
+
+	if (n == 0)
+		return 0;
+	return plan_ranges(key, local, first_ext, next, blocknum, n, offsets, counts,
+					   max_ranges);
 }
 
 /* DROP DATABASE: every fork of the database becomes a tombstone. */
@@ -1790,6 +2237,7 @@ bd_drop_database(Oid dboid)
 	BdForkKey	key = {0};
 
 	key.dboid = dboid;
+	lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
@@ -1810,6 +2258,7 @@ bd_drop_database(Oid dboid)
 	}
 	change_commit(&c, BD_WAL_UNLINK, &key, 0);
 	LWLockRelease(bd->lock);
+	unlock_all_partitions();
 }
 
 /* Whether the device holds any fork (live or tombstone) of a relfilenumber */
@@ -1818,14 +2267,18 @@ bd_relfilenumber_in_use(Oid spcoid, Oid dboid, RelFileNumber relnumber)
 {
 	BdForkKey	key = {0};
 	bool		used = false;
+	uint32		relhash;
+	LWLock	   *part;
 
 	key.spcoid = spcoid;
 	key.dboid = dboid;
 	key.relnumber = relnumber;
-	LWLockAcquire(bd->lock, LW_SHARED);
+	relhash = relation_hash(&key);
+	part = partition_lock(relhash);
+	LWLockAcquire(part, LW_SHARED);
 	for (key.fork = 0; key.fork <= MAX_FORKNUM && !used; key.fork++)
-		used = fork_lookup(&key) != NULL;
-	LWLockRelease(bd->lock);
+		used = fork_lookup_hashed(&key, relhash) != NULL;
+	LWLockRelease(part);
 	return used;
 }
 
@@ -1836,7 +2289,7 @@ bd_tablespace_in_use(Oid spcoid)
 	BdForkEntry *f;
 	bool		used = false;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	lock_all_partitions(LW_SHARED);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 	{
@@ -1847,7 +2300,7 @@ bd_tablespace_in_use(Oid spcoid)
 			break;
 		}
 	}
-	LWLockRelease(bd->lock);
+	unlock_all_partitions();
 	return used;
 }
 
@@ -1857,9 +2310,9 @@ bd_tablespace_in_use(Oid spcoid)
  */
 
 /*
- * Everything the running server owes the device at a checkpoint, under the
- * lock: pending unlinks and local pages from recovery, tombstones freed,
- * EOFs recorded.
+ * Everything the running server owes the device at a checkpoint, under
+ * every partition lock and the metadata lock: pending unlinks and local
+ * pages from recovery, tombstones freed, EOFs recorded.
  */
 static void log_eof_change(BdChange *c, BdForkEntry *f, BdDirEntry *e);
 
@@ -1907,7 +2360,7 @@ checkpoint_log_changes(void)
 			BdDirEntry	empty;
 
 			change_touch(&c, f->dir_page);
-			extents_trim(&c, &e, 0);
+			extents_trim(&c, f, &e, 0);
 			memset(&empty, 0, sizeof(empty));
 			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &empty);
 			if (f->dir_page < bd->dir_hint || bd->dir_hint == 0)
@@ -1922,7 +2375,7 @@ checkpoint_log_changes(void)
 	change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
 
 	foreach_ptr(BdForkEntry, fe, freed)
-		hash_search(bd_forks, &fe->key, HASH_REMOVE, NULL);
+		fork_remove(fe);
 	list_free(freed);
 }
 
@@ -2011,9 +2464,11 @@ bd_checkpoint_start(int flags)
 		return;
 	(void) bd_alloc(1);			/* bd_context exists */
 	old = MemoryContextSwitchTo(bd_context);
+	lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	checkpoint_log_changes();
 	LWLockRelease(bd->lock);
+	unlock_all_partitions();
 	MemoryContextSwitchTo(old);
 }
 
@@ -2054,17 +2509,21 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	 */
 	bd_writebehind_drain();
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
-
 	if ((flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) == 0 &&
 		XLogInsertAllowed())
 	{
 		MemoryContext old = MemoryContextSwitchTo(bd_context);
 
+		/* every fork's EOF: every partition, then the metadata lock */
+		lock_all_partitions(LW_EXCLUSIVE);
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 		checkpoint_log_late_eofs();
+		unlock_all_partitions();
 		MemoryContextSwitchTo(old);
 	}
+	else
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
 
 	/* zero released extents under the lock: redo may be mapping them */
 	zeroed = checkpoint_zero_released();
@@ -2202,10 +2661,13 @@ bd_checkpoint(XLogRecPtr redo, int flags)
  * ---------------------------------------------------------------------
  */
 
-/* Bring memory in line with a directory page that redo replaced. */
+/*
+ * Bring memory in line with a directory page that redo replaced; the forks
+ * whose entry changed are appended to *changed, for their map-page index.
+ */
 static void
 refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
-				  const BdWalKey *rkey)
+				  const BdWalKey *rkey, List **changed)
 {
 	const uint8 *after = page_ptr(address);
 
@@ -2233,7 +2695,7 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 			key.fork = old.fork;
 			f = fork_lookup(&key);
 			if (f && f->dir_page == address && f->slot == s)
-				hash_search(bd_forks, &key, HASH_REMOVE, NULL);
+				fork_remove(f);
 		}
 		if (cur.state == BD_ENTRY_FREE)
 			continue;
@@ -2243,10 +2705,20 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 		key.dboid = cur.dboid;
 		key.relnumber = cur.relnumber;
 		key.fork = cur.fork;
-		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		f = fork_enter(&key, &found);
 		if (f == NULL)
 			ereport(FATAL,
 					(errmsg("too many relation forks on the block device for shared memory")));
+		if (!found || old.state == BD_ENTRY_FREE || old.spcoid != cur.spcoid ||
+			old.dboid != cur.dboid || old.relnumber != cur.relnumber ||
+			old.fork != cur.fork || old.nextents != cur.nextents ||
+			old.extent_map != cur.extent_map)
+		{
+			BdForkKey  *k = palloc(sizeof(BdForkKey));
+
+			*k = key;
+			*changed = lappend(*changed, k);
+		}
 		f->dir_page = address;
 		f->slot = s;
 		if (!found)
@@ -2327,12 +2799,15 @@ bd_redo_record(XLogReaderState *record)
 	char		error[256];
 	uint8	   *before = palloc(BD_PAGE_SIZE);
 	uint64		lsn = record->EndRecPtr;
+	List	   *changed = NIL;
 
 	if (!bd_wal_decode((const uint8 *) XLogRecGetData(record), XLogRecGetDataLen(record),
 					   rec, error, sizeof(error)))
 		elog(PANIC, "invalid block-device WAL record at %X/%X: %s",
 			 LSN_FORMAT_ARGS(record->ReadRecPtr), error);
 
+	/* a record may change any fork's entry: every partition, then metadata */
+	lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (rec->op == BD_WAL_GROW && rec->key.arg > bd->sb.nextents)
 	{
@@ -2374,7 +2849,7 @@ bd_redo_record(XLogReaderState *record)
 							  rec->op == BD_WAL_EXTEND && !(rec->key.arg & 1));
 				break;
 			case BD_PAGE_DIRECTORY:
-				refresh_directory(addr, before, rec->op, &rec->key);
+				refresh_directory(addr, before, rec->op, &rec->key, &changed);
 				/* fall through */
 			case BD_PAGE_EXTENT_MAP:
 				{
@@ -2391,7 +2866,37 @@ bd_redo_record(XLogReaderState *record)
 				break;
 		}
 	}
+
+	/*
+	 * The map-page index, once every page of the record is in place.  Until
+	 * recovery is consistent, pages on the device may be newer than the
+	 * records replayed over them, and a chain may be a mix of both: the
+	 * index is dropped, reads walk the chains as they are, and the whole
+	 * index is read again once the pages agree (here, or at the end of
+	 * recovery).  From then on each record changes chains as the primary
+	 * did, at their tail (IMAGE records, of changes made locally at the end
+	 * of a recovery, are read again whole).
+	 */
+	if (!reachedConsistency)
+		bd->map_index_valid = false;
+	else if (!bd->map_index_valid)
+		map_index_rebuild_all();
+	else
+	{
+		foreach_ptr(BdForkKey, k, changed)
+		{
+			BdForkEntry *f = fork_lookup(k);
+			BdDirEntry	e;
+
+			if (f == NULL)
+				continue;
+			entry_read(f, &e);
+			map_index_sync(f, &e, rec->op == BD_WAL_IMAGE);
+		}
+	}
 	LWLockRelease(bd->lock);
+	unlock_all_partitions();
+	list_free_deep(changed);
 	pfree(before);
 	pfree(rec);
 }
@@ -2416,7 +2921,12 @@ bd_redo_cleanup(void)
 	/* no record follows the end of recovery: this is the last word */
 	local_mapping_allowed = true;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	/* every record is replayed: the chains are consistent */
+	lock_all_partitions(LW_EXCLUSIVE);
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	if (!bd->map_index_valid)
+		map_index_rebuild_all();
+	LWLockRelease(bd->lock);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 		if (f->key.fork == INIT_FORKNUM && f->state == BD_ENTRY_LIVE)
@@ -2426,7 +2936,7 @@ bd_redo_cleanup(void)
 			*k = f->key;
 			inits = lappend(inits, k);
 		}
-	LWLockRelease(bd->lock);
+	unlock_all_partitions();
 
 	foreach_ptr(BdForkKey, init, inits)
 	{
@@ -2438,6 +2948,7 @@ bd_redo_cleanup(void)
 		BlockNumber n;
 		BlockNumber old_eof,
 					old_mapped;
+		LWLock	   *part = partition_lock(relation_hash(init));
 
 		/* the visibility map goes, and the free-space map (md.c's file) */
 		key.fork = VISIBILITYMAP_FORKNUM;
@@ -2445,6 +2956,7 @@ bd_redo_cleanup(void)
 		bd_smgr_unlink_fsm(&key);
 
 		key.fork = MAIN_FORKNUM;
+		LWLockAcquire(part, LW_EXCLUSIVE);
 		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 		src = fork_lookup(init);
 		n = src->nblocks;
@@ -2461,16 +2973,18 @@ bd_redo_cleanup(void)
 			 */
 			entry_read(dst, &e);
 			change_touch(&c, dst->dir_page);
-			extents_trim(&c, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
+			extents_trim(&c, dst, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
 			e.nblocks = 0;
 			bd_dir_entry_encode(page_ptr(dst->dir_page), dst->slot, &e);
 			change_commit(&c, BD_WAL_TRUNCATE, &key, 0);
 			dst->nblocks = 0;
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 		}
 		else
 		{
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			bd_fork_create(&key, true, 0);
 		}
 		if (n > 0)
@@ -2522,18 +3036,20 @@ bd_fork_extent_list(const BdForkKey *key, uint32 *extents, int max,
 	BdForkEntry *f;
 	BdDirEntry	e;
 	int			n = -1;
+	uint32		relhash = relation_hash(key);
+	LWLock	   *part = partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE)
 	{
 		entry_read(f, &e);
 		n = (int) Min(e.nextents, (uint32) max);
-		extents_get(&e, 0, n, extents);
+		extents_get(f, &e, 0, n, extents);
 		*nblocks = f->nblocks;
 		if ((int) e.nextents > max)
 			n = -(int) e.nextents - 2;
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return n;
 }

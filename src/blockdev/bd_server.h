@@ -113,6 +113,8 @@ typedef struct BdForkEntry
 	int32		slot;
 	uint8		state;			/* BdEntryState, as in memory */
 	uint32		nblocks;		/* EOF as this server knows it */
+	uint32		relhash;		/* hash of the relation: picks the partition */
+	uint32		nmap;			/* extent-map pages in the map-page index */
 } BdForkEntry;
 
 /* bd_ownership.c: which device holds the data (pgrac/bd_binding.h) */
@@ -245,6 +247,10 @@ extern void bd_writebehind_stats(BdWriteBehindStats *out);
 extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
 						BlockNumber nblocks, bool allow_beyond_eof,
 						uint64 *offsets, uint32 *counts, int max_ranges);
+extern int	bd_fork_map_read(const BdForkKey *key, BlockNumber blocknum,
+							 BlockNumber nblocks, bool missing_ok,
+							 BlockNumber *eof, BlockNumber *readable,
+							 uint64 *offsets, uint32 *counts, int max_ranges);
 extern void bd_drop_database(Oid dboid);
 /* this backend runs TRUNCATE: it may use the emergency reserve */
 extern bool bd_truncate_running;

@@ -125,7 +125,7 @@ for lib in before after; do
 			<"$WORK/reads.sql" >"$WORK/cg-$lib-$pos.log" 2>&1
 		grep -qE '(ERROR|FATAL|PANIC): ' "$WORK/cg-$lib-$pos.log" && die "the reads failed; see $WORK/cg-$lib-$pos.log"
 		ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$cg")
-		readv=$(callgrind_annotate --inclusive=yes "$cg" 2>/dev/null | awk '/:bd_readv( |$)/ {gsub(",", "", $1); print $1; exit}')
+		readv=$(callgrind_annotate --inclusive=yes "$cg" 2>/dev/null | awk '!done && /:bd_readv( |$)/ {gsub(",", "", $1); print $1; done = 1}')
 		echo "$lib,$pos,$first,$READS,$ir,$(( ir / READS )),${readv:-0},$(( ${readv:-0} / READS ))" >>"$OUT/instructions.csv"
 	done
 done

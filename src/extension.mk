@@ -30,6 +30,7 @@ OBJS = \
 	src/blockdev/device/bd_writebehind.o \
 	src/blockdev/device/bd_dataio.o \
 	src/blockdev/meta/bd_meta.o \
+	src/blockdev/meta/bd_fork_table.o \
 	src/blockdev/meta/bd_alloc.o \
 	src/blockdev/forks/bd_fork_extents.o \
 	src/blockdev/forks/bd_forks.o \

@@ -32,6 +32,7 @@ bd_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(bd_meta_shmem_size(bd_startup_geometry()));
 	RequestNamedLWLockTranche("pgrac_block_device", 1);
+	RequestNamedLWLockTranche("pgrac_block_device_forks", BD_FORK_PARTITIONS);
 	RequestAddinShmemSpace(bd_write_gens_shmem_size());
 	bd_writebehind_shmem_request();
 }

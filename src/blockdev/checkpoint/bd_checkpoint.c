@@ -36,9 +36,9 @@
 #include "blockdev/checkpoint/bd_checkpoint.h"
 
 /*
- * Everything the running server owes the device at a checkpoint, under the
- * lock: pending unlinks and local pages from recovery, tombstones freed,
- * EOFs recorded.
+ * Everything the running server owes the device at a checkpoint, under
+ * every partition lock and the metadata lock: pending unlinks and local
+ * pages from recovery, tombstones freed, EOFs recorded.
  */
 static void log_eof_change(BdChange *c, BdForkEntry *f, BdDirEntry *e);
 
@@ -86,7 +86,7 @@ checkpoint_log_changes(void)
 			BdDirEntry	empty;
 
 			bd_change_touch(&c, f->dir_page);
-			bd_extents_trim(&c, &e, 0);
+			bd_extents_trim(&c, f, &e, 0);
 			memset(&empty, 0, sizeof(empty));
 			bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &empty);
 			if (f->dir_page < bd->dir_hint || bd->dir_hint == 0)
@@ -101,7 +101,7 @@ checkpoint_log_changes(void)
 	bd_change_commit(&c, BD_WAL_SET_EOF, NULL, 0);
 
 	foreach_ptr(BdForkEntry, fe, freed)
-		hash_search(bd_forks, &fe->key, HASH_REMOVE, NULL);
+		bd_fork_remove(fe);
 	list_free(freed);
 }
 
@@ -197,78 +197,67 @@ bd_checkpoint_start(int flags)
 	}
 	(void) bd_meta_palloc(1);			/* bd_context exists */
 	old = MemoryContextSwitchTo(bd_context);
+	bd_lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	checkpoint_log_changes();
 	/* from here on, each page's first change is logged whole */
 	memset(bd_page_need_full, true, NCACHED(&bd->sb));
 	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
 	MemoryContextSwitchTo(old);
 }
 
+/* What one checkpoint writes: copies taken under the locks, written after. */
+typedef struct CheckpointWrite
+{
+	List	   *zeroed;			/* released extents zeroed (ints) */
+	int			npages;			/* dirty metadata pages copied */
+	uint8	   *copy;			/* their contents ... */
+	uint64	   *addrs;			/* ... addresses ... */
+	uint64	   *lsns;			/* ... and LSNs when copied */
+	XLogRecPtr	max_lsn;
+	BdSuperblock sb;			/* the next superblock */
+	uint8	   *sbpage;			/* ... encoded */
+} CheckpointWrite;
+
 /*
- * In the checkpoint (checkpoint_hook, after dirty buffers were written and
- * fsync requests processed): zero released extents, write the dirty
- * metadata pages and the superblock, and flush the device once.
+ * Under the locks: log what is owed, zero released extents, copy the dirty
+ * pages and encode the next superblock.  Pages stay dirty until the device
+ * is flushed, and only if no change came in meanwhile do they become clean:
+ * a failed write leaves them to the next checkpoint.
  */
-void
-bd_checkpoint(XLogRecPtr redo, int flags)
+static void
+checkpoint_collect(XLogRecPtr redo, int flags, CheckpointWrite *w)
 {
 	uint64		ncached;
-	List	   *zeroed;
-	uint8	   *copy;
-	uint64	   *addrs;
-	uint64	   *lsns;
-	int			ndirty = 0;
-	XLogRecPtr	max_lsn = InvalidXLogRecPtr;
-	uint8	   *sbpage;
-	instr_time	start;
-	instr_time	flush_start;
-	instr_time	end;
-	instr_time	io_start;
-	uint64		generation;
-	uint8		sb_uuid[16];
-	BdSuperblock nsb;
 
-	if (bd == NULL)
-		return;
-	INSTR_TIME_SET_CURRENT(start);
-
-	/*
-	 * The buffers this checkpoint wrote may still be queued for the
-	 * write-behind writer: wait for them now, so that the flush below
-	 * covers them and the metadata writes are not held open waiting.  (A
-	 * crash between the metadata writes and the flush is safe either way:
-	 * the checkpoint journal completes them at the next start.)
-	 */
-	bd_writebehind_drain();
-
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
-
+	memset(w, 0, sizeof(*w));
 	if ((flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) == 0 &&
 		XLogInsertAllowed())
 	{
 		MemoryContext old = MemoryContextSwitchTo(bd_context);
 
+		/* every fork's EOF: every partition, then the metadata lock */
+		bd_lock_all_partitions(LW_EXCLUSIVE);
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 		checkpoint_log_late_eofs();
+		bd_unlock_all_partitions();
 		MemoryContextSwitchTo(old);
 	}
+	else
+		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	ncached = bd->end_page - BD_FIRST_ALLOC_MAP_PAGE;
 
 	/* zero released extents under the lock: redo may be mapping them */
-	zeroed = checkpoint_zero_released();
+	w->zeroed = checkpoint_zero_released();
 
-	/*
-	 * Take copies of the dirty pages.  They stay dirty until the device is
-	 * flushed, and only if no change came in meanwhile do they become clean:
-	 * a failed write leaves them to the next checkpoint.
-	 */
 	for (uint64 i = 0; i < ncached; i++)
 		if (bd_page_dirty[i] && !bd_page_local[i])
-			ndirty++;
-	copy = palloc_aligned((Size) Max(ndirty, 1) * BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, MCXT_ALLOC_HUGE);
-	addrs = palloc(sizeof(uint64) * Max(ndirty, 1));
-	lsns = palloc(sizeof(uint64) * Max(ndirty, 1));
-	ndirty = 0;
+			w->npages++;
+	w->copy = palloc_aligned((Size) Max(w->npages, 1) * BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, MCXT_ALLOC_HUGE);
+	w->addrs = palloc(sizeof(uint64) * Max(w->npages, 1));
+	w->lsns = palloc(sizeof(uint64) * Max(w->npages, 1));
+	w->npages = 0;
 	for (uint64 i = 0; i < ncached; i++)
 	{
 		BdPageHeader h;
@@ -276,59 +265,72 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 
 		if (!bd_page_dirty[i] || bd_page_local[i])
 			continue;
-		memcpy(copy + (Size) ndirty * BD_PAGE_SIZE, page_ptr(addr), BD_PAGE_SIZE);
+		memcpy(w->copy + (Size) w->npages * BD_PAGE_SIZE, page_ptr(addr), BD_PAGE_SIZE);
 		bd_page_read_header(page_ptr(addr), &h);
-		if (h.lsn > max_lsn)
-			max_lsn = h.lsn;
-		lsns[ndirty] = h.lsn;
-		addrs[ndirty++] = addr;
+		if (h.lsn > w->max_lsn)
+			w->max_lsn = h.lsn;
+		w->lsns[w->npages] = h.lsn;
+		w->addrs[w->npages++] = addr;
 	}
+
 	/*
 	 * The next superblock generation.  It becomes the current one only once
-	 * the device has it (below): a checkpoint that fails before then leaves
-	 * the copy holding the current generation to be overwritten by nobody.
+	 * the device has it (checkpoint_complete): a checkpoint that fails
+	 * before then leaves the copy holding the current generation to be
+	 * overwritten by nobody.
 	 */
-	nsb = bd->sb;
-	nsb.generation = generation = bd->sb_generation + 1;
-	nsb.checkpoint_redo = redo;
-	nsb.clean = (flags & CHECKPOINT_IS_SHUTDOWN) != 0;
-	sbpage = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
-	bd_superblock_encode(&nsb, bd_superblock_address_for(generation), sbpage);
-	memcpy(sb_uuid, nsb.device_uuid, sizeof(sb_uuid));
+	w->sb = bd->sb;
+	w->sb.generation = bd->sb_generation + 1;
+	w->sb.checkpoint_redo = redo;
+	w->sb.clean = (flags & CHECKPOINT_IS_SHUTDOWN) != 0;
+	w->sbpage = palloc_aligned(BD_PAGE_SIZE, PG_IO_ALIGN_SIZE, 0);
+	bd_superblock_encode(&w->sb, bd_superblock_address_for(w->sb.generation), w->sbpage);
 	LWLockRelease(bd->lock);
+}
 
-	/* WAL before metadata (in recovery: the minimum recovery point moves) */
-	if (max_lsn != InvalidXLogRecPtr)
-		XLogFlush(max_lsn);
-
-	/*
-	 * The journal first: once it is durable, a crash anywhere in the
-	 * in-place writes below is completed from it at the next start
-	 * (bd_journal_file.c).  A superblock alone needs none: its two copies
-	 * alternate.
-	 */
-	if (ndirty > 0)
+/*
+ * WAL first, then the journal, then the pages in place.  Once the journal
+ * is durable, a crash anywhere in the in-place writes is completed from it
+ * at the next start (bd_journal_file.c).  A superblock alone needs none:
+ * its two copies alternate.
+ */
+static void
+checkpoint_write(const CheckpointWrite *w)
+{
+	/* in recovery: the minimum recovery point moves */
+	if (w->max_lsn != InvalidXLogRecPtr)
+		XLogFlush(w->max_lsn);
+	if (w->npages > 0)
 	{
-		const uint8 **pages = palloc(sizeof(uint8 *) * (ndirty + 1));
+		const uint8 **pages = palloc(sizeof(uint8 *) * (w->npages + 1));
 
-		for (int i = 0; i < ndirty; i++)
-			pages[i] = copy + (Size) i * BD_PAGE_SIZE;
-		pages[ndirty] = sbpage;
-		bd_journal_write(sb_uuid, generation, pages, ndirty + 1);
+		for (int i = 0; i < w->npages; i++)
+			pages[i] = w->copy + (Size) i * BD_PAGE_SIZE;
+		pages[w->npages] = w->sbpage;
+		bd_journal_write(w->sb.device_uuid, w->sb.generation, pages, w->npages + 1);
 		pfree(pages);
 	}
-	for (int i = 0; i < ndirty; i++)
-		bd_data_write(addrs[i] * BD_PAGE_SIZE, copy + (Size) i * BD_PAGE_SIZE, BD_PAGE_SIZE);
-	bd_data_write(bd_superblock_address_for(generation) * BD_PAGE_SIZE, sbpage, BD_PAGE_SIZE);
+	for (int i = 0; i < w->npages; i++)
+		bd_data_write(w->addrs[i] * BD_PAGE_SIZE, w->copy + (Size) i * BD_PAGE_SIZE, BD_PAGE_SIZE);
+	bd_data_write(bd_superblock_address_for(w->sb.generation) * BD_PAGE_SIZE, w->sbpage, BD_PAGE_SIZE);
 #ifdef PGRAC_POWERLOSS_SIM
 	bd_powerloss_checkpoint_pause();
 #endif
+}
 
-	/*
-	 * The one flush: data written since the last checkpoint (drained above;
-	 * writes queued since then belong to the next checkpoint), and metadata.
-	 */
-	INSTR_TIME_SET_CURRENT(flush_start);
+/*
+ * The one flush: data written since the last checkpoint (drained before
+ * the pages were collected; writes queued since belong to the next
+ * checkpoint), and metadata.  Returns how long it took.
+ */
+static double
+checkpoint_flush(void)
+{
+	instr_time	start;
+	instr_time	end;
+	instr_time	io_start;
+
+	INSTR_TIME_SET_CURRENT(start);
 	io_start = pgstat_prepare_io_time(track_io_timing);
 	bd_device_flush();
 	INSTR_TIME_SET_CURRENT(end);
@@ -340,22 +342,32 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 	 * durable.
 	 */
 	pgstat_count_io_op_time(IOOBJECT_RELATION, IOCONTEXT_NORMAL, IOOP_FSYNC, io_start, 1);
+	INSTR_TIME_SUBTRACT(end, start);
+	return INSTR_TIME_GET_DOUBLE(end);
+}
 
+/*
+ * The device has it all: the new superblock is current, pages unchanged
+ * since they were copied are clean, and zeroed extents are durable zeroes,
+ * to be handed out again.
+ */
+static void
+checkpoint_complete(const CheckpointWrite *w)
+{
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	bd->sb_generation = generation;
-	bd->sb.generation = generation;
-	bd->sb.checkpoint_redo = redo;
-	bd->sb.clean = nsb.clean;
-	for (int i = 0; i < ndirty; i++)
+	bd->sb_generation = w->sb.generation;
+	bd->sb.generation = w->sb.generation;
+	bd->sb.checkpoint_redo = w->sb.checkpoint_redo;
+	bd->sb.clean = w->sb.clean;
+	for (int i = 0; i < w->npages; i++)
 	{
 		BdPageHeader h;
 
-		bd_page_read_header(page_ptr(addrs[i]), &h);
-		if (h.lsn == lsns[i] && !bd_page_local[page_index(addrs[i])])
-			bd_page_dirty[page_index(addrs[i])] = false;
+		bd_page_read_header(page_ptr(w->addrs[i]), &h);
+		if (h.lsn == w->lsns[i] && !bd_page_local[page_index(w->addrs[i])])
+			bd_page_dirty[page_index(w->addrs[i])] = false;
 	}
-	/* zeroed extents are durable zeroes now: hand them out again */
-	foreach_int(e, zeroed)
+	foreach_int(e, w->zeroed)
 	{
 		if (bit_get(bd_zero_pending, (uint32) e) && !alloc_page_bit((uint32) e))
 		{
@@ -364,23 +376,52 @@ bd_checkpoint(XLogRecPtr redo, int flags)
 		}
 	}
 	LWLockRelease(bd->lock);
+}
+
+/*
+ * In the checkpoint (checkpoint_hook, after dirty buffers were written and
+ * fsync requests processed): zero released extents, write the dirty
+ * metadata pages and the superblock, and flush the device once.
+ */
+void
+bd_checkpoint(XLogRecPtr redo, int flags)
+{
+	CheckpointWrite w;
+	instr_time	start;
+	double		flush_seconds;
+
+	if (bd == NULL)
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+
+	/*
+	 * The buffers this checkpoint wrote may still be queued for the
+	 * write-behind writer: wait for them now, so that the flush covers them
+	 * and the metadata writes are not held open waiting.  (A crash between
+	 * the metadata writes and the flush is safe either way: the checkpoint
+	 * journal completes them at the next start.)
+	 */
+	bd_writebehind_drain();
+	checkpoint_collect(redo, flags, &w);
+	checkpoint_write(&w);
+	flush_seconds = checkpoint_flush();
+	checkpoint_complete(&w);
 
 	/* PostgreSQL's own "sync=" does not include this flush */
 	if (log_checkpoints)
 	{
 		instr_time	total;
 
-		INSTR_TIME_SUBTRACT(end, flush_start);
 		INSTR_TIME_SET_CURRENT(total);
 		INSTR_TIME_SUBTRACT(total, start);
 		ereport(LOG,
 				(errmsg("pgrac block device checkpoint: %d metadata pages written, %d released extents zeroed, device flush=%.3f s, total=%.3f s",
-						ndirty, list_length(zeroed),
-						INSTR_TIME_GET_DOUBLE(end), INSTR_TIME_GET_DOUBLE(total))));
+						w.npages, list_length(w.zeroed), flush_seconds,
+						INSTR_TIME_GET_DOUBLE(total))));
 	}
-	list_free(zeroed);
-	pfree(copy);
-	pfree(addrs);
-	pfree(lsns);
-	pfree(sbpage);
+	list_free(w.zeroed);
+	pfree(w.copy);
+	pfree(w.addrs);
+	pfree(w.lsns);
+	pfree(w.sbpage);
 }

@@ -33,28 +33,46 @@
 #include "blockdev/meta/bd_meta_internal.h"
 #include "blockdev/forks/bd_forks.h"
 
-/* The map page holding extent index idx (>= inline), or 0 if absent. */
+/*
+ * The map page holding extent index idx (>= inline) of fork f, whose entry
+ * is e, or 0 if the chain has none; *prev (unless NULL) gets the page
+ * before it, 0 for the first.  One or two lookups in the map-page index,
+ * whatever the position.  Only while crash recovery replays over newer
+ * pages (the index is invalid, or short) is the chain walked.
+ */
 static uint64
-map_page_for(const BdDirEntry *e, uint32 idx, uint64 *prev)
+map_page_for(const BdForkEntry *f, const BdDirEntry *e, uint32 idx, uint64 *prev)
 {
+	uint32		ordinal = (idx - BD_DIR_INLINE_EXTENTS) / BD_MAP_EXTENTS_PER_PAGE;
 	uint64		addr = e->extent_map;
-	uint32		hops = (idx - BD_DIR_INLINE_EXTENTS) / BD_MAP_EXTENTS_PER_PAGE;
+	uint32		hops = ordinal;
 
-	*prev = 0;
+	if (bd->map_index_valid &&
+		(ordinal < f->nmap ||
+		 (ordinal == f->nmap && f->nmap == bd_map_pages_for(e->nextents))))
+	{
+		if (prev)
+			*prev = ordinal == 0 ? 0 : bd_map_index_get(f, ordinal - 1);
+		/* 0 one past the chain's end */
+		return bd_map_index_get(f, ordinal);
+	}
+	if (prev)
+		*prev = 0;
 	while (addr != 0 && hops-- > 0)
 	{
-		*prev = addr;
+		if (prev)
+			*prev = addr;
 		addr = bd_map_page_next(page_ptr(addr));
 	}
 	return addr;
 }
 
-/* extents [first, first + count) of a fork into out */
+/* extents [first, first + count) of fork f, whose entry is e, into out */
 void
-bd_extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
+bd_extents_get(const BdForkEntry *f, const BdDirEntry *e, uint32 first, uint32 count,
+			uint32 *out)
 {
 	uint32		i = first;
-	uint64		prev;
 	uint64		map = 0;
 
 	while (i < first + count && i < BD_DIR_INLINE_EXTENTS)
@@ -64,7 +82,7 @@ bd_extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
 	}
 	if (i >= first + count)
 		return;
-	map = map_page_for(e, i, &prev);
+	map = map_page_for(f, e, i, NULL);
 	while (i < first + count)
 	{
 		uint32		pos = (i - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
@@ -79,9 +97,12 @@ bd_extents_get(const BdDirEntry *e, uint32 first, uint32 count, uint32 *out)
 	}
 }
 
-/* Append one extent to the fork whose entry is e (written back by caller). */
+/*
+ * Append one extent to fork f, whose entry is e (written back by caller;
+ * f's partition lock and the metadata lock held exclusively).
+ */
 void
-bd_extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
+bd_extents_append(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 extent)
 {
 	uint32		idx = e->nextents;
 
@@ -90,7 +111,7 @@ bd_extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 	else
 	{
 		uint64		prev;
-		uint64		map = map_page_for(e, idx, &prev);
+		uint64		map = map_page_for(f, e, idx, &prev);
 		uint32		pos = (idx - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
 		uint8	   *p;
 
@@ -108,6 +129,8 @@ bd_extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 				bd_change_touch(c, prev);
 				bd_put64(pp + 32, map);
 			}
+			if (bd->map_index_valid && f->nmap == bd_map_pages_for(idx))
+				bd_map_index_push(f, map);
 		}
 		bd_change_touch(c, map);
 		p = page_ptr(map);
@@ -117,9 +140,9 @@ bd_extents_append(BdChange *c, BdDirEntry *e, uint32 extent)
 	e->nextents++;
 }
 
-/* Drop the fork's extents from index keep on; release them. */
+/* Drop fork f's extents from index keep on; release them. */
 void
-bd_extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
+bd_extents_trim(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 keep)
 {
 	uint32		n = e->nextents;
 	uint32	   *list;
@@ -127,7 +150,7 @@ bd_extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 	if (keep >= n)
 		return;
 	list = bd_meta_palloc(sizeof(uint32) * (n - keep));
-	bd_extents_get(e, keep, n - keep, list);
+	bd_extents_get(f, e, keep, n - keep, list);
 	for (uint32 i = 0; i < n - keep; i++)
 		bd_extent_release(c, list[i]);
 	pfree(list);
@@ -147,7 +170,7 @@ bd_extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 		else
 		{
 			uint32		pos = (keep - BD_DIR_INLINE_EXTENTS) % BD_MAP_EXTENTS_PER_PAGE;
-			uint64		first = map_page_for(e, keep, &prev);
+			uint64		first = map_page_for(f, e, keep, &prev);
 
 			if (pos == 0)
 			{
@@ -176,5 +199,6 @@ bd_extents_trim(BdChange *c, BdDirEntry *e, uint32 keep)
 			map = next;
 		}
 	}
+	bd_map_index_truncate(f, bd_map_pages_for(keep));
 	e->nextents = keep;
 }

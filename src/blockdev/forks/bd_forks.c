@@ -37,18 +37,22 @@
 BdForkEntry *
 bd_fork_lookup(const BdForkKey *key)
 {
-	return hash_search(bd_forks, key, HASH_FIND, NULL);
+	return bd_fork_lookup_hashed(key, bd_relation_hash(key));
 }
 
-/* The live fork, or ERROR (releasing bd->lock, which the caller holds) */
+/*
+ * The live fork, or ERROR (releasing its partition lock, part, the only
+ * lock the caller holds)
+ */
 static BdForkEntry *
-live_fork_or_error(const BdForkKey *key, const char *action)
+live_fork_or_error(const BdForkKey *key, uint32 relhash, LWLock *part,
+				   const char *action)
 {
-	BdForkEntry *f = bd_fork_lookup(key);
+	BdForkEntry *f = bd_fork_lookup_hashed(key, relhash);
 
 	if (f == NULL || f->state != BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not %s relation %s on block device: it does not exist",
@@ -62,11 +66,13 @@ bd_fork_exists(const BdForkKey *key)
 {
 	BdForkEntry *f;
 	bool		live;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = bd_fork_lookup_hashed(key, relhash);
 	live = f != NULL && f->state == BD_ENTRY_LIVE;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return live;
 }
 
@@ -78,7 +84,7 @@ entry_clear(BdChange *c, BdForkEntry *f)
 
 	bd_entry_read(f, &e);
 	bd_change_touch(c, f->dir_page);
-	bd_extents_trim(c, &e, 0);
+	bd_extents_trim(c, f, &e, 0);
 }
 
 void
@@ -90,12 +96,14 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	bool		found;
 	uint64		page;
 	int			slot;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = bd_fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		if (is_redo)
 			return;
 		ereport(ERROR,
@@ -103,6 +111,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 				 errmsg("could not create relation %s on block device: it already exists",
 						bd_fork_text(key))));
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (f != NULL)
 	{
 		BdDirEntry	old;
@@ -113,6 +122,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 			/* unlinked during redo and not yet logged: the page still has it */
 			f->state = BD_ENTRY_LIVE;
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			return;
 		}
 		/* a tombstone of the same relation: reuse its slot */
@@ -132,7 +142,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	e.create_xid = create_xid;
 	bd_change_touch(&c, page);
 	bd_dir_entry_encode(page_ptr(page), slot, &e);
-	f = hash_search(bd_forks, key, HASH_ENTER_NULL, &found);
+	f = bd_fork_enter(key, &found);
 	if (f == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -143,6 +153,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 	f->nblocks = 0;
 	bd_change_commit(&c, BD_WAL_CREATE_FORK, key, 0);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 void
@@ -151,21 +162,24 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = bd_fork_lookup_hashed(key, relhash);
 	if (f == NULL || f->state != BD_ENTRY_LIVE)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
 	f->state = BD_ENTRY_TOMBSTONE;
 	if (!XLogInsertAllowed())
 	{
 		/* the primary's UNLINK record follows, or the end of recovery logs it */
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	bd_entry_read(f, &e);
 	e.state = BD_ENTRY_TOMBSTONE;
 	e.create_xid = 0;
@@ -173,6 +187,7 @@ bd_fork_unlink(const BdForkKey *key, bool is_redo)
 	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 	bd_change_commit(&c, BD_WAL_UNLINK, key, 0);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 BlockNumber
@@ -180,13 +195,15 @@ bd_fork_nblocks(const BdForkKey *key, bool missing_ok, bool *found)
 {
 	BdForkEntry *f;
 	BlockNumber n = 0;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = bd_fork_lookup_hashed(key, relhash);
 	*found = f != NULL && f->state == BD_ENTRY_LIVE;
 	if (*found)
 		n = f->nblocks;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	if (!*found && !missing_ok)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -210,7 +227,11 @@ may_map_extents(void)
 	return XLogInsertAllowed() || local_mapping_allowed;
 }
 
-/* Map extents until the fork has need of them; caller holds the lock. */
+/*
+ * Map extents until the fork has need of them.  The caller holds the
+ * fork's partition lock exclusively; the metadata lock is taken here, and
+ * only when extents are needed.
+ */
 static void
 map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 {
@@ -220,6 +241,7 @@ map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 	bd_entry_read(f, &e);
 	if (need <= e.nextents)
 		return;
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	bd_ensure_capacity(e.nextents, need - e.nextents);
 	/* from here on nothing can fail but a bug */
 	while (e.nextents < need)
@@ -227,12 +249,13 @@ map_extents(BdForkEntry *f, const BdForkKey *key, uint32 need, bool skip_wal)
 		uint32		ext = bd_extent_alloc(&c);
 
 		bd_change_touch(&c, f->dir_page);
-		bd_extents_append(&c, &e, ext);
+		bd_extents_append(&c, f, &e, ext);
 		bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 		if (bd_change_full(&c, 4))
 			bd_change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
 	}
 	bd_change_commit(&c, BD_WAL_EXTEND, key, skip_wal ? 1 : 0);
+	LWLockRelease(bd->lock);
 }
 
 /*
@@ -249,12 +272,14 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 	BdForkEntry *f;
 	BdDirEntry	e;
 	uint64		end = (uint64) first + count;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "extend");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "extend");
 	if (end > MaxBlockNumber)
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cannot extend relation %s beyond %u blocks", bd_fork_text(key), MaxBlockNumber)));
@@ -267,7 +292,7 @@ bd_fork_extend(const BdForkKey *key, BlockNumber first, BlockNumber count,
 					skip_wal);
 	if (end > f->nblocks)
 		f->nblocks = (uint32) end;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -283,23 +308,25 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 	BdDirEntry	e;
 	uint32		need = (uint32) (((uint64) first + count + bd->sb.extent_pages - 1) /
 								 bd->sb.extent_pages);
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
 	/* the usual case, blocks already mapped, needs the lock only shared */
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = live_fork_or_error(key, "write");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "write");
 	bd_entry_read(f, &e);
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	if (need <= e.nextents)
 		return;
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "write");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "write");
 	bd_entry_read(f, &e);
 	if (need > e.nextents)
 	{
 		if (!may_map_extents())
 		{
-			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot write blocks %u..%u of relation %s during recovery: their extent is not mapped yet",
@@ -308,7 +335,7 @@ bd_fork_ensure_mapped(const BdForkKey *key, BlockNumber first, BlockNumber count
 		}
 		map_extents(f, key, need, skip_wal);
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /* As bd_fork_size(), but false instead of an ERROR for a missing fork */
@@ -318,9 +345,11 @@ bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *
 	BdForkEntry *f;
 	BdDirEntry	e;
 	bool		live;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = bd_fork_lookup_hashed(key, relhash);
 	live = f != NULL && f->state == BD_ENTRY_LIVE;
 	if (live)
 	{
@@ -328,7 +357,7 @@ bd_fork_size_if_exists(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *
 		*nblocks = f->nblocks;
 		*mapped = e.nextents * bd->sb.extent_pages;
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return live;
 }
 
@@ -338,13 +367,15 @@ bd_fork_size(const BdForkKey *key, BlockNumber *nblocks, BlockNumber *mapped)
 {
 	BdForkEntry *f;
 	BdDirEntry	e;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = live_fork_or_error(key, "read");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "read");
 	bd_entry_read(f, &e);
 	*nblocks = f->nblocks;
 	*mapped = e.nextents * bd->sb.extent_pages;
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 void
@@ -354,24 +385,28 @@ bd_fork_truncate(const BdForkKey *key, BlockNumber nblocks)
 	BdChange	c = {0};
 	BdDirEntry	e;
 	uint32		keep;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = live_fork_or_error(key, "truncate");
+	LWLockAcquire(part, LW_EXCLUSIVE);
+	f = live_fork_or_error(key, relhash, part, "truncate");
 	f->nblocks = nblocks;
 	if (!XLogInsertAllowed())
 	{
 		/* the primary's TRUNCATE record follows; EOF is memory's until then */
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		return;
 	}
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	bd_entry_read(f, &e);
 	keep = (nblocks + bd->sb.extent_pages - 1) / bd->sb.extent_pages;
 	bd_change_touch(&c, f->dir_page);
-	bd_extents_trim(&c, &e, keep);
+	bd_extents_trim(&c, f, &e, keep);
 	e.nblocks = nblocks;
 	bd_dir_entry_encode(page_ptr(f->dir_page), f->slot, &e);
 	bd_change_commit(&c, BD_WAL_TRUNCATE, key, nblocks);
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -384,9 +419,12 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
-	f = bd_fork_lookup(key);
+	f = bd_fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE && may_map_extents())
 	{
 		bd_entry_read(f, &e);
@@ -399,6 +437,30 @@ bd_fork_set_durable_eof(const BdForkKey *key)
 		}
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
+}
+
+/* Device ranges of blocks [blocknum, blocknum + nblocks) in extents ext */
+static int
+plan_ranges(const BdForkKey *key, const uint32 *ext, uint32 first_ext,
+			uint32 next, BlockNumber blocknum, BlockNumber nblocks,
+			uint64 *offsets, uint32 *counts, int max_ranges)
+{
+	uint32		ep = bd->sb.extent_pages;
+	BdIoRange	ranges[64];
+	int			n;
+
+	n = bd_plan_io(ext, next, ep, blocknum - first_ext * ep,
+				   nblocks, ranges, Min(max_ranges, (int) lengthof(ranges)));
+	if (n < 0)
+		elog(ERROR, "could not plan I/O for blocks %u..%u of relation %s",
+			 blocknum, blocknum + nblocks - 1, bd_fork_text(key));
+	for (int i = 0; i < n; i++)
+	{
+		offsets[i] = ranges[i].offset;
+		counts[i] = ranges[i].nblocks;
+	}
+	return n;
 }
 
 /*
@@ -414,23 +476,22 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 {
 	BdForkEntry *f;
 	BdDirEntry	e;
-	uint32		ep;
+	uint32		ep = bd->sb.extent_pages;
 	uint32		first_ext,
 				last_ext;
 	uint32		local[64];
-	BdIoRange	ranges[64];
-	int			n;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	ep = bd->sb.extent_pages;
-	f = live_fork_or_error(key, "access");
+	LWLockAcquire(part, LW_SHARED);
+	f = live_fork_or_error(key, relhash, part, "access");
 	bd_entry_read(f, &e);
 	if ((!allow_beyond_eof && (uint64) blocknum + nblocks > f->nblocks) ||
 		((uint64) blocknum + nblocks + ep - 1) / ep > e.nextents)
 	{
 		BlockNumber eof = f->nblocks;
 
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("could not access blocks %u..%u of relation %s on block device: it has %u blocks",
@@ -440,24 +501,73 @@ bd_fork_map(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
 	last_ext = (blocknum + nblocks - 1) / ep;
 	if (last_ext - first_ext >= lengthof(local))
 	{
-		LWLockRelease(bd->lock);
+		LWLockRelease(part);
 		elog(ERROR, "cannot map %u blocks of relation %s at once (more than %d extents)",
 			 nblocks, bd_fork_text(key), (int) lengthof(local));
 	}
-	bd_extents_get(&e, first_ext, last_ext - first_ext + 1, local);
-	LWLockRelease(bd->lock);
+	bd_extents_get(f, &e, first_ext, last_ext - first_ext + 1, local);
+	LWLockRelease(part);
 
-	n = bd_plan_io(local, last_ext - first_ext + 1, ep, blocknum - first_ext * ep,
-				   nblocks, ranges, Min(max_ranges, (int) lengthof(ranges)));
-	if (n < 0)
-		elog(ERROR, "could not plan I/O for blocks %u..%u of relation %s",
-			 blocknum, blocknum + nblocks - 1, bd_fork_text(key));
-	for (int i = 0; i < n; i++)
+	return plan_ranges(key, local, first_ext, last_ext - first_ext + 1, blocknum,
+					   nblocks, offsets, counts, max_ranges);
+}
+
+/*
+ * What a read of blocks [blocknum, blocknum + nblocks) finds, in one look
+ * under the fork's partition lock: its EOF (*eof), how many of its first
+ * blocks are on the device (*readable: below EOF and in mapped extents;
+ * blocks below EOF beyond them exist but were never written, and read as
+ * zeroes), and the device ranges of the requested blocks below *readable.
+ * Returns the number of ranges (0 when none is readable), or -1 when the
+ * fork does not exist and missing_ok.  nblocks is at most
+ * BD_MAP_MAX_BLOCKS.
+ */
+int
+bd_fork_map_read(const BdForkKey *key, BlockNumber blocknum, BlockNumber nblocks,
+				 bool missing_ok, BlockNumber *eof, BlockNumber *readable,
+				 uint64 *offsets, uint32 *counts, int max_ranges)
+{
+	BdForkEntry *f;
+	BdDirEntry	e;
+	uint32		ep = bd->sb.extent_pages;
+	uint32		first_ext = 0,
+				next = 0;
+	uint32		local[64];
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
+	BlockNumber n;
+
+	Assert(nblocks > 0 && nblocks <= BD_MAP_MAX_BLOCKS);
+	LWLockAcquire(part, LW_SHARED);
+	if (missing_ok)
 	{
-		offsets[i] = ranges[i].offset;
-		counts[i] = ranges[i].nblocks;
+		f = bd_fork_lookup_hashed(key, relhash);
+		if (f == NULL || f->state != BD_ENTRY_LIVE)
+		{
+			LWLockRelease(part);
+			return -1;
+		}
 	}
-	return n;
+	else
+		f = live_fork_or_error(key, relhash, part, "read");
+	bd_entry_read(f, &e);
+	*eof = f->nblocks;
+	*readable = Min(f->nblocks, e.nextents * ep);
+	n = blocknum >= *readable ? 0 : Min(nblocks, *readable - blocknum);
+	if (n > 0)
+	{
+		first_ext = blocknum / ep;
+		next = (blocknum + n - 1) / ep - first_ext + 1;
+		/* BD_MAP_MAX_BLOCKS blocks cross at most 6 extents of 8 pages */
+		Assert(next <= lengthof(local));
+		bd_extents_get(f, &e, first_ext, next, local);
+	}
+	LWLockRelease(part);
+
+	if (n == 0)
+		return 0;
+	return plan_ranges(key, local, first_ext, next, blocknum, n, offsets, counts,
+					   max_ranges);
 }
 
 /* DROP DATABASE: every fork of the database becomes a tombstone. */
@@ -470,6 +580,7 @@ bd_drop_database(Oid dboid)
 	BdForkKey	key = {0};
 
 	key.dboid = dboid;
+	bd_lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
@@ -490,6 +601,7 @@ bd_drop_database(Oid dboid)
 	}
 	bd_change_commit(&c, BD_WAL_UNLINK, &key, 0);
 	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
 }
 
 /* Whether the device holds any fork (live or tombstone) of a relfilenumber */
@@ -498,14 +610,18 @@ bd_relfilenumber_in_use(Oid spcoid, Oid dboid, RelFileNumber relnumber)
 {
 	BdForkKey	key = {0};
 	bool		used = false;
+	uint32		relhash;
+	LWLock	   *part;
 
 	key.spcoid = spcoid;
 	key.dboid = dboid;
 	key.relnumber = relnumber;
-	LWLockAcquire(bd->lock, LW_SHARED);
+	relhash = bd_relation_hash(&key);
+	part = bd_partition_lock(relhash);
+	LWLockAcquire(part, LW_SHARED);
 	for (key.fork = 0; key.fork <= MAX_FORKNUM && !used; key.fork++)
-		used = bd_fork_lookup(&key) != NULL;
-	LWLockRelease(bd->lock);
+		used = bd_fork_lookup_hashed(&key, relhash) != NULL;
+	LWLockRelease(part);
 	return used;
 }
 
@@ -516,7 +632,7 @@ bd_tablespace_in_use(Oid spcoid)
 	BdForkEntry *f;
 	bool		used = false;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	bd_lock_all_partitions(LW_SHARED);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 	{
@@ -527,7 +643,7 @@ bd_tablespace_in_use(Oid spcoid)
 			break;
 		}
 	}
-	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
 	return used;
 }
 
@@ -538,18 +654,20 @@ bd_fork_extent_list(const BdForkKey *key, uint32 *extents, int max,
 	BdForkEntry *f;
 	BdDirEntry	e;
 	int			n = -1;
+	uint32		relhash = bd_relation_hash(key);
+	LWLock	   *part = bd_partition_lock(relhash);
 
-	LWLockAcquire(bd->lock, LW_SHARED);
-	f = bd_fork_lookup(key);
+	LWLockAcquire(part, LW_SHARED);
+	f = bd_fork_lookup_hashed(key, relhash);
 	if (f != NULL && f->state == BD_ENTRY_LIVE)
 	{
 		bd_entry_read(f, &e);
 		n = (int) Min(e.nextents, (uint32) max);
-		bd_extents_get(&e, 0, n, extents);
+		bd_extents_get(f, &e, 0, n, extents);
 		*nblocks = f->nblocks;
 		if ((int) e.nextents > max)
 			n = -(int) e.nextents - 2;
 	}
-	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return n;
 }

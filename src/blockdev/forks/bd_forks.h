@@ -45,6 +45,10 @@ extern void bd_fork_set_durable_eof(const BdForkKey *key);
 extern int	bd_fork_map(const BdForkKey *key, BlockNumber blocknum,
 						BlockNumber nblocks, bool allow_beyond_eof,
 						uint64 *offsets, uint32 *counts, int max_ranges);
+extern int	bd_fork_map_read(const BdForkKey *key, BlockNumber blocknum,
+							 BlockNumber nblocks, bool missing_ok,
+							 BlockNumber *eof, BlockNumber *readable,
+							 uint64 *offsets, uint32 *counts, int max_ranges);
 extern int	bd_fork_extent_list(const BdForkKey *key, uint32 *extents,
 								int max, uint32 *nblocks);
 extern void bd_drop_database(Oid dboid);

@@ -131,27 +131,24 @@ skipping_wal(SMgrRelation reln)
 	return RelFileLocatorSkippingWAL(reln->smgr_rlocator.locator);
 }
 
-/* Read or write nblocks buffers at blocknum, mapped onto device ranges. */
-static void
-transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
-		 void **buffers, BlockNumber nblocks, bool write, bool beyond_eof)
+/* PostgreSQL's I/O combine limit is PG_IOV_MAX; bd_fork_map() relies on it */
+static inline void
+check_transfer_size(BlockNumber nblocks)
 {
-	BdForkKey	key;
-	uint64		offsets[MAX_RANGES];
-	uint32		counts[MAX_RANGES];
-	int			n;
+	if (nblocks > PG_IOV_MAX)
+		elog(ERROR, "block-device transfer of %u blocks exceeds the limit of %d",
+			 nblocks, PG_IOV_MAX);
+}
+
+/* Move nblocks buffers to or from the device ranges they were mapped to. */
+static void
+transfer_mapped(void **buffers, BlockNumber nblocks, bool write,
+				const uint64 *offsets, const uint32 *counts, int n)
+{
 	BlockNumber done = 0;
 	struct iovec iov[PG_IOV_MAX];
 	BdTransfer	transfers[MAX_RANGES];
 
-	/* PostgreSQL's I/O combine limit is PG_IOV_MAX; bd_fork_map() relies on it */
-	if (nblocks > PG_IOV_MAX)
-		elog(ERROR, "block-device transfer of %u blocks exceeds the limit of %d",
-			 nblocks, PG_IOV_MAX);
-	key_of(reln, forknum, &key);
-	if (write)
-		bd_fork_ensure_mapped(&key, blocknum, nblocks, skipping_wal(reln));
-	n = bd_fork_map(&key, blocknum, nblocks, beyond_eof, offsets, counts, MAX_RANGES);
 	Assert(n <= BD_MAX_TRANSFERS);
 	for (int i = 0; i < (int) nblocks; i++)
 	{
@@ -168,6 +165,24 @@ transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	}
 	/* a data write may be left to write-behind */
 	bd_data_transfer(write, transfers, n, write);
+}
+
+/* Read or write nblocks buffers at blocknum, mapped onto device ranges. */
+static void
+transfer(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+		 void **buffers, BlockNumber nblocks, bool write, bool beyond_eof)
+{
+	BdForkKey	key;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+	int			n;
+
+	check_transfer_size(nblocks);
+	key_of(reln, forknum, &key);
+	if (write)
+		bd_fork_ensure_mapped(&key, blocknum, nblocks, skipping_wal(reln));
+	n = bd_fork_map(&key, blocknum, nblocks, beyond_eof, offsets, counts, MAX_RANGES);
+	transfer_mapped(buffers, nblocks, write, offsets, counts, n);
 }
 
 /* Zero blocks [from, to) of a fork that are already mapped. */
@@ -242,23 +257,23 @@ bd_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	uint64		offsets[MAX_RANGES];
 	uint32		counts[MAX_RANGES];
 	BlockNumber eof;
-	BlockNumber mapped;
+	BlockNumber readable;
 	int			n;
 
 	if (ON_MD(reln, forknum))
 		return md->smgr_prefetch(reln, forknum, blocknum, nblocks);
 	key_of(reln, forknum, &key);
-	if (!bd_fork_exists(&key))
+	/* one look at the fork: whether it exists, its size and the ranges */
+	n = bd_fork_map_read(&key, blocknum, Min(nblocks, BD_MAP_MAX_BLOCKS), true,
+						 &eof, &readable, offsets, counts, MAX_RANGES);
+	if (n < 0)
 		return false;
-	bd_fork_size(&key, &eof, &mapped);
 	/* the block exists when below EOF, mapped or not (unmapped reads zeroes) */
 	if (blocknum >= eof)
 		return false;
 	/* with direct I/O the page cache is bypassed: nothing to read ahead */
-	if (bd_dev->direct || blocknum >= mapped)
+	if (bd_dev->direct)
 		return true;
-	nblocks = Min(nblocks, (int) (Min(eof, mapped) - blocknum));
-	n = bd_fork_map(&key, blocknum, nblocks, false, offsets, counts, MAX_RANGES);
 	for (int r = 0; r < n; r++)
 		bd_device_prefetch(offsets[r], (uint64) counts[r] * BLCKSZ);
 #endif
@@ -271,30 +286,38 @@ bd_readv(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 {
 	BdForkKey	key;
 	BlockNumber eof;
-	BlockNumber mapped;
+	BlockNumber readable;
 	BlockNumber on_device;
+	uint64		offsets[MAX_RANGES];
+	uint32		counts[MAX_RANGES];
+	int			n;
 
 	if (ON_MD(reln, forknum))
 	{
 		md->smgr_readv(reln, forknum, blocknum, buffers, nblocks);
 		return;
 	}
+	check_transfer_size(nblocks);
 	key_of(reln, forknum, &key);
-	bd_fork_size(&key, &eof, &mapped);
+	/* size and mapping in one look, under one lock held shared */
+	n = bd_fork_map_read(&key, blocknum, nblocks, false, &eof, &readable,
+						 offsets, counts, MAX_RANGES);
 	/* below EOF but in no extent yet (recovery): never written, zeroes */
-	on_device = blocknum >= Min(eof, mapped) ? 0 : Min(nblocks, Min(eof, mapped) - blocknum);
+	on_device = blocknum >= readable ? 0 : Min(nblocks, readable - blocknum);
 	if (blocknum + nblocks > eof && !(InRecovery || zero_damaged_pages))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("could not read blocks %u..%u of relation %u/%u/%u fork %d on block device: it has %u blocks",
-						blocknum, blocknum + nblocks - 1, key.spcoid, key.dboid,
-						key.relnumber, forknum, eof)));
+				 errmsg("could not read blocks %u..%u of relation \"%s\" on the block device: it has %u blocks",
+						blocknum, blocknum + nblocks - 1,
+						relpathbackend(reln->smgr_rlocator.locator,
+									   reln->smgr_rlocator.backend, forknum),
+						eof)));
 	/* as md.c: beyond EOF is zeroes in recovery or with zero_damaged_pages */
 	for (BlockNumber i = on_device; i < nblocks; i++)
 		MemSet(buffers[i], 0, BLCKSZ);
 	if (on_device > 0 &&
-		!bd_readahead_read(&key, blocknum, buffers, on_device, Min(eof, mapped)))
-		transfer(reln, forknum, blocknum, buffers, on_device, false, false);
+		!bd_readahead_read(&key, blocknum, buffers, on_device, readable))
+		transfer_mapped(buffers, on_device, false, offsets, counts, n);
 }
 
 static void

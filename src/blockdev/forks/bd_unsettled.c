@@ -34,7 +34,7 @@
 #include "blockdev/meta/bd_meta_internal.h"
 #include "blockdev/forks/bd_forks.h"
 
-/* A live fork of the relation main_key names, or NULL (bd->lock held) */
+/* A live fork of the relation main_key names, or NULL (its partition held) */
 static BdForkEntry *
 live_sibling(const BdForkKey *main_key, int fork)
 {
@@ -48,7 +48,7 @@ live_sibling(const BdForkKey *main_key, int fork)
 
 /*
  * The live main fork, its entry in *e, if it still names create_xid: not
- * settled or reclaimed meanwhile (bd->lock held exclusively).
+ * settled or reclaimed meanwhile (its partition lock held).
  */
 static BdForkEntry *
 unsettled_main(const BdForkKey *main_key, uint32 create_xid, BdDirEntry *e)
@@ -73,7 +73,7 @@ bd_unsettled_relations(BdUnsettled *out, int max)
 	BdForkEntry *f;
 	int			n = 0;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	bd_lock_all_partitions(LW_SHARED);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 	{
@@ -106,7 +106,7 @@ bd_unsettled_relations(BdUnsettled *out, int max)
 		}
 		n++;
 	}
-	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
 	return n;
 }
 
@@ -117,7 +117,9 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 	BdForkEntry *f;
 	BdChange	c = {0};
 	BdDirEntry	e;
+	LWLock	   *part = bd_partition_lock(bd_relation_hash(main_key));
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if ((f = unsettled_main(main_key, create_xid, &e)) != NULL)
 	{
@@ -127,6 +129,7 @@ bd_relation_settle(const BdForkKey *main_key, uint32 create_xid)
 		bd_change_commit(&c, BD_WAL_SETTLE, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 }
 
 /*
@@ -143,7 +146,9 @@ bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
 	BdChange	c = {0};
 	BdDirEntry	e;
 	int			n = 0;
+	LWLock	   *part = bd_partition_lock(bd_relation_hash(main_key));
 
+	LWLockAcquire(part, LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (unsettled_main(main_key, create_xid, &e) != NULL)
 	{
@@ -164,5 +169,6 @@ bd_relation_reclaim(const BdForkKey *main_key, uint32 create_xid)
 		bd_change_commit(&c, BD_WAL_RECLAIM, main_key, create_xid);
 	}
 	LWLockRelease(bd->lock);
+	LWLockRelease(part);
 	return n;
 }

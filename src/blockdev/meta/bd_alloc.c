@@ -189,24 +189,25 @@ may_use_reserve(void)
 
 /*
  * Extents that the next checkpoint frees: those of dropped relations
- * (tombstones), and those released by truncations, which wait to be zeroed
+ * (tombstones), and those released by truncations, which wait to be zeroed.
+ * Read from the directory pages, which the metadata lock (held) covers: the
+ * caller holds one partition lock and may not take the others.
  */
 static uint32
 extents_awaiting_checkpoint(void)
 {
 	uint32		n = 0;
-	HASH_SEQ_STATUS seq;
-	BdForkEntry *f;
 
-	hash_seq_init(&seq, bd_forks);
-	while ((f = hash_seq_search(&seq)) != NULL)
+	for (uint64 a = bd->sb.directory_root; a != 0; a = bd_dir_page_next(page_ptr(a)))
 	{
-		BdDirEntry	e;
+		for (int s = 0; s < BD_DIR_ENTRIES_PER_PAGE; s++)
+		{
+			BdDirEntry	e;
 
-		if (f->state != BD_ENTRY_TOMBSTONE)
-			continue;
-		bd_entry_read(f, &e);
-		n += e.nextents;
+			bd_dir_entry_decode(page_ptr(a), s, &e);
+			if (e.state == BD_ENTRY_TOMBSTONE)
+				n += e.nextents;
+		}
 	}
 	for (uint32 w = 0; w < (bd->alloc.nextents + WORD_BITS - 1) / WORD_BITS; w++)
 	{

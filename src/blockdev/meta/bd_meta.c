@@ -38,6 +38,7 @@ BdShared   *bd = NULL;
 BdShared   *saved_bd = NULL;
 bool		local_mapping_allowed = false;
 HTAB	   *bd_forks = NULL;
+HTAB	   *bd_map_index = NULL;
 uint8	   *bd_pages;
 bool	   *bd_page_dirty;
 bool	   *bd_page_local;
@@ -242,7 +243,7 @@ bd_meta_shmem_size(const BdSuperblock *g)
 	size = add_size(size, MAXALIGN(ncached * 3));
 	size = add_size(size, MAXALIGN(g->metadata_pages));
 	size = add_size(size, 2 * bd_allocator_words_size(g->max_extents));
-	size = add_size(size, hash_estimate_size(bd_max_forks(g), sizeof(BdForkEntry)));
+	size = add_size(size, bd_hash_tables_size(g));
 	return size + PG_IO_ALIGN_SIZE;
 }
 
@@ -262,8 +263,7 @@ bd_meta_shmem_init(const BdSuperblock *g)
 	(void) bd_meta_palloc(1);
 
 	p = ShmemInitStruct("pgrac block device", bd_meta_shmem_size(g) -
-						hash_estimate_size(bd_max_forks(g), sizeof(BdForkEntry)),
-						&found);
+						bd_hash_tables_size(g), &found);
 	bd = (BdShared *) p;
 	p += MAXALIGN(sizeof(BdShared));
 	p = (char *) TYPEALIGN(PG_IO_ALIGN_SIZE, p);
@@ -282,11 +282,24 @@ bd_meta_shmem_init(const BdSuperblock *g)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(BdForkKey);
 	info.entrysize = sizeof(BdForkEntry);
+	info.hash = fork_hash_fn;
+	info.num_partitions = BD_FORK_PARTITIONS;
 	bd_forks = ShmemInitHash("pgrac block device forks", bd_max_forks(g),
-							 bd_max_forks(g), &info, HASH_ELEM | HASH_BLOBS);
+							 bd_max_forks(g), &info,
+							 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(BdMapKey);
+	info.entrysize = sizeof(BdMapEntry);
+	info.hash = map_hash_fn;
+	info.num_partitions = BD_FORK_PARTITIONS;
+	bd_map_index = ShmemInitHash("pgrac block device map pages", bd_max_map_pages(g),
+								 bd_max_map_pages(g), &info,
+								 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
 	if (!found)
 	{
 		bd->lock = &(GetNamedLWLockTranche("pgrac_block_device"))->lock;
+		bd->fork_locks = GetNamedLWLockTranche("pgrac_block_device_forks");
+		bd->map_index_valid = false;
 		memset(bd_page_dirty, 0, ncached * 2);
 		memset(bd_page_need_full, true, ncached);
 		memset(bd_meta_used, 0, g->metadata_pages);

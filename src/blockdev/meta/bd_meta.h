@@ -21,6 +21,9 @@
 /* the resource manager's id: the cache logs its changes under it (redo/bd_rmgr.c) */
 #define PGRAC_RMGR_ID	RM_EXPERIMENTAL_ID
 
+/* partitions of the fork table (a power of two); each has an LWLock */
+#define BD_FORK_PARTITIONS	16
+
 typedef struct BdForkKey
 {
 	uint32		spcoid;
@@ -36,6 +39,8 @@ typedef struct BdForkEntry
 	int32		slot;
 	uint8		state;			/* BdEntryState, as in memory */
 	uint32		nblocks;		/* EOF as this server knows it */
+	uint32		relhash;		/* hash of the relation: picks the partition */
+	uint32		nmap;			/* extent-map pages in the map-page index */
 } BdForkEntry;
 
 extern Size bd_meta_shmem_size(const BdSuperblock *g);

@@ -34,10 +34,13 @@
 #include "blockdev/meta/bd_meta_internal.h"
 #include "blockdev/redo/bd_redo.h"
 
-/* Bring memory in line with a directory page that redo replaced. */
+/*
+ * Bring memory in line with a directory page that redo replaced; the forks
+ * whose entry changed are appended to *changed, for their map-page index.
+ */
 static void
 refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
-				  const BdWalKey *rkey)
+				  const BdWalKey *rkey, List **changed)
 {
 	const uint8 *after = page_ptr(address);
 
@@ -65,7 +68,7 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 			key.fork = old.fork;
 			f = bd_fork_lookup(&key);
 			if (f && f->dir_page == address && f->slot == s)
-				hash_search(bd_forks, &key, HASH_REMOVE, NULL);
+				bd_fork_remove(f);
 		}
 		if (cur.state == BD_ENTRY_FREE)
 			continue;
@@ -75,13 +78,23 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 		key.dboid = cur.dboid;
 		key.relnumber = cur.relnumber;
 		key.fork = cur.fork;
-		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		f = bd_fork_enter(&key, &found);
 		if (f == NULL)
 			ereport(FATAL,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path),
 					 errdetail("Shared memory was sized for %llu forks from the device's metadata area.",
 							   (unsigned long long) bd_max_forks(&bd->sb))));
+		if (!found || old.state == BD_ENTRY_FREE || old.spcoid != cur.spcoid ||
+			old.dboid != cur.dboid || old.relnumber != cur.relnumber ||
+			old.fork != cur.fork || old.nextents != cur.nextents ||
+			old.extent_map != cur.extent_map)
+		{
+			BdForkKey  *k = palloc(sizeof(BdForkKey));
+
+			*k = key;
+			*changed = lappend(*changed, k);
+		}
 		f->dir_page = address;
 		f->slot = s;
 		if (!found)
@@ -162,12 +175,15 @@ bd_redo_record(XLogReaderState *record)
 	char		error[256];
 	uint8	   *before = palloc(BD_PAGE_SIZE);
 	uint64		lsn = record->EndRecPtr;
+	List	   *changed = NIL;
 
 	if (!bd_wal_decode((const uint8 *) XLogRecGetData(record), XLogRecGetDataLen(record),
 					   rec, error, sizeof(error)))
 		elog(PANIC, "invalid block-device WAL record at %X/%X: %s",
 			 LSN_FORMAT_ARGS(record->ReadRecPtr), error);
 
+	/* a record may change any fork's entry: every partition, then metadata */
+	bd_lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (rec->op == BD_WAL_GROW && rec->key.arg > bd->sb.nextents)
 	{
@@ -205,7 +221,7 @@ bd_redo_record(XLogReaderState *record)
 							  rec->op == BD_WAL_EXTEND && !(rec->key.arg & 1));
 				break;
 			case BD_PAGE_DIRECTORY:
-				refresh_directory(addr, before, rec->op, &rec->key);
+				refresh_directory(addr, before, rec->op, &rec->key, &changed);
 				/* fall through */
 			case BD_PAGE_EXTENT_MAP:
 				{
@@ -222,7 +238,37 @@ bd_redo_record(XLogReaderState *record)
 				break;
 		}
 	}
+
+	/*
+	 * The map-page index, once every page of the record is in place.  Until
+	 * recovery is consistent, pages on the device may be newer than the
+	 * records replayed over them, and a chain may be a mix of both: the
+	 * index is dropped, reads walk the chains as they are, and the whole
+	 * index is read again once the pages agree (here, or at the end of
+	 * recovery).  From then on each record changes chains as the primary
+	 * did, at their tail (IMAGE records, of changes made locally at the end
+	 * of a recovery, are read again whole).
+	 */
+	if (!reachedConsistency)
+		bd->map_index_valid = false;
+	else if (!bd->map_index_valid)
+		bd_map_index_rebuild_all();
+	else
+	{
+		foreach_ptr(BdForkKey, k, changed)
+		{
+			BdForkEntry *f = bd_fork_lookup(k);
+			BdDirEntry	e;
+
+			if (f == NULL)
+				continue;
+			bd_entry_read(f, &e);
+			bd_map_index_sync(f, &e, rec->op == BD_WAL_IMAGE);
+		}
+	}
 	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
+	list_free_deep(changed);
 	pfree(before);
 	pfree(rec);
 }
@@ -247,7 +293,12 @@ bd_redo_cleanup(void)
 	/* no record follows the end of recovery: this is the last word */
 	local_mapping_allowed = true;
 
-	LWLockAcquire(bd->lock, LW_SHARED);
+	/* every record is replayed: the chains are consistent */
+	bd_lock_all_partitions(LW_EXCLUSIVE);
+	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	if (!bd->map_index_valid)
+		bd_map_index_rebuild_all();
+	LWLockRelease(bd->lock);
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 		if (f->key.fork == INIT_FORKNUM && f->state == BD_ENTRY_LIVE)
@@ -257,7 +308,7 @@ bd_redo_cleanup(void)
 			*k = f->key;
 			inits = lappend(inits, k);
 		}
-	LWLockRelease(bd->lock);
+	bd_unlock_all_partitions();
 
 	foreach_ptr(BdForkKey, init, inits)
 	{
@@ -269,6 +320,7 @@ bd_redo_cleanup(void)
 		BlockNumber n;
 		BlockNumber old_eof,
 					old_mapped;
+		LWLock	   *part = bd_partition_lock(bd_relation_hash(init));
 
 		/* the visibility map goes, and the free-space map (md.c's file) */
 		key.fork = VISIBILITYMAP_FORKNUM;
@@ -276,6 +328,7 @@ bd_redo_cleanup(void)
 		bd_smgr_unlink_fsm(&key);
 
 		key.fork = MAIN_FORKNUM;
+		LWLockAcquire(part, LW_EXCLUSIVE);
 		LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 		src = bd_fork_lookup(init);
 		n = src->nblocks;
@@ -292,16 +345,18 @@ bd_redo_cleanup(void)
 			 */
 			bd_entry_read(dst, &e);
 			bd_change_touch(&c, dst->dir_page);
-			bd_extents_trim(&c, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
+			bd_extents_trim(&c, dst, &e, (n + bd->sb.extent_pages - 1) / bd->sb.extent_pages);
 			e.nblocks = 0;
 			bd_dir_entry_encode(page_ptr(dst->dir_page), dst->slot, &e);
 			bd_change_commit(&c, BD_WAL_TRUNCATE, &key, 0);
 			dst->nblocks = 0;
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 		}
 		else
 		{
 			LWLockRelease(bd->lock);
+			LWLockRelease(part);
 			bd_fork_create(&key, true, 0);
 		}
 		if (n > 0)

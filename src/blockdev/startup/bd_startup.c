@@ -296,7 +296,7 @@ bd_load_metadata(void)
 		key.dboid = lf->entry.dboid;
 		key.relnumber = lf->entry.relnumber;
 		key.fork = lf->entry.fork;
-		f = hash_search(bd_forks, &key, HASH_ENTER_NULL, &found);
+		f = bd_fork_enter(&key, &found);
 		if (f == NULL)
 			ereport(FATAL,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -314,6 +314,7 @@ bd_load_metadata(void)
 		f->nblocks = lf->entry.nblocks;
 	}
 	bd_image_release(&postmaster_io, &layout);
+	bd_map_index_rebuild_all();
 }
 
 /*
@@ -400,7 +401,7 @@ bd_meta_reset(void)
 	bd = saved_bd;
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
-		hash_search(bd_forks, &f->key, HASH_REMOVE, NULL);
+		bd_fork_remove(f);
 	memset(bd_page_dirty, 0, ncached * 2);
 	memset(bd_page_need_full, true, ncached);
 	memset(bd_meta_used, 0, bd->sb.metadata_pages);

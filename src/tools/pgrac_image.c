@@ -94,9 +94,9 @@ usage(void)
 	printf("                          (required for an image file; a block device\n");
 	printf("                          defaults to its current size)\n");
 	printf("  -m, --max-size=SIZE     format: largest size the device may grow to (default\n");
-	printf("                          1TB for an image file, a block device's size)\n");
+	printf("                          64GB for an image file, a block device's size)\n");
 	printf("  -e, --extent-size=SIZE  format: extent size, a power of two from 64kB\n");
-	printf("                          to 1GB (default 1MB)\n");
+	printf("                          to 1GB (default 128kB)\n");
 	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
@@ -897,8 +897,14 @@ main(int argc, char **argv)
 	const char *pgdata = NULL;
 	const char *target = NULL;
 	uint64		size = UINT64CONST(64) << 20;
-	uint64		max_size = UINT64CONST(1) << 40;
-	uint64		extent_size = UINT64CONST(1) << 20;
+
+	/*
+	 * The defaults of the server's embedded image (pgrac.image_max_size,
+	 * pgrac.image_extent_size), so that an image formatted here without
+	 * options is shaped like the one the server creates.
+	 */
+	uint64		max_size = UINT64CONST(64) << 30;
+	uint64		extent_size = UINT64CONST(128) << 10;
 	uint32		metadata_pages = 0;
 	bool		force = false;
 	bool		size_given = false;

@@ -12,7 +12,6 @@
  * A layout that loads and verifies with no problem must really be
  * consistent: checked here independently of bd_verify_layout().  The
  * check pgrac_image verify runs must agree with the load.
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "fuzz_device.h"
 

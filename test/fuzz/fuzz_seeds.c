@@ -3,7 +3,6 @@
  * pair and metadata of a freshly formatted small device, WAL records of
  * the kinds the server writes (full images and byte patches), and device
  * edits.  Generated, so the seeds always match the current format.
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c src/blockdev/bd_wal.c src/blockdev/bd_journal.c
  */
 #include "fuzz_device.h"
 

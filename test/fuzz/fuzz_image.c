@@ -38,8 +38,7 @@ make_base(void)
 	BdLoadedLayout l;
 	char		error[512];
 
-	fuzz_device_pages = (uint64) EXTENT_PAGES * NEXTENTS;
-	fuzz_device = calloc(fuzz_device_pages, BD_PAGE_SIZE);
+	fuzz_device_create((uint64) EXTENT_PAGES * NEXTENTS);
 	if (!bd_image_format(&fuzz_io, &p, error, sizeof(error)) ||
 		!bd_image_load(&fuzz_io, &l, error, sizeof(error)) ||
 		!bd_image_place_forks(&fuzz_io, &l.sb, &l.alloc, forks, NFORKS, error, sizeof(error)) ||

@@ -63,8 +63,7 @@ main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	fuzz_device_pages = 8 * 64;
-	fuzz_device = calloc(fuzz_device_pages, BD_PAGE_SIZE);
+	fuzz_device_create(8 * 64);
 	if (!bd_image_format(&fuzz_io, &p, error, sizeof(error)) ||
 		!bd_image_load(&fuzz_io, &l, error, sizeof(error)))
 	{

@@ -22,10 +22,12 @@ PG_CONFIG := $(ROOT)/build/postgres/bin/pg_config
 BUILD_POSTGRES := yes
 endif
 
+# the pure library (src/pure.mk), compiled once into build/pure for both
+PURE_BUILD := $(ROOT)/build/pure
 EXT_BUILD := $(ROOT)/build/extension
-EXT_MAKE = $(MAKE) --no-print-directory -C $(EXT_BUILD) -f $(ROOT)/src/extension.mk PG_CONFIG=$(PG_CONFIG)
+EXT_MAKE = $(MAKE) --no-print-directory -C $(EXT_BUILD) -f $(ROOT)/src/extension.mk PG_CONFIG=$(PG_CONFIG) PURE_DIR=$(PURE_BUILD)
 TOOLS_BUILD := $(ROOT)/build/tools
-TOOLS_MAKE = $(MAKE) --no-print-directory -C $(TOOLS_BUILD) -f $(ROOT)/src/tools/pgrac_image.mk PG_CONFIG=$(PG_CONFIG)
+TOOLS_MAKE = $(MAKE) --no-print-directory -C $(TOOLS_BUILD) -f $(ROOT)/src/tools/pgrac_image.mk PG_CONFIG=$(PG_CONFIG) PURE_DIR=$(PURE_BUILD)
 
 .PHONY: all postgres extension install run stop check soak refresh-stock check-patchset clean distclean
 
@@ -66,7 +68,7 @@ check-patchset:
 	@$(ROOT)/test/patchset/check-series.sh
 
 clean:
-	rm -rf $(EXT_BUILD) $(TOOLS_BUILD) $(ROOT)/build/test-modules $(ROOT)/build/test-results $(ROOT)/build/unit
+	rm -rf $(PURE_BUILD) $(ROOT)/build/pure-instrumented $(EXT_BUILD) $(TOOLS_BUILD) $(ROOT)/build/test-modules $(ROOT)/build/test-results $(ROOT)/build/unit
 
 distclean: clean
 	rm -rf $(ROOT)/build

@@ -11,19 +11,7 @@ MODULE_big = pgrac_storage
 OBJS = \
 	src/pgrac_storage.o \
 	src/smgr/layer_stack.o \
-	src/fsync_checker/fsync_rules.o \
 	src/fsync_checker/fsync_checker.o \
-	src/transport/transport.o \
-	src/transport/transport_fd.o \
-	src/blockdev/bd_format.o \
-	src/blockdev/bd_layout.o \
-	src/blockdev/bd_directory.o \
-	src/blockdev/bd_image.o \
-	src/blockdev/bd_wal.o \
-	src/blockdev/bd_journal.o \
-	src/blockdev/bd_io.o \
-	src/blockdev/bd_wb_policy.o \
-	src/blockdev/bd_binding.o \
 	src/blockdev/device/bd_device.o \
 	src/blockdev/device/bd_write_gens.o \
 	src/blockdev/device/bd_powerloss.o \
@@ -58,12 +46,16 @@ DATA = \
 # PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM for the test-only build
 # (test/modules/powerloss); never set for an installed build.
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)
-SHLIB_LINK = -luring
+# the pure library (src/pure.mk), built once for the server and the tool
+SHLIB_LINK = $(PURE_LIB) -luring
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+include $(PGRAC_SRC)/src/pure-lib.mk
 
 # VPATH build: the object directories must exist (a rule would not do:
 # make would find the source directories of the same name through VPATH)
 $(shell mkdir -p $(sort $(dir $(OBJS))))
+
+$(shlib): $(PURE_LIB)

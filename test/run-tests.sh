@@ -74,18 +74,19 @@ suite_unit() {
 	mkdir -p "$dir"
 	passed=0
 	failed=0
+	build_pure_instrumented "$PG_CONFIG"
 	for t in "$PGRAC_ROOT"/test/unit/test_*.c; do
 		local name
 		name=$(basename "$t" .c)
-		# the pure sources a test needs are named in its header comment
-		# (" * sources: a.c b.c"); PostgreSQL's frontend-safe headers and
-		# libraries (c.h, pg_crc32c) are available to them
+		# a test links the instrumented pure library (src/pure.mk), with
+		# the same clang and sanitizers; PostgreSQL's frontend-safe headers
+		# and libraries (c.h, pg_crc32c) are available to it
 		log=$OUT/unit-$name.log
-		if ! cc -std=c99 -Wall -Wextra -Werror -g -O1 -fsanitize=address,undefined \
-			-fno-omit-frame-pointer -DFRONTEND -I"$PGRAC_ROOT/include" \
-			-I"$("$PG_CONFIG" --includedir-server)" "$t" $(unit_sources "$t") \
+		if ! clang -std=c99 -Wall -Wextra -Werror -Wno-ignored-attributes $PURE_INSTRUMENTED_CFLAGS \
+			-DFRONTEND -D_GNU_SOURCE -I"$PGRAC_ROOT/include" -I"$("$PG_CONFIG" --includedir-server)" "$t" \
+			"$PURE_INSTRUMENTED_LIB" \
 			"$("$PG_CONFIG" --libdir)/libpgcommon.a" "$("$PG_CONFIG" --libdir)/libpgport.a" \
-			-lcmocka -o "$dir/$name"; then
+			-lcmocka -luring -o "$dir/$name"; then
 			echo "unit: $name does not compile"
 			failed=$((failed + 1))
 			continue
@@ -100,17 +101,13 @@ suite_unit() {
 		grep -q '^\[==========\] .* test(s) run\.' "$log" || failed=$((failed + 1))
 	done
 	# the server's layers, on the built objects (test/layers/check-layers.py)
-	if python3 "$PGRAC_ROOT/test/layers/check-layers.py" "$PGRAC_BUILD/extension" >"$OUT/unit-layers.log" 2>&1; then
+	if python3 "$PGRAC_ROOT/test/layers/check-layers.py" "$PGRAC_BUILD/extension" "$PGRAC_BUILD/pure" >"$OUT/unit-layers.log" 2>&1; then
 		passed=$((passed + 1))
 	else
 		failed=$((failed + 1))
 	fi
 	cat "$OUT/unit-layers.log"
 	record unit "$passed" "$failed"
-}
-
-unit_sources() {
-	sed -n '1,20s|^ \* sources: ||p' "$1" | tr ' ' '\n' | grep . | sed "s|^|$PGRAC_ROOT/|"
 }
 
 # Test-only libraries, built outside the source tree, never installed.
@@ -250,6 +247,8 @@ mkdir -p "$OUT/result"
 export PGRAC_TIMES=$OUT/times
 : >"$PGRAC_TIMES"
 build_test_modules
+# before the lanes: the unit and fuzz suites both link it
+case " $SUITES " in *" unit "* | *" fuzz "*) build_pure_instrumented "$PG_CONFIG" ;; esac
 
 # One suite, its output into $OUT/result/<suite>.out.  In a background
 # subshell, so that set -e still applies inside it: a suite that stops on

@@ -151,3 +151,19 @@ bench_environment() {
 	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), data on $(df -h "$1" | awk 'NR==2{print $1" ("$2")"}') at $1."
 	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
 }
+
+# The instrumented flavour of the pure library (src/pure.mk: clang, ASan,
+# UBSan, libFuzzer coverage) that the unit tests and the fuzz targets link,
+# built in build/pure-instrumented when anything changed.  Sets
+# PURE_INSTRUMENTED_LIB, and PURE_INSTRUMENTED_CFLAGS, the sanitizer flags
+# whatever links it must be compiled with.  test/run-tests.sh calls it once
+# before its suites start side by side, so that they never build it at once.
+build_pure_instrumented() {		# pg_config
+	local dir=$PGRAC_BUILD/pure-instrumented
+	mkdir -p "$dir"
+	make -s --no-print-directory -C "$dir" -f "$PGRAC_ROOT/src/pure.mk" PG_CONFIG="$1" \
+		PURE_FLAVOUR=instrumented >/dev/null
+	PURE_INSTRUMENTED_LIB=$dir/libpgrac_pure_instrumented.a
+	PURE_INSTRUMENTED_CFLAGS=$(make -s --no-print-directory -f "$PGRAC_ROOT/src/pure.mk" \
+		PG_CONFIG="$1" print-cflags)
+}

@@ -22,6 +22,12 @@
  * server.  Every command checks all it can before its first write, so a
  * refusal changes nothing.
  *
+ * The device is reached only through the device transport
+ * (pgrac/transport.h), as the server reaches it: the same open, lock,
+ * transfers, zeroing and flush, so the tool and the server cannot drift
+ * apart in how they treat a device.  A failed transport call exits with
+ * the transport's own sentence, which names the device, offset and length.
+ *
  * This file has the commands on the device alone; import and export, which
  * move relation files between a data directory and the device, live in
  * pgrac_image_import.c and pgrac_image_export.c.
@@ -34,11 +40,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
-#include <linux/falloc.h>
-#include <linux/fs.h>
 #include <signal.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,22 +50,6 @@
 #include "pgrac_image.h"
 
 const char *progname;
-
-static bool
-dev_read(void *arg, uint64 address, uint8 *page)
-{
-	Device	   *dev = arg;
-
-	return pg_pread(dev->fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
-}
-
-static bool
-dev_write(void *arg, uint64 address, const uint8 *page)
-{
-	Device	   *dev = arg;
-
-	return pg_pwrite(dev->fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE)) == BD_PAGE_SIZE;
-}
 
 static void *
 dev_alloc(void *arg, size_t size)
@@ -108,9 +94,9 @@ usage(void)
 	printf("                          (required for an image file; a block device\n");
 	printf("                          defaults to its current size)\n");
 	printf("  -m, --max-size=SIZE     format: largest size the device may grow to (default\n");
-	printf("                          1TB for an image file, a block device's size)\n");
+	printf("                          64GB for an image file, a block device's size)\n");
 	printf("  -e, --extent-size=SIZE  format: extent size, a power of two from 64kB\n");
-	printf("                          to 1GB (default 1MB)\n");
+	printf("                          to 1GB (default 128kB)\n");
 	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
@@ -171,135 +157,41 @@ parse_size(const char *option, const char *value)
 }
 
 /*
- * Open the device and lock it: exclusively to change it, shared to read
- * it.  A server holds an exclusive lock for as long as it runs, so either
- * kind fails while one does; so does a reader while a writer works.
- * create: a new image file, which must not exist yet.
+ * Open the device through the transport and lock it: exclusively to
+ * change it, shared to read it.  A server holds an exclusive lock for as
+ * long as it runs, so either kind fails while one does; so does a reader
+ * while a writer works.  create: a new image file, which must not exist
+ * yet.
  */
-void
-open_device(Device *dev, const char *path, bool create, bool writable)
+PgracTransport *
+open_device(const char *path, bool create, bool writable)
 {
-	struct stat st;
-	int			flags = writable ? O_RDWR : O_RDONLY;
+	PgracTransportOptions options = {.writable = writable, .create = create};
+	PgracTransportError error;
+	PgracTransport *dev = pgrac_transport_open(path, &options, &error);
 
-	if (create)
-		flags |= O_CREAT | O_EXCL;
-	dev->path = path;
-	dev->fd = open(path, flags | PG_BINARY, 0600);
-	if (dev->fd < 0 && create)
-		device_error("could not create image file \"%s\": %m", path);
-	if (dev->fd < 0)
-		device_error("could not open device \"%s\": %m", path);
-	if (flock(dev->fd, (writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
+	if (dev == NULL)
+		device_error("%s", error.message);
+	if (pgrac_lock(dev, writable) < 0)
 	{
-		if (errno == EWOULDBLOCK)
+		if (dev->error.kind == PGRAC_TE_IN_USE)
 		{
 			pg_log_error("device \"%s\" is in use by another process (a running server?)", path);
 			pg_log_error_hint("Stop the server using it first; \"fuser -v %s\" names the process.", path);
 			exit(EXIT_DEVICE);
 		}
-		device_error("could not lock device \"%s\": %m", path);
+		transport_error(dev);
 	}
-	if (fstat(dev->fd, &st) < 0)
-		device_error("could not stat device \"%s\": %m", path);
-	dev->is_block_device = S_ISBLK(st.st_mode);
-	if (dev->is_block_device)
-	{
-		uint64		bytes;
-
-		if (ioctl(dev->fd, BLKGETSIZE64, &bytes) < 0)
-			device_error("could not get the size of block device \"%s\": %m", path);
-		dev->size = bytes;
-	}
-	else if (S_ISREG(st.st_mode))
-		dev->size = (uint64) st.st_size;
-	else
-		device_error("\"%s\" is neither a block device nor a regular file", path);
+	return dev;
 }
 
 BdIo
-device_io(Device *dev)
+device_io(PgracTransport *dev)
 {
-	BdIo		io = {dev_read, dev_write, dev_alloc, dev_free, dev};
+	BdIo		io = {pgrac_transport_read_page, pgrac_transport_write_page,
+	dev_alloc, dev_free, dev};
 
 	return io;
-}
-
-void
-device_read(Device *dev, uint64 offset, void *buf, size_t len)
-{
-	size_t		done = 0;
-
-	while (done < len)
-	{
-		ssize_t		n = pg_pread(dev->fd, (char *) buf + done, len - done,
-								 (off_t) (offset + done));
-
-		if (n < 0)
-			device_error("could not read %zu bytes at offset %llu of device \"%s\": %m",
-						 len - done, (unsigned long long) (offset + done), dev->path);
-		if (n == 0)
-			device_error("could not read %zu bytes at offset %llu of device \"%s\": unexpected end of device",
-						 len - done, (unsigned long long) (offset + done), dev->path);
-		done += n;
-	}
-}
-
-void
-device_write(Device *dev, uint64 offset, const void *buf, size_t len)
-{
-	size_t		done = 0;
-
-	while (done < len)
-	{
-		ssize_t		n = pg_pwrite(dev->fd, (const char *) buf + done, len - done,
-								  (off_t) (offset + done));
-
-		if (n <= 0)
-			device_error("could not write %zu bytes at offset %llu of device \"%s\": %m",
-						 len - done, (unsigned long long) (offset + done), dev->path);
-		done += n;
-	}
-}
-
-/*
- * Make a byte range read as zeroes: BLKZEROOUT on a block device (a
- * discard on thin and loop devices), a punched hole in an image file,
- * written zeroes where neither is supported.  The server trusts free
- * extents to read as zeroes; this is how they are made so.
- */
-void
-device_zero(Device *dev, uint64 offset, uint64 len)
-{
-	int			rc;
-
-	if (len == 0)
-		return;
-	if (dev->is_block_device)
-	{
-		uint64		range[2] = {offset, len};
-
-		rc = ioctl(dev->fd, BLKZEROOUT, range);
-	}
-	else
-		rc = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					   (off_t) offset, (off_t) len);
-	if (rc == 0)
-		return;
-	if (errno != EOPNOTSUPP && errno != ENOTTY && errno != EINVAL)
-		device_error("could not zero %llu bytes at offset %llu of device \"%s\": %m",
-					 (unsigned long long) len, (unsigned long long) offset, dev->path);
-	if (pg_pwrite_zeros(dev->fd, len, (off_t) offset) != (ssize_t) len)
-		device_error("could not write zeroes to %llu bytes at offset %llu of device \"%s\": %m",
-					 (unsigned long long) len, (unsigned long long) offset, dev->path);
-}
-
-/* Everything written so far is durable, the device's cache included. */
-void
-device_flush(Device *dev)
-{
-	if (fsync(dev->fd) < 0)
-		device_error("could not fsync device \"%s\": %m", dev->path);
 }
 
 static void
@@ -316,20 +208,17 @@ fill_uuid(uint8 *uuid)
 
 /* The first two pages are zero (or missing): nothing to destroy. */
 static bool
-device_is_blank(Device *dev)
+device_is_blank(PgracTransport *dev)
 {
-	uint8		page[BD_PAGE_SIZE];
+	uint8		pages[2 * BD_PAGE_SIZE];
+	size_t		len = (size_t) Min(dev->size, (uint64) sizeof(pages));
 
-	for (uint64 address = 0; address < 2; address++)
-	{
-		ssize_t		got = pg_pread(dev->fd, page, BD_PAGE_SIZE, (off_t) (address * BD_PAGE_SIZE));
-
-		if (got < 0)
-			device_error("could not read \"%s\": %m", dev->path);
-		for (ssize_t i = 0; i < got; i++)
-			if (page[i] != 0)
-				return false;
-	}
+	/* the transport refuses a read past the end: read what there is */
+	if (len > 0 && pgrac_read(dev, 0, pages, len) < 0)
+		transport_error(dev);
+	for (size_t i = 0; i < len; i++)
+		if (pages[i] != 0)
+			return false;
 	return true;
 }
 
@@ -476,7 +365,7 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		   bool max_size_given, uint64 extent_size, uint32 metadata_pages,
 		   bool force)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdFormatParams p;
 	BdLoadedLayout existing;
@@ -513,10 +402,10 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		 */
 		if (size_given)
 			usage_error("--size does not apply to a block device, which is used whole");
-		open_device(&dev, path, false, true);
-		size = dev.size;
+		dev = open_device(path, false, true);
+		size = dev->size;
 		if (!max_size_given)
-			max_size = dev.size;
+			max_size = dev->size;
 		else if (max_size < size)
 			usage_error("--max-size (%s) is smaller than block device \"%s\" (%s)",
 						size_text(max_size, s1, sizeof(s1)), path, size_text(size, s2, sizeof(s2)));
@@ -530,10 +419,11 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 						size_text(size, s1, sizeof(s1)), size_text(max_size, s2, sizeof(s2)));
 		plan_format(path, false, size, max_size, max_size_given, extent_bytes,
 					metadata_pages, &p);
-		open_device(&dev, path, !exists, true);
+		dev = open_device(path, !exists, true);
 		if (!exists)
 		{
-			if (fstat(dev.fd, &st) < 0)
+			/* the file open just created (O_EXCL): its inode, for the cleanup */
+			if (stat(path, &st) < 0)
 				device_error("could not stat \"%s\": %m", path);
 			created_path = path;
 			created_dev = st.st_dev;
@@ -541,10 +431,10 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 			atexit(remove_created_file);
 		}
 	}
-	io = device_io(&dev);
+	io = device_io(dev);
 
 	/* never destroy anything by accident */
-	if (!force && !device_is_blank(&dev))
+	if (!force && !device_is_blank(dev))
 	{
 		bool		ours = bd_image_load(&io, &existing, error, sizeof(error));
 
@@ -562,22 +452,21 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 	 * to be enlarged is enlarged first, so that a size the file system
 	 * refuses (EFBIG, a quota) is refused with the file as it was.
 	 */
-	if (dev.is_block_device)
+	if (dev->kind == PGRAC_DEVICE_BLOCK)
 	{
-		uint64		range[2] = {0, dev.size};
-
-		if (ioctl(dev.fd, BLKZEROOUT, range) < 0)
-			device_error("could not zero block device \"%s\": %m", path);
+		if (pgrac_zero(dev, 0, dev->size) < 0)
+			transport_error(dev);
 	}
-	else if ((size > dev.size && ftruncate(dev.fd, (off_t) size) < 0) ||
-			 ftruncate(dev.fd, 0) < 0 || ftruncate(dev.fd, (off_t) size) < 0)
-		device_error("could not resize image file \"%s\" to %s: %m",
-					 path, size_text(size, s1, sizeof(s1)));
+	else if ((size > dev->size && pgrac_resize(dev, size) < 0) ||
+			 pgrac_resize(dev, 0) < 0 || pgrac_resize(dev, size) < 0)
+		device_error("could not resize image file \"%s\" to %s: %s",
+					 path, size_text(size, s1, sizeof(s1)), strerror(dev->error.errnum));
 
 	if (!bd_image_format(&io, &p, error, sizeof(error)))
 		device_error("could not format \"%s\": %s", path, error);
-	device_flush(&dev);
-	close(dev.fd);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
+	pgrac_transport_close(dev);
 	created_path = NULL;
 	printf("formatted \"%s\": %u extents of %llu kB (%llu MB), metadata sized for %u extents\n",
 		   path, p.nextents, (unsigned long long) extent_bytes / 1024,
@@ -587,7 +476,7 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 }
 
 void
-load_or_die(Device *dev, const BdIo *io, BdLoadedLayout *layout)
+load_or_die(PgracTransport *dev, const BdIo *io, BdLoadedLayout *layout)
 {
 	char		error[512];
 
@@ -597,7 +486,7 @@ load_or_die(Device *dev, const BdIo *io, BdLoadedLayout *layout)
 
 /* The device must be at least as large as its superblock says. */
 void
-check_device_size(Device *dev, const BdSuperblock *sb)
+check_device_size(PgracTransport *dev, const BdSuperblock *sb)
 {
 	uint64		bytes = (uint64) sb->nextents * sb->extent_pages * BD_PAGE_SIZE;
 
@@ -612,7 +501,7 @@ check_device_size(Device *dev, const BdSuperblock *sb)
  * finds nothing wrong with it.
  */
 void
-check_layout_or_die(Device *dev, const BdIo *io, const BdLoadedLayout *layout)
+check_layout_or_die(PgracTransport *dev, const BdIo *io, const BdLoadedLayout *layout)
 {
 	BdProblem	problem;
 	int			n = bd_image_verify(io, layout, &problem, 1);
@@ -742,7 +631,7 @@ print_layout_problem(const BdLoadedLayout *l, const BdProblem *p)
 static int
 cmd_verify(const char *path)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdLoadedLayout l;
 	char		error[512];
@@ -752,11 +641,11 @@ cmd_verify(const char *path)
 	int			total;
 	int			unsettled = 0;
 
-	open_device(&dev, path, false, false);
-	io = device_io(&dev);
+	dev = open_device(path, false, false);
+	io = device_io(dev);
 	if (!bd_image_check(&io, &l, error, sizeof(error)))
 		device_error("\"%s\": %s", path, error);
-	check_device_size(&dev, &l.sb);
+	check_device_size(dev, &l.sb);
 	{
 		char		uuid[37];
 
@@ -818,22 +707,22 @@ cmd_verify(const char *path)
 	if (problems != first)
 		pg_free(problems);
 	bd_image_release(&io, &l);
-	close(dev.fd);
+	pgrac_transport_close(dev);
 	return total == 0 ? 0 : EXIT_PROBLEMS;
 }
 
 static int
 cmd_ls(const char *path)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdLoadedLayout l;
 	uint64		extent_bytes;
 	static const char *const forknames[] = {"main", "fsm", "vm", "init"};
 
-	open_device(&dev, path, false, false);
-	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
+	dev = open_device(path, false, false);
+	io = device_io(dev);
+	load_or_die(dev, &io, &l);
 	extent_bytes = (uint64) l.sb.extent_pages * BD_PAGE_SIZE;
 	printf("%-10s %-10s %-12s %-5s %-10s %-10s %s\n",
 		   "spcoid", "dboid", "relfilenode", "fork", "state", "nblocks", "extents");
@@ -870,7 +759,7 @@ cmd_ls(const char *path)
 		   (unsigned long long) ((uint64) l.sb.nextents * extent_bytes >> 20),
 		   (unsigned long long) ((uint64) l.sb.max_extents * extent_bytes >> 20));
 	bd_image_release(&io, &l);
-	close(dev.fd);
+	pgrac_transport_close(dev);
 	return 0;
 }
 
@@ -884,7 +773,7 @@ cmd_ls(const char *path)
 static int
 cmd_grow(const char *path, uint64 size, bool size_given)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdLoadedLayout l;
 	char		error[512];
@@ -894,31 +783,31 @@ cmd_grow(const char *path, uint64 size, bool size_given)
 	uint32		old_nextents;
 	uint64		nextents;
 
-	open_device(&dev, path, false, true);
-	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
-	check_device_size(&dev, &l.sb);
+	dev = open_device(path, false, true);
+	io = device_io(dev);
+	load_or_die(dev, &io, &l);
+	check_device_size(dev, &l.sb);
 	extent_bytes = (uint64) l.sb.extent_pages * BD_PAGE_SIZE;
 	old_nextents = l.sb.nextents;
 	old_bytes = (uint64) old_nextents * extent_bytes;
 
 	if (!size_given)
 	{
-		if (!dev.is_block_device)
+		if (dev->kind != PGRAC_DEVICE_BLOCK)
 			usage_error("--size is required to grow an image file");
 		/* a block device: its current size, in whole extents */
-		size = dev.size - dev.size % extent_bytes;
-		if (size != dev.size)
+		size = dev->size - dev->size % extent_bytes;
+		if (size != dev->size)
 			printf("note: block device \"%s\" has %llu bytes; the last %llu do not fill an extent and stay unused\n",
-				   path, (unsigned long long) dev.size,
-				   (unsigned long long) (dev.size - size));
+				   path, (unsigned long long) dev->size,
+				   (unsigned long long) (dev->size - size));
 	}
 	else if (size % extent_bytes != 0)
 		usage_error("--size (%llu bytes) is not a multiple of the extent size (%llu kB)",
 					(unsigned long long) size, (unsigned long long) extent_bytes / 1024);
-	else if (dev.is_block_device && size > dev.size)
+	else if (dev->kind == PGRAC_DEVICE_BLOCK && size > dev->size)
 		device_error("cannot grow \"%s\" to %llu bytes: the block device has only %llu",
-					 path, (unsigned long long) size, (unsigned long long) dev.size);
+					 path, (unsigned long long) size, (unsigned long long) dev->size);
 
 	nextents = size / extent_bytes;
 	if (!bd_image_check_grow(&l.sb, (uint32) Min(nextents, (uint64) PG_UINT32_MAX), error, sizeof(error)))
@@ -936,27 +825,32 @@ cmd_grow(const char *path, uint64 size, bool size_given)
 	 * anything, and an image file may already extend past its old end (a grow
 	 * interrupted after the extension).
 	 */
-	if (dev.is_block_device)
-		device_zero(&dev, old_bytes, new_bytes - old_bytes);
+	if (dev->kind == PGRAC_DEVICE_BLOCK)
+	{
+		if (pgrac_zero(dev, old_bytes, new_bytes - old_bytes) < 0)
+			transport_error(dev);
+	}
 	else
 	{
-		if (dev.size > old_bytes)
-			device_zero(&dev, old_bytes, Min(dev.size, new_bytes) - old_bytes);
-		if (dev.size < new_bytes && ftruncate(dev.fd, (off_t) new_bytes) < 0)
-			device_error("could not extend image file \"%s\" to %llu bytes: %m",
-						 path, (unsigned long long) new_bytes);
+		if (dev->size > old_bytes &&
+			pgrac_zero(dev, old_bytes, Min(dev->size, new_bytes) - old_bytes) < 0)
+			transport_error(dev);
+		if (dev->size < new_bytes && pgrac_resize(dev, new_bytes) < 0)
+			transport_error(dev);
 	}
-	device_flush(&dev);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
 
 	if (!bd_image_grow(&io, &l, (uint32) nextents, error, sizeof(error)))
 		device_error("could not grow \"%s\": %s", path, error);
-	device_flush(&dev);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
 	printf("grew \"%s\" from %u to %u extents (%llu MB to %llu MB); it may grow to %u extents (%llu MB)\n",
 		   path, old_nextents, l.sb.nextents, (unsigned long long) (old_bytes >> 20),
 		   (unsigned long long) (new_bytes >> 20), l.sb.max_extents,
 		   (unsigned long long) ((uint64) l.sb.max_extents * extent_bytes >> 20));
 	bd_image_release(&io, &l);
-	close(dev.fd);
+	pgrac_transport_close(dev);
 	return 0;
 }
 
@@ -1003,8 +897,14 @@ main(int argc, char **argv)
 	const char *pgdata = NULL;
 	const char *target = NULL;
 	uint64		size = UINT64CONST(64) << 20;
-	uint64		max_size = UINT64CONST(1) << 40;
-	uint64		extent_size = UINT64CONST(1) << 20;
+
+	/*
+	 * The defaults of the server's embedded image (pgrac.image_max_size,
+	 * pgrac.image_extent_size), so that an image formatted here without
+	 * options is shaped like the one the server creates.
+	 */
+	uint64		max_size = UINT64CONST(64) << 30;
+	uint64		extent_size = UINT64CONST(128) << 10;
 	uint32		metadata_pages = 0;
 	bool		force = false;
 	bool		size_given = false;

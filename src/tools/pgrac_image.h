@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * pgrac_image.h
- *	  Declarations shared by the source files of pgrac_image: the open
- *	  device, error exits, and the commands that live in their own files.
+ *	  Declarations shared by the source files of pgrac_image: opening the
+ *	  device (a PgracTransport, pgrac/transport.h), error exits, and the
+ *	  commands that live in their own files.
  *
  * src/tools/pgrac_image.h
  *
@@ -13,19 +14,12 @@
 
 #include "catalog/pg_control.h"
 #include "pgrac/bd_image.h"
+#include "pgrac/transport.h"
 
 /* exit status */
 #define EXIT_PROBLEMS	1		/* verify found problems */
 #define EXIT_USAGE		2
 #define EXIT_DEVICE		3		/* device, I/O, layout, or a refusal */
-
-typedef struct Device
-{
-	int			fd;
-	const char *path;
-	bool		is_block_device;
-	uint64		size;			/* bytes */
-} Device;
 
 extern const char *progname;
 
@@ -35,19 +29,17 @@ extern void fail(int code, const char *fmt,...) pg_attribute_printf(2, 3) pg_att
 #define device_error(...)	fail(EXIT_DEVICE, __VA_ARGS__)
 /* a command that will not act, on what it found (exit 3 too) */
 #define refuse(...)			fail(EXIT_DEVICE, __VA_ARGS__)
+/* a transport call that failed: its sentence names device, offset, length */
+#define transport_error(t)	fail(EXIT_DEVICE, "%s", (t)->error.message)
 
-extern void open_device(Device *dev, const char *path, bool create,
-						bool writable);
-extern BdIo device_io(Device *dev);
-extern void load_or_die(Device *dev, const BdIo *io, BdLoadedLayout *layout);
-extern void check_device_size(Device *dev, const BdSuperblock *sb);
-extern void check_layout_or_die(Device *dev, const BdIo *io,
+extern PgracTransport *open_device(const char *path, bool create,
+								   bool writable);
+extern BdIo device_io(PgracTransport *dev);
+extern void load_or_die(PgracTransport *dev, const BdIo *io,
+						BdLoadedLayout *layout);
+extern void check_device_size(PgracTransport *dev, const BdSuperblock *sb);
+extern void check_layout_or_die(PgracTransport *dev, const BdIo *io,
 								const BdLoadedLayout *layout);
-extern void device_read(Device *dev, uint64 offset, void *buf, size_t len);
-extern void device_write(Device *dev, uint64 offset, const void *buf,
-						 size_t len);
-extern void device_zero(Device *dev, uint64 offset, uint64 len);
-extern void device_flush(Device *dev);
 
 /* pgrac_image_import.c, pgrac_image_export.c */
 extern int	cmd_import(const char *path, const char *pgdata);

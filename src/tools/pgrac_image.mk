@@ -11,21 +11,19 @@ OBJS = \
 	src/tools/pgrac_image.o \
 	src/tools/pgrac_image_import.o \
 	src/tools/pgrac_image_export.o \
-	src/tools/pgrac_image_binding.o \
-	src/transport/transport.o \
-	src/transport/transport_fd.o \
-	src/blockdev/bd_binding.o \
-	src/blockdev/bd_format.o \
-	src/blockdev/bd_layout.o \
-	src/blockdev/bd_directory.o \
-	src/blockdev/bd_image.o
+	src/tools/pgrac_image_binding.o
 
 PG_CPPFLAGS = -DFRONTEND -I$(PGRAC_SRC)/include
 PG_CONFIG ?= pg_config
 PG_LIBS_INTERNAL = -L$(shell $(PG_CONFIG) --libdir) -lpgcommon -lpgport
-PG_LIBS = -luring
+# the pure library (src/pure.mk), built once for the server and the tool;
+# libpgcommon and libpgport follow it in LIBS
+PG_LIBS = $(PURE_LIB) -luring
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+include $(PGRAC_SRC)/src/pure-lib.mk
 
 $(shell mkdir -p $(sort $(dir $(OBJS))))
+
+$(PROGRAM): $(PURE_LIB)

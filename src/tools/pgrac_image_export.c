@@ -194,7 +194,7 @@ write_file(int fd, const char *path, const char *buf, size_t len)
  * refuses an EOF beyond the extents, so that is a precaution).
  */
 static void
-export_segment(Device *dev, const BdSuperblock *sb, const BdLoadedFork *f,
+export_segment(PgracTransport *dev, const BdSuperblock *sb, const BdLoadedFork *f,
 			   const char *path, uint32 first, uint32 count, char *buf)
 {
 	int			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
@@ -210,12 +210,12 @@ export_segment(Device *dev, const BdSuperblock *sb, const BdLoadedFork *f,
 
 		/* a chunk stays within one extent, so it is contiguous on the device */
 		n = Min(n, sb->extent_pages - block % sb->extent_pages);
-		if (extent_index < f->entry.nextents)
-			device_read(dev, ((uint64) f->extents[extent_index] * sb->extent_pages +
-							  block % sb->extent_pages) * BLCKSZ,
-						buf, (size_t) n * BLCKSZ);
-		else
+		if (extent_index >= f->entry.nextents)
 			memset(buf, 0, (size_t) n * BLCKSZ);
+		else if (pgrac_read(dev, ((uint64) f->extents[extent_index] * sb->extent_pages +
+								  block % sb->extent_pages) * BLCKSZ,
+							buf, (size_t) n * BLCKSZ) < 0)
+			transport_error(dev);
 		write_file(fd, path, buf, (size_t) n * BLCKSZ);
 		block += n;
 	}
@@ -272,7 +272,7 @@ check_target_cluster(const char *target, const BdSuperblock *sb, const char *pat
 int
 cmd_export(const char *path, const char *target)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdLoadedLayout l;
 	ExportFork *forks;
@@ -286,11 +286,11 @@ cmd_export(const char *path, const char *target)
 	bool		into_cluster = false;
 
 	umask(pg_mode_mask);
-	open_device(&dev, path, false, false);
-	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
-	check_device_size(&dev, &l.sb);
-	check_layout_or_die(&dev, &io, &l);
+	dev = open_device(path, false, false);
+	io = device_io(dev);
+	load_or_die(dev, &io, &l);
+	check_device_size(dev, &l.sb);
+	check_layout_or_die(dev, &io, &l);
 
 	/*
 	 * Forks on a device without an owner are an import that did not finish:
@@ -379,7 +379,7 @@ cmd_export(const char *path, const char *target)
 			uint32		first = (uint32) s * RELSEG_SIZE;
 
 			segment_file(file, sizeof(file), target, forks[i].relpath, s);
-			export_segment(&dev, &l.sb, f, file, first,
+			export_segment(dev, &l.sb, f, file, first,
 						   Min((uint32) RELSEG_SIZE, f->entry.nblocks - first), buf);
 			nfiles++;
 		}
@@ -420,6 +420,6 @@ cmd_export(const char *path, const char *target)
 		pg_free(forks[i].relpath);
 	pg_free(forks);
 	bd_image_release(&io, &l);
-	close(dev.fd);
+	pgrac_transport_close(dev);
 	return 0;
 }

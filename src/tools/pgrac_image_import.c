@@ -368,7 +368,7 @@ block_is_zero(const char *block)
  * holds exactly the file's bytes whatever it held before.
  */
 static void
-put_blocks(Device *dev, uint64 offset, const char *buf, uint32 nblocks)
+put_blocks(PgracTransport *dev, uint64 offset, const char *buf, uint32 nblocks)
 {
 	uint32		i = 0;
 
@@ -379,11 +379,11 @@ put_blocks(Device *dev, uint64 offset, const char *buf, uint32 nblocks)
 
 		while (j < nblocks && block_is_zero(buf + (size_t) j * BLCKSZ) == zero)
 			j++;
-		if (zero)
-			device_zero(dev, offset + (uint64) i * BLCKSZ, (uint64) (j - i) * BLCKSZ);
-		else
-			device_write(dev, offset + (uint64) i * BLCKSZ, buf + (size_t) i * BLCKSZ,
-						 (size_t) (j - i) * BLCKSZ);
+		if (zero ?
+			pgrac_zero(dev, offset + (uint64) i * BLCKSZ, (uint64) (j - i) * BLCKSZ) :
+			pgrac_write(dev, offset + (uint64) i * BLCKSZ, buf + (size_t) i * BLCKSZ,
+						(size_t) (j - i) * BLCKSZ))
+			transport_error(dev);
 		i = j;
 	}
 }
@@ -416,7 +416,7 @@ read_file(int fd, const char *path, char *buf, size_t len)
 
 /* Copy one fork's segments into its extents, and zero the rest of them. */
 static void
-copy_fork(Device *dev, const BdSuperblock *sb, const ImportFile *f,
+copy_fork(PgracTransport *dev, const BdSuperblock *sb, const ImportFile *f,
 		  const BdImageFork *bf, char *buf)
 {
 	uint32		block = 0;
@@ -449,8 +449,9 @@ copy_fork(Device *dev, const BdSuperblock *sb, const ImportFile *f,
 	if (block != bf->nblocks)
 		device_error("file \"%s\" changed during the import (%u blocks copied, %u expected)",
 					 f->path, block, bf->nblocks);
-	if (mapped > block)
-		device_zero(dev, block_offset(sb, bf, block), (uint64) (mapped - block) * BLCKSZ);
+	if (mapped > block &&
+		pgrac_zero(dev, block_offset(sb, bf, block), (uint64) (mapped - block) * BLCKSZ) < 0)
+		transport_error(dev);
 }
 
 static void
@@ -467,7 +468,7 @@ report_unfinished_import(void)
 int
 cmd_import(const char *path, const char *pgdata)
 {
-	Device		dev;
+	PgracTransport *dev;
 	BdIo		io;
 	BdLoadedLayout l;
 	ControlFileData *cf;
@@ -481,11 +482,11 @@ cmd_import(const char *path, const char *pgdata)
 	char		last_dir[MAXPGPATH] = "";
 
 	/* the device: not in use, consistent */
-	open_device(&dev, path, false, true);
-	io = device_io(&dev);
-	load_or_die(&dev, &io, &l);
-	check_device_size(&dev, &l.sb);
-	check_layout_or_die(&dev, &io, &l);
+	dev = open_device(path, false, true);
+	io = device_io(dev);
+	load_or_die(dev, &io, &l);
+	check_device_size(dev, &l.sb);
+	check_layout_or_die(dev, &io, &l);
 
 	/* the cluster: stopped cleanly, and a cluster this tool understands */
 	snprintf(action, sizeof(action), "cannot import the cluster in \"%s\"", pgdata);
@@ -556,16 +557,18 @@ cmd_import(const char *path, const char *pgdata)
 	if (!bd_image_write_layout(&io, &l.sb, &l.alloc, forks, scan.nfiles,
 							   error, sizeof(error)))
 		device_error("could not write the layout to \"%s\": %s", path, error);
-	device_flush(&dev);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
 
 	buf = pg_malloc((size_t) COPY_BLOCKS * BLCKSZ);
 	for (int i = 0; i < scan.nfiles; i++)
 	{
-		copy_fork(&dev, &l.sb, &scan.files[i], &forks[i], buf);
+		copy_fork(dev, &l.sb, &scan.files[i], &forks[i], buf);
 		nblocks += forks[i].nblocks;
 	}
 	pg_free(buf);
-	device_flush(&dev);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
 
 	/* the binding, then the commit point */
 	{
@@ -581,7 +584,8 @@ cmd_import(const char *path, const char *pgdata)
 	l.sb.system_identifier = cf->system_identifier;
 	if (!bd_image_write_superblock(&io, &l.sb, error, sizeof(error)))
 		device_error("could not write the superblock of \"%s\": %s", path, error);
-	device_flush(&dev);
+	if (pgrac_flush(dev) < 0)
+		transport_error(dev);
 	unfinished_device = NULL;
 
 	/* the files are leftovers now; their directories are in order */
@@ -626,6 +630,6 @@ cmd_import(const char *path, const char *pgdata)
 	pg_free(forks);
 	pg_free(scan.files);
 	bd_image_release(&io, &l);
-	close(dev.fd);
+	pgrac_transport_close(dev);
 	return 0;
 }

@@ -12,7 +12,6 @@
  * A layout that loads and verifies with no problem must really be
  * consistent: checked here independently of bd_verify_layout().  The
  * check pgrac_image verify runs must agree with the load.
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "fuzz_device.h"
 
@@ -39,8 +38,7 @@ make_base(void)
 	BdLoadedLayout l;
 	char		error[512];
 
-	fuzz_device_pages = (uint64) EXTENT_PAGES * NEXTENTS;
-	fuzz_device = calloc(fuzz_device_pages, BD_PAGE_SIZE);
+	fuzz_device_create((uint64) EXTENT_PAGES * NEXTENTS);
 	if (!bd_image_format(&fuzz_io, &p, error, sizeof(error)) ||
 		!bd_image_load(&fuzz_io, &l, error, sizeof(error)) ||
 		!bd_image_place_forks(&fuzz_io, &l.sb, &l.alloc, forks, NFORKS, error, sizeof(error)) ||

@@ -7,7 +7,6 @@
  * safe to apply: every page whole and of its own address, inside the
  * metadata area where its type belongs, the superblock last and of the
  * header's generation and device.
- * sources: src/blockdev/bd_journal.c src/blockdev/bd_format.c
  */
 #include "fuzz_device.h"
 

@@ -3,7 +3,6 @@
  * pair and metadata of a freshly formatted small device, WAL records of
  * the kinds the server writes (full images and byte patches), and device
  * edits.  Generated, so the seeds always match the current format.
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c src/blockdev/bd_wal.c src/blockdev/bd_journal.c
  */
 #include "fuzz_device.h"
 
@@ -64,8 +63,7 @@ main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	fuzz_device_pages = 8 * 64;
-	fuzz_device = calloc(fuzz_device_pages, BD_PAGE_SIZE);
+	fuzz_device_create(8 * 64);
 	if (!bd_image_format(&fuzz_io, &p, error, sizeof(error)) ||
 		!bd_image_load(&fuzz_io, &l, error, sizeof(error)))
 	{

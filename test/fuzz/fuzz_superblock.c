@@ -4,7 +4,6 @@
  * contents) so that decoding is exercised beyond the checksum; the rest is
  * copy A then copy B.  Whatever is chosen must survive an encode/decode
  * round trip unchanged, and validation must not crash.
- * sources: src/blockdev/bd_format.c
  */
 #include "fuzz_device.h"
 

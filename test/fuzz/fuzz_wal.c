@@ -4,7 +4,6 @@
  * and each of its page changes applied to a valid page of the type and
  * address it names; every patch must lie inside the page, and a page the
  * record changed must still pass its own checks.
- * sources: src/blockdev/bd_wal.c src/blockdev/bd_format.c src/blockdev/bd_directory.c src/blockdev/bd_layout.c
  */
 #include "fuzz_device.h"
 

@@ -17,16 +17,19 @@ LIB=$("$PG_CONFIG" --libdir)
 command -v clang >/dev/null || die "clang is missing (src/build/common.sh installs it)"
 
 mkdir -p "$OUT"
-sources() { sed -n '1,20s|^ \* sources: ||p' "$1" | tr ' ' '\n' | grep . | sed "s|^|$PGRAC_ROOT/|"; }
+# the pure code comes from its instrumented library (src/pure.mk), built
+# once for the unit tests and the fuzz targets
+build_pure_instrumented "$PG_CONFIG"
 build() {			# output main-source [extra flags...]
 	local out=$1 src=$2
 	shift 2
-	clang -g -O1 -Wno-ignored-attributes -DFRONTEND -I"$PGRAC_ROOT/include" -I"$HERE" -I"$INC" "$@" \
-		"$src" $(sources "$src") "$LIB/libpgcommon.a" "$LIB/libpgport.a" -o "$out"
+	clang -Wno-ignored-attributes $PURE_INSTRUMENTED_CFLAGS -DFRONTEND -D_GNU_SOURCE -I"$PGRAC_ROOT/include" \
+		-I"$HERE" -I"$INC" "$@" "$src" "$PURE_INSTRUMENTED_LIB" \
+		"$LIB/libpgcommon.a" "$LIB/libpgport.a" -luring -o "$out"
 }
 
 # the seed corpus: valid superblocks, WAL records and an unedited device
-build "$OUT/fuzz_seeds" "$HERE/fuzz_seeds.c"
+build "$OUT/fuzz_seeds" "$HERE/fuzz_seeds.c" -fsanitize=fuzzer-no-link
 rm -rf "$OUT/corpus"
 "$OUT/fuzz_seeds" "$OUT/corpus"
 
@@ -38,8 +41,7 @@ for t in $TARGETS; do
 	mkdir -p "$dir/corpus"
 	cp "$OUT/corpus/$t"/* "$dir/corpus/"
 	t0=$SECONDS
-	build "$dir/fuzz_$t" "$HERE/fuzz_$t.c" -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined
+	build "$dir/fuzz_$t" "$HERE/fuzz_$t.c" -fsanitize=fuzzer
 	if (cd "$dir" && "./fuzz_$t" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
 		-artifact_prefix="$dir/" corpus >"$dir/run.log" 2>&1); then
 		echo "fuzz $t: $(grep -E '^stat::number_of_executed_units' "$dir/run.log" | awk '{print $2}') inputs in ${SECONDS_EACH} s, corpus $(ls "$dir/corpus" | wc -l), no crash, no finding"

@@ -3,9 +3,11 @@
 reads a symbol defined in a layer above its own, and the pure library
 (formats, codecs, the transport) needs nothing from the server.
 
-    check-layers.py BUILD_DIR
+    check-layers.py BUILD_DIR [PURE_DIR]
 
-BUILD_DIR is the extension's build directory (build/extension).  The
+BUILD_DIR is the extension's build directory (build/extension); PURE_DIR
+the pure library's (build/pure, src/pure.mk), whose objects the extension
+links from an archive instead of building them itself.  The
 layers, lowest first, are the folders of src/blockdev (docs/architecture.md);
 a file's layer is its folder's, except where LAYER_OF_FILE says otherwise.
 Exit status 1 and one line per violation when a lower layer uses a higher
@@ -51,17 +53,24 @@ def symbols(path):
 
 def main():
     build = sys.argv[1]
-    objs = []
+    path = {}           # object, named as src/..., -> its file
     for root, _, files in os.walk(os.path.join(build, 'src')):
         for f in files:
             if f.endswith('.o'):
-                objs.append(os.path.relpath(os.path.join(root, f), build))
-    if not objs:
+                path[os.path.relpath(os.path.join(root, f), build)] = os.path.join(root, f)
+    if not path:
         sys.exit(f'check-layers: no objects under {build}/src; build the extension first')
+    if len(sys.argv) > 2:
+        pure = os.path.join(sys.argv[2], 'obj')
+        for root, _, files in os.walk(pure):
+            for f in files:
+                if f.endswith('.o'):
+                    path['src/' + os.path.relpath(os.path.join(root, f), pure)] = os.path.join(root, f)
+    objs = sorted(path)
     owner = {}
     uses = {}
     for o in objs:
-        d, u = symbols(os.path.join(build, o))
+        d, u = symbols(path[o])
         for s in d:
             owner[s] = o
         uses[o] = u

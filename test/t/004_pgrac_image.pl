@@ -72,12 +72,12 @@ ok(!-e $img, 'no usage error created the device file');
 my $new = "$dir/new.img";
 for my $case (
 	[ [ '--size=0' ], 2,
-	  qr/error: --size \(0 bytes\) is too small: the metadata fills 21 extents of 1 MB, so an image needs at least 22 extents \(22 MB\)\n.*detail: The metadata is sized for --max-size \(1 TB\): 2564 pages of directory and extent maps.*\n.*hint: Give a --size of at least 22 MB, or a smaller --max-size, --metadata-pages or --extent-size\./,
-	  'size 0' ],
-	[ [ '--size=8MB', '--extent-size=256kB' ], 2,
+	  qr/error: --size \(0 bytes\) is too small: the metadata fills 113 extents of 128 kB, so an image needs at least 114 extents \(14592 kB\)\n.*detail: The metadata is sized for --max-size \(64 GB\): 1794 pages of directory and extent maps.*\n.*hint: Give a --size of at least 14592 kB, or a smaller --max-size, --metadata-pages or --extent-size\./,
+	  'size 0 (at the default extent size and maximum, the server\'s)' ],
+	[ [ '--size=8MB', '--extent-size=256kB', '--max-size=1TB' ], 2,
 	  qr/--size \(8 MB\) is too small: the metadata fills 227 extents of 256 kB, so an image needs at least 228 extents \(57 MB\)/,
 	  'a size too small for the metadata its maximum size needs' ],
-	[ [ '--size=1MB', '--max-size=1MB' ], 2,
+	[ [ '--size=1MB', '--max-size=1MB', '--extent-size=1MB' ], 2,
 	  qr/--max-size \(1 MB\) is too small: the metadata fills 9 extents of 1 MB, so an image needs at least 10 extents \(10 MB\).*hint: Give a --max-size \(and a --size\) of at least 10 MB/s,
 	  'a maximum size too small for its own metadata' ],
 	[ [ '--extent-size=100kB' ], 2, qr/--extent-size \(100 kB\) must be a power of two from 64kB to 1GB/,
@@ -133,7 +133,7 @@ is($rc, 3, 'a missing device exits 3');
 like($err, qr/could not open device .*missing.img.*No such file/, '... naming the device');
 
 # format, verify, ls
-($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64');
+($rc, $out, $err) = run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64', '--extent-size=1MB');
 is($rc, 0, 'format succeeds');
 like($out, qr/16 extents of 1024 kB \(16 MB\), metadata sized for 4096 extents/, 'format reports the geometry');
 is(-s $img, 16 * 1024 * 1024, 'the image file has the requested size');
@@ -143,6 +143,14 @@ like($out, qr/0 forks, 15 of 16 extents free, 0 problems/, 'verify summary');
 ($rc, $out, $err) = run_pgrac_image('ls', "--device=$img");
 is($rc, 0, 'ls succeeds');
 like($out, qr/\(0 forks; 15 of 16 extents free; extent size 1024 kB; size 16 MB, may grow to 4096 MB\)/, 'ls summary');
+
+# without options, the geometry of the server's embedded image
+# (pgrac.image_extent_size 128kB, pgrac.image_max_size 64GB)
+($rc, $out, $err) = run_pgrac_image('format', "--device=$dir/defaults.img");
+is($rc, 0, 'format with no options succeeds');
+like($out, qr/512 extents of 128 kB \(64 MB\), metadata sized for 524288 extents/,
+	'... with the server\'s default extent size and maximum size');
+unlink "$dir/defaults.img";
 
 # formatting never destroys by accident
 my $md5 = file_md5($img);
@@ -201,7 +209,7 @@ like($err, qr/allocation map page at page address 2: checksum mismatch/, '... by
 # the one allocation map page of a 4 GB maximum) overwritten by the
 # allocation map page (a misdirected write), then that page torn.
 # verify names both, with what it could not check because of them.
-run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64', '--force');
+run_pgrac_image('format', "--device=$img", '--size=16MB', '--max-size=4GB', '--metadata-pages=64', '--extent-size=1MB', '--force');
 system('dd', "if=$img", "of=$img", 'bs=8192', 'skip=2', 'seek=3', 'count=1', 'conv=notrunc', 'status=none') == 0
   or die 'dd failed';
 poke($img, 2 * 8192 + 4000, "\x01");
@@ -226,7 +234,7 @@ is($rc, 3, 'a truncated image is refused');
 like($err, qr/the superblock describes 8388608 bytes but the device has 4194304/, '... with both sizes');
 
 # --- grow ---
-run_pgrac_image('format', "--device=$img", '--size=64MB', '--max-size=256MB', '--force');
+run_pgrac_image('format', "--device=$img", '--size=64MB', '--max-size=256MB', '--extent-size=1MB', '--force');
 $md5 = file_md5($img);
 for my $case (
 	[ [ '--size=512MB' ], 3, qr/cannot grow ".*device.img": cannot grow the device to 512 extents \(512 MB\): its metadata was formatted for at most 256 extents \(256 MB\)/,

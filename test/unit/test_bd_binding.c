@@ -1,7 +1,6 @@
 /*
  * Unit tests of the device binding file (bd_binding.c): what the encoder
  * writes decodes to the same binding, and nothing else decodes.
- * sources: src/blockdev/bd_binding.c src/blockdev/bd_format.c
  *
  * The attacks: every single-byte change and every truncation of a valid
  * file, a CRC recomputed over edited contents with a key missing, moved

@@ -1,6 +1,5 @@
 /*
  * Unit tests of the block-device directory and extent-map pages.
- * sources: src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "c.h"
 

@@ -1,7 +1,6 @@
 /*
  * Unit tests of the block-device on-disk format: page header, checksums,
  * superblock encoding, choice between the two copies, geometry checks.
- * sources: src/blockdev/bd_format.c
  *
  * The attacks are the ways a metadata page goes wrong on real storage:
  * torn writes (a sector of the new page over the old one), bit rot,

@@ -3,7 +3,6 @@
  * in-memory device, including corruptions a load must refuse with the page
  * address, a check that reports every one of them, and layouts that do not
  * fit (refused before anything is written).
- * sources: src/blockdev/bd_image.c src/blockdev/bd_layout.c src/blockdev/bd_directory.c src/blockdev/bd_format.c
  */
 #include "c.h"
 

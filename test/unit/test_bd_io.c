@@ -1,6 +1,5 @@
 /*
  * Unit tests of the mapping of block requests onto device ranges.
- * sources: src/blockdev/bd_io.c
  */
 #include "c.h"
 

@@ -2,7 +2,6 @@
  * Unit tests of the checkpoint journal (bd_journal.c): a journal is
  * trusted only whole, only with its superblock last, and only with pages
  * that belong to the metadata area.
- * sources: src/blockdev/bd_journal.c src/blockdev/bd_format.c
  *
  * The attacks: a journal cut while it was written (torn at any page, or
  * shorter than its header says), bit rot anywhere, a journal whose pages

@@ -1,7 +1,6 @@
 /*
  * Unit tests of the block-device extent allocator, its allocation-map pages
  * and the layout verifier.
- * sources: src/blockdev/bd_layout.c src/blockdev/bd_format.c
  */
 #include "c.h"
 

@@ -2,7 +2,6 @@
  * Unit tests of the block-device WAL records: building, decoding, redo,
  * idempotence, full images repairing torn pages, and a decoder that
  * refuses every malformed record without reading outside it.
- * sources: src/blockdev/bd_wal.c src/blockdev/bd_format.c src/blockdev/bd_directory.c
  */
 #include "c.h"
 

@@ -1,6 +1,5 @@
 /*
  * Unit tests of when the write-behind writer takes a queued slot.
- * sources: src/blockdev/bd_wb_policy.c
  */
 #include "c.h"
 

@@ -1,6 +1,5 @@
 /*
  * Unit tests of the fsync checker's rule engine.
- * sources: src/fsync_checker/fsync_rules.c
  *
  * Each test drives the engine through the sequence of events a real code
  * path produces and checks the findings, or their absence, exactly.

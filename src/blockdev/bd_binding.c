@@ -23,6 +23,16 @@
 
 #define HEADER	"pgrac_storage device binding "
 
+bool
+bd_uuid_generate(uint8 uuid[16])
+{
+	if (!pg_strong_random(uuid, 16))
+		return false;
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* version 4 */
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	return true;
+}
+
 void
 bd_uuid_format(const uint8 uuid[16], char *out)
 {

@@ -194,18 +194,6 @@ device_io(PgracTransport *dev)
 	return io;
 }
 
-static void
-fill_uuid(uint8 *uuid)
-{
-	int			fd = open("/dev/urandom", O_RDONLY);
-
-	if (fd < 0 || read(fd, uuid, 16) != 16)
-		device_error("could not read random bytes for the device UUID: %m");
-	close(fd);
-	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* version 4 */
-	uuid[8] = (uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-}
-
 /* The first two pages are zero (or missing): nothing to destroy. */
 static bool
 device_is_blank(PgracTransport *dev)
@@ -348,7 +336,8 @@ plan_format(const char *path, bool is_block_device, uint64 size,
 		exit(is_block_device ? EXIT_DEVICE : EXIT_USAGE);
 	}
 
-	fill_uuid(p->device_uuid);
+	if (!bd_uuid_generate(p->device_uuid))
+		device_error("could not generate a UUID for the device: no strong random source");
 	/* anything left to catch, in the shared code's words */
 	if (!bd_image_check_params(p, &planned, error, sizeof(error)))
 		usage_error("cannot format \"%s\": %s", path, error);

@@ -158,6 +158,26 @@ test_structure_refused(void **state pg_attribute_unused())
 	refused_with_crc(body, "first line");
 }
 
+/* Random version-4 UUIDs: the version and variant bits set, never twice the same. */
+static void
+test_uuid_generate(void **state pg_attribute_unused())
+{
+	uint8		a[16];
+	uint8		b[16];
+	char		text[37];
+
+	assert_true(bd_uuid_generate(a));
+	assert_true(bd_uuid_generate(b));
+	assert_int_equal(a[6] >> 4, 4);
+	assert_int_equal(a[8] >> 6, 2);
+	assert_int_equal(b[6] >> 4, 4);
+	assert_int_equal(b[8] >> 6, 2);
+	assert_memory_not_equal(a, b, 16);
+	bd_uuid_format(a, text);
+	assert_int_equal(strlen(text), 36);
+	assert_int_equal(text[14], '4');
+}
+
 int
 main(void)
 {
@@ -166,6 +186,7 @@ main(void)
 		cmocka_unit_test(test_path_newline),
 		cmocka_unit_test(test_every_byte_change_refused),
 		cmocka_unit_test(test_structure_refused),
+		cmocka_unit_test(test_uuid_generate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,12 +99,10 @@ format_embedded_image(void)
 								   bd_first_directory_page(bd_alloc_map_pages(p.max_extents)) +
 								   p.metadata_pages - 1);
 	p.nextents = Min(p.max_extents, reserved + 64);
-	if (!pg_strong_random(p.device_uuid, 16))
+	if (!bd_uuid_generate(p.device_uuid))
 		ereport(FATAL,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a UUID for the embedded image: no strong random source")));
-	p.device_uuid[6] = (p.device_uuid[6] & 0x0f) | 0x40;	/* version 4 */
-	p.device_uuid[8] = (p.device_uuid[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
 	bd_device_resize((uint64) p.nextents * extent_bytes);
 	if (!bd_image_format(&postmaster_io, &p, error, sizeof(error)))
 		ereport(FATAL,

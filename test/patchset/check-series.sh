@@ -60,13 +60,15 @@ cd "$WORK"
 # git am takes the patch's author and date as committer too, so the
 # hashes are the ones git-tree.sh makes and format-patch reproduces them
 export GIT_COMMITTER_NAME="pgrac_storage developers" GIT_COMMITTER_EMAIL="pgrac@localhost"
+# the tree belongs to the OS user after the first make check
+git_() { git -c safe.directory="$WORK" -c gc.auto=0 "$@"; }
 MODULE=src/test/modules/test_smgr
 n=0
 for p in "${PATCHES[@]}"; do
 	n=$((n + 1))
 	name=$(basename "$p")
 	say "[$n/${#PATCHES[@]}] git am $name"
-	git -c gc.auto=0 am --quiet --committer-date-is-author-date "$p" ||
+	git_ am --quiet --committer-date-is-author-date "$p" ||
 		{ echo "FAIL: $name does not apply with git am" >&2; exit 1; }
 	say "[$n/${#PATCHES[@]}] compiling"
 	t0=$SECONDS
@@ -108,7 +110,7 @@ done
 
 say "git format-patch of the tree against patches/pg17"
 regen=$(mktemp -d)
-git format-patch --quiet --no-signature --numbered -o "$regen" base..HEAD
+git_ format-patch --quiet --no-signature --numbered -o "$regen" base..HEAD
 if ! diff -r "$regen" "$PGRAC_ROOT/patches/pg17" >"$WORK/format-patch.diff"; then
 	echo "FAIL: patches/pg17 is not what git format-patch makes of the series (hand-edited?); see $WORK/format-patch.diff, and test/patchset/git-tree.sh --format" >&2
 	fail=1

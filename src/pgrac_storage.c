@@ -63,6 +63,7 @@ static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
 static PgracSmgrBase block_device_base = {.name = "block_device"};
 static checkpoint_hook_type prev_checkpoint_hook = NULL;
 static checkpoint_start_hook_type prev_checkpoint_start_hook = NULL;
+static shutdown_checkpoint_prepare_hook_type prev_shutdown_checkpoint_prepare_hook = NULL;
 
 static bool
 check_extent_size(int *newval, void **extra, GucSource source)
@@ -103,6 +104,19 @@ block_device_checkpoint_start(int flags)
 	bd_checkpoint_start(flags);
 	if (prev_checkpoint_start_hook)
 		prev_checkpoint_start_hook(flags);
+}
+
+/*
+ * At shutdown, before WAL senders stop: log what the shutdown checkpoint
+ * would, so that it is streamed and confirmed like any other WAL and the
+ * checkpoint's own call finds nothing left to log.
+ */
+static void
+block_device_shutdown_checkpoint_prepare(void)
+{
+	bd_checkpoint_start(CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_IMMEDIATE);
+	if (prev_shutdown_checkpoint_prepare_hook)
+		prev_shutdown_checkpoint_prepare_hook();
 }
 
 static void
@@ -381,6 +395,8 @@ _PG_init(void)
 		checkpoint_hook = block_device_checkpoint;
 		prev_checkpoint_start_hook = checkpoint_start_hook;
 		checkpoint_start_hook = block_device_checkpoint_start;
+		prev_shutdown_checkpoint_prepare_hook = shutdown_checkpoint_prepare_hook;
+		shutdown_checkpoint_prepare_hook = block_device_shutdown_checkpoint_prepare;
 	}
 	else
 	{

@@ -22,8 +22,8 @@
 # Suites run in two lanes side by side (LANES below), each lane's suites
 # one after the other; each suite's output is kept and printed at the end,
 # with a line as each one ends.  Measured alone on 2 cores (the time table
-# of PGRAC_TEST_SERIAL=1), the patchset suite takes 17 minutes of compiling
-# and make check, while the TAP and recovery suites spend most of their
+# of PGRAC_TEST_SERIAL=1), the patchset suite is all compiling and make
+# check (docs/testing.md has its cost), while the TAP and recovery suites spend most of their
 # time waiting on servers, standbys and replay (0.3 and 0.9 of a core), so
 # the patchset suite (then the fuzzer, one core) runs beside all the
 # others.  PGRAC_TEST_SERIAL=1 runs every suite alone, to time it.

@@ -31,12 +31,8 @@ typedef struct PgracSmgrLayer
 	 */
 	f_smgr		ops;
 
-	/* Per-relation private bytes the layer wants (see pgrac_layer_private) */
-	Size		private_size;
-
-	/* Filled in by the stack */
-	const f_smgr *below;		/* the composed manager under this layer */
-	Size		private_offset;
+	/* Filled in by the stack: the composed manager under this layer */
+	const f_smgr *below;
 } PgracSmgrLayer;
 
 /*
@@ -47,8 +43,6 @@ typedef struct PgracSmgrBase
 {
 	const char *name;
 	const f_smgr *ops;
-	Size		private_size;
-	Size		private_offset; /* filled in by the stack */
 } PgracSmgrBase;
 
 extern void pgrac_stack_set_base(PgracSmgrBase *base);
@@ -56,11 +50,5 @@ extern void pgrac_stack_push(PgracSmgrLayer *layer);
 extern SMgrId pgrac_stack_install(void);
 extern int	pgrac_stack_depth(void);
 extern const char *pgrac_stack_layer_name(int level);
-
-static inline void *
-pgrac_layer_private(SMgrRelation reln, const PgracSmgrLayer *layer)
-{
-	return (char *) SMgrRelationPrivate(reln) + layer->private_offset;
-}
 
 #endif							/* PGRAC_SMGR_LAYER_H */

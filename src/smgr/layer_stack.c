@@ -97,14 +97,11 @@ override_callbacks(f_smgr *into, const f_smgr *from)
 SMgrId
 pgrac_stack_install(void)
 {
-	Size		private_size;
 	SMgrId		id;
 
 	Assert(!installed && stack_base != NULL);
 
 	composed[0] = *stack_base->ops;
-	stack_base->private_offset = 0;
-	private_size = MAXALIGN(stack_base->private_size);
 
 	for (int i = 0; i < stack_nlayers; i++)
 	{
@@ -113,15 +110,13 @@ pgrac_stack_install(void)
 		composed[i + 1] = composed[i];
 		override_callbacks(&composed[i + 1], &layer->ops);
 		layer->below = &composed[i];
-		layer->private_offset = private_size;
-		private_size += MAXALIGN(layer->private_size);
 	}
 
 	composed[stack_nlayers].name = "pgrac";
 	composed[stack_nlayers].smgr_init = stack_init;
 	composed[stack_nlayers].smgr_shutdown = stack_shutdown;
 
-	id = smgr_register(&composed[stack_nlayers], private_size);
+	id = smgr_register(&composed[stack_nlayers]);
 	smgr_set_default(id);
 	installed = true;
 	return id;

@@ -2,7 +2,9 @@
 # patchset's registration functions: loading outside shared_preload_libraries,
 # the report with the checker off, two libraries both setting the default
 # storage manager, storage managers with missing callbacks or duplicate names,
-# incomplete sync handlers, and registration after startup.
+# and registration after startup.  (The patch series' own module,
+# src/test/modules/test_smgr, tests the API without the extension; this
+# script tests it beside pgrac_storage.)
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -59,7 +61,6 @@ my %cases = (
 	second_default => qr/cannot make storage manager "test_md" the default.*\n.*DETAIL:  The default storage manager is already "pgrac"/,
 	missing_callback => qr/storage manager "test_md" does not provide callback smgr_readv/,
 	duplicate_name => qr/storage manager "md" is already registered/,
-	sync_missing => qr/sync handler must provide sync, unlink and match callbacks/,
 );
 for my $mode (sort keys %cases)
 {

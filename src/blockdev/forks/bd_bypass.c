@@ -16,11 +16,9 @@
  * - DROP TABLESPACE decides "empty" by looking at directories: refused
  *   while the device still holds forks in the tablespace, at the point
  *   where PostgreSQL would find files (after its dependency checks).
- * - pg_relation_size() and friends stat() files: relation_size_hook (core
- *   patch 0005) answers from the device.
- * - GetNewRelFileNumber() looks for a file with access():
- *   relfilenumber_in_use_hook (core patch 0006) also asks the device, so a
- *   relfilenumber whose storage (or tombstone) is still there is skipped.
+ * - pg_relation_size() and friends, and GetNewRelFileNumber()'s check for
+ *   a relfilenumber in use, ask the storage manager since core patch 0003
+ *   (smgrexists, smgrnblocks): bd_smgr.c answers from the device.
  *
  * The utility hook also marks the TRUNCATE statements this backend runs,
  * whose allocations may use the emergency reserve of a full device.
@@ -162,31 +160,6 @@ bd_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* pg_relation_size() and friends, for forks on the device */
-static int64
-bd_relation_size(RelFileLocator locator, ProcNumber backend, ForkNumber forknum)
-{
-	BdForkKey	key;
-	bool		found;
-	BlockNumber n;
-
-	if (backend != INVALID_PROC_NUMBER || forknum == FSM_FORKNUM)
-		return -1;				/* md.c's files */
-	bd_fork_key(&key, locator, forknum);
-	n = bd_fork_nblocks(&key, true, &found);
-	return found ? (int64) n * BLCKSZ : 0;
-}
-
-/* GetNewRelFileNumber(): storage still on the device blocks reuse */
-static bool
-bd_relfilenumber_hook(RelFileLocatorBackend rlocator)
-{
-	if (rlocator.backend != INVALID_PROC_NUMBER)
-		return false;			/* temporary relations are md.c's files */
-	return bd_relfilenumber_in_use(rlocator.locator.spcOid, rlocator.locator.dbOid,
-								   rlocator.locator.relNumber);
-}
-
 void
 bd_bypass_install(void)
 {
@@ -195,6 +168,4 @@ bd_bypass_install(void)
 	prev_object_access = object_access_hook;
 	object_access_hook = bd_object_access;
 	RegisterXactCallback(bd_xact_callback, NULL);
-	relation_size_hook = bd_relation_size;
-	relfilenumber_in_use_hook = bd_relfilenumber_hook;
 }

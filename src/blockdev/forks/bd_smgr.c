@@ -93,6 +93,12 @@ bd_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 	bd_fork_create(&key, isRedo, isRedo ? 0 : creating_xid(forknum));
 }
 
+/*
+ * The main fork exists while the device holds any fork of the relfilenumber,
+ * live or a tombstone awaiting the next checkpoint, as md.c's main-fork file
+ * stays until then: GetNewRelFileNumber() asks this to avoid handing out a
+ * relfilenumber whose storage is still there.
+ */
 static bool
 bd_exists(SMgrRelation reln, ForkNumber forknum)
 {
@@ -100,6 +106,10 @@ bd_exists(SMgrRelation reln, ForkNumber forknum)
 
 	if (ON_MD(reln, forknum))
 		return md->smgr_exists(reln, forknum);
+	if (forknum == MAIN_FORKNUM)
+		return bd_relfilenumber_in_use(reln->smgr_rlocator.locator.spcOid,
+									   reln->smgr_rlocator.locator.dbOid,
+									   reln->smgr_rlocator.locator.relNumber);
 	key_of(reln, forknum, &key);
 	return bd_fork_exists(&key);
 }
@@ -372,16 +382,25 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	}
 }
 
+/*
+ * A main fork that bd_exists() reports only because its relfilenumber is
+ * still held (a tombstone) is empty, as md.c's truncated first segment is:
+ * the recovery prefetcher asks for its size after smgrexists().
+ */
 static BlockNumber
 bd_nblocks(SMgrRelation reln, ForkNumber forknum)
 {
 	BdForkKey	key;
 	bool		found;
+	BlockNumber n;
 
 	if (ON_MD(reln, forknum))
 		return md->smgr_nblocks(reln, forknum);
 	key_of(reln, forknum, &key);
-	return bd_fork_nblocks(&key, false, &found);
+	n = bd_fork_nblocks(&key, true, &found);
+	if (found || (forknum == MAIN_FORKNUM && bd_exists(reln, forknum)))
+		return n;
+	return bd_fork_nblocks(&key, false, &found);	/* reports it missing */
 }
 
 static void

@@ -8,7 +8,6 @@
  * smgr_api_test.mode (read at load time) selects the misbehaviour:
  *   second_default    register a copy of md.c and make it the default
  *   missing_callback  register a storage manager without smgr_readv
- *   sync_missing      register a sync handler without an unlink callback
  *   duplicate_name    register a manager called "md"
  *
  * test/modules/smgr_api_test/smgr_api_test.c
@@ -21,18 +20,11 @@
 #include "miscadmin.h"
 #include "storage/md.h"
 #include "storage/smgr.h"
-#include "storage/sync.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
 static char *mode = NULL;
-
-static int
-never_sync(const FileTag *ftag, char *path)
-{
-	return 0;
-}
 
 void
 _PG_init(void)
@@ -52,22 +44,16 @@ _PG_init(void)
 	ops.name = "test_md";
 
 	if (strcmp(mode, "second_default") == 0)
-		smgr_set_default(smgr_register(&ops, 0));
+		smgr_set_default(smgr_register(&ops));
 	else if (strcmp(mode, "missing_callback") == 0)
 	{
 		ops.smgr_readv = NULL;
-		smgr_register(&ops, 0);
+		smgr_register(&ops);
 	}
 	else if (strcmp(mode, "duplicate_name") == 0)
 	{
 		ops.name = "md";
-		smgr_register(&ops, 0);
-	}
-	else if (strcmp(mode, "sync_missing") == 0)
-	{
-		SyncOps		sync = {.sync_syncfiletag = never_sync};
-
-		sync_handler_register(&sync);
+		smgr_register(&ops);
 	}
 }
 
@@ -80,6 +66,6 @@ smgr_api_test_register_late(PG_FUNCTION_ARGS)
 	f_smgr		ops = *smgr_get(MdSMgrId);
 
 	ops.name = "late";
-	smgr_register(&ops, 0);
+	smgr_register(&ops);
 	PG_RETURN_VOID();
 }

@@ -57,7 +57,7 @@ static const struct config_enum_entry io_method_options[] = {
 
 /* md.c as a base backend: PostgreSQL already initializes it as entry 0. */
 static f_smgr md_base_ops;
-static PgracSmgrBase md_base = {.name = "md", .ops = &md_base_ops};
+static PgracSmgrBase md_base = {.name = "md",.ops = &md_base_ops};
 
 /* the block-device backend */
 static PgracSmgrBase block_device_base = {.name = "block_device"};
@@ -124,8 +124,8 @@ block_device_checkpoint(XLogRecPtr redo, int flags)
 {
 	/*
 	 * Forks of transactions that never committed (bd_reclaim.c): after the
-	 * buffers are written, outside any critical section, and never where
-	 * WAL may not be written (shutdown, end of recovery, restartpoints).
+	 * buffers are written, outside any critical section, and never where WAL
+	 * may not be written (shutdown, end of recovery, restartpoints).
 	 */
 	if ((flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) == 0)
 	{
@@ -207,7 +207,7 @@ refuse_bad_settings(List *pending)
 {
 	foreach_ptr(PendingSetting, p, pending)
 	{
-		ErrorContextCallback ctx = {.callback = pending_setting_context, .arg = p,
+		ErrorContextCallback ctx = {.callback = pending_setting_context,.arg = p,
 		.previous = error_context_stack};
 		struct config_generic *rec = find_option(p->name, false, true, LOG);
 

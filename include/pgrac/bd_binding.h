@@ -36,6 +36,7 @@ typedef struct BdBinding
 	uint8		device_uuid[16];
 	/* pg_control's data_checksum_version the device's pages are written with */
 	uint32		data_checksum_version;
+
 	/*
 	 * false: the relation data is on the device.  true: pgrac_image export
 	 * put it back into PGDATA; the device (still owned by the cluster) is
@@ -48,9 +49,11 @@ typedef struct BdBinding
 
 /* Returns the length written (buf of BD_BINDING_MAX_SIZE bytes). */
 extern size_t bd_binding_encode(const BdBinding *b, char *buf);
+
 /* false with a reason in error when the text is not a valid binding */
 extern bool bd_binding_decode(const char *buf, size_t len, BdBinding *b,
 							  char *error, size_t errsize);
+
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into out[37] */
 extern void bd_uuid_format(const uint8 uuid[16], char *out);
 

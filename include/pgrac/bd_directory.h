@@ -35,7 +35,8 @@ typedef enum BdEntryState
 {
 	BD_ENTRY_FREE = 0,
 	BD_ENTRY_LIVE = 1,
-	BD_ENTRY_TOMBSTONE = 2,		/* unlinked; reusable after the next checkpoint */
+	BD_ENTRY_TOMBSTONE = 2,		/* unlinked; reusable after the next
+								 * checkpoint */
 } BdEntryState;
 
 typedef struct BdDirEntry
@@ -49,6 +50,7 @@ typedef struct BdDirEntry
 	uint32		nextents;
 	uint32		inline_extents[BD_DIR_INLINE_EXTENTS];
 	uint64		extent_map;		/* first extent-map page, 0 if none */
+
 	/*
 	 * The top-level transaction that created the relation (main fork only),
 	 * until a checkpoint has seen it commit; 0 for a settled fork.  A fork

@@ -76,7 +76,8 @@ typedef struct BdSuperblock
 	uint64		directory_root; /* page address */
 	bool		clean;
 	uint64		checkpoint_redo;
-	uint32		metadata_pages; /* directory + extent-map area, from directory_root */
+	uint32		metadata_pages; /* directory + extent-map area, from
+								 * directory_root */
 } BdSuperblock;
 
 /* Why a superblock's contents were rejected (after the page checks) */

@@ -59,8 +59,8 @@ typedef enum BdMetaProblemKind
 	BD_META_OUTSIDE,			/* a pointer leads outside the metadata area */
 	BD_META_REACHED_TWICE,		/* chains share the page, or one loops */
 	BD_META_BAD_ENTRY,			/* an invalid directory entry: entry_error */
-	BD_META_MAP_SHORT,			/* an extent map ends before the entry's
-								 * count of extents */
+	BD_META_MAP_SHORT,			/* an extent map ends before the entry's count
+								 * of extents */
 } BdMetaProblemKind;
 
 typedef struct BdMetaProblem
@@ -72,8 +72,8 @@ typedef struct BdMetaProblem
 	uint16		found_type;		/* DAMAGED with WRONG_TYPE: the page's type */
 	uint64		found_address;	/* DAMAGED with WRONG_ADDRESS: its address */
 	BdEntryError entry_error;	/* BAD_ENTRY */
-	uint64		from;			/* the page whose pointer led here; 0 for
-								 * the allocation map and directory root */
+	uint64		from;			/* the page whose pointer led here; 0 for the
+								 * allocation map and directory root */
 	uint64		dir_page;		/* BAD_ENTRY, extent maps: the entry's page */
 	int			slot;			/* ... and slot; -1 for other pages */
 	int			fork;			/* extent maps: index into forks[], or -1 */

@@ -47,7 +47,8 @@ typedef enum BdJournalError
 	BD_JOURNAL_BAD_LENGTH,		/* no pages, or fewer than the header says */
 	BD_JOURNAL_BAD_CHECKSUM,	/* torn or corrupted: never trusted */
 	BD_JOURNAL_BAD_PAGE,		/* a page fails its own checks */
-	BD_JOURNAL_BAD_SUPERBLOCK,	/* the last page is not the superblock it names */
+	BD_JOURNAL_BAD_SUPERBLOCK,	/* the last page is not the superblock it
+								 * names */
 	BD_JOURNAL_PAGE_OUTSIDE,	/* a page outside the metadata area */
 } BdJournalError;
 

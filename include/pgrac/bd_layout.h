@@ -76,7 +76,7 @@ typedef struct BdForkLayout
 
 typedef enum BdProblemKind
 {
-	BD_PROBLEM_EXTENT_OUT_OF_RANGE = 1,	/* beyond the device's extents */
+	BD_PROBLEM_EXTENT_OUT_OF_RANGE = 1, /* beyond the device's extents */
 	BD_PROBLEM_EXTENT_IN_METADATA,	/* inside the reserved metadata area */
 	BD_PROBLEM_EXTENT_OWNED_TWICE,
 	BD_PROBLEM_EXTENT_NOT_ALLOCATED,	/* mapped, but free in the map */

@@ -35,9 +35,12 @@ typedef enum BdWalOp
 	BD_WAL_FREE,				/* tombstones and their extents freed */
 	BD_WAL_GROW,				/* the device got more extents */
 	BD_WAL_SUPERBLOCK,			/* superblock fields (clean flag, redo) */
-	BD_WAL_IMAGE,				/* pages changed during recovery, logged after it */
-	BD_WAL_SETTLE,				/* a relation's creator committed (arg: its xid) */
-	BD_WAL_RECLAIM,				/* forks of a creator that never committed become tombstones */
+	BD_WAL_IMAGE,				/* pages changed during recovery, logged after
+								 * it */
+	BD_WAL_SETTLE,				/* a relation's creator committed (arg: its
+								 * xid) */
+	BD_WAL_RECLAIM,				/* forks of a creator that never committed
+								 * become tombstones */
 } BdWalOp;
 
 #define BD_WAL_MAX_OP		BD_WAL_RECLAIM

@@ -78,8 +78,7 @@ typedef struct FsrObligation
 	bool		in_use;
 	bool		wal_protected;	/* every page written carried an LSN past
 								 * first_redo */
-	bool		registered;		/* a sync was registered since the last
-								 * write */
+	bool		registered;		/* a sync was registered since the last write */
 	bool		unlogged;		/* known to belong to an unlogged relation */
 	FsrLsn		first_write_lsn;
 	FsrLsn		first_redo;		/* redo pointer at the first write */

@@ -144,7 +144,8 @@ typedef struct PgracTransportOps
 	int			(*zero) (PgracTransport *t, uint64 offset, uint64 len);
 	int			(*flush) (PgracTransport *t);
 	int			(*resize) (PgracTransport *t, uint64 size);
-	int			(*refresh_size) (PgracTransport *t);	/* t->size from the device */
+	int			(*refresh_size) (PgracTransport *t);	/* t->size from the
+														 * device */
 	int			(*lock) (PgracTransport *t, bool exclusive);
 	int			(*advise) (PgracTransport *t, uint64 offset, uint64 len,
 						   PgracAdvice advice);

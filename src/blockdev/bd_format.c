@@ -162,8 +162,8 @@ bd_page_check(const uint8 *page, uint16 expected_type, uint64 expected_address)
 
 	/*
 	 * The checksum first: fields of a torn or corrupted page mean nothing,
-	 * and reporting a "wrong address" for a torn page would send the
-	 * reader looking for a misdirected write that never happened.
+	 * and reporting a "wrong address" for a torn page would send the reader
+	 * looking for a misdirected write that never happened.
 	 */
 	if (bd_get32(page + OFF_CRC) != bd_page_crc(page))
 		return BD_PAGE_BAD_CHECKSUM;

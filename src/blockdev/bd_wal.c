@@ -141,7 +141,7 @@ bd_wal_add_page(BdWalBuilder *b, uint64 address, const uint8 *before,
 		return false;
 	hdr = b->buf + b->len;
 	bd_put64(hdr, address);
-	bd_put16(hdr + 8, bd_get16(after + 4));	/* page type from the header */
+	bd_put16(hdr + 8, bd_get16(after + 4)); /* page type from the header */
 	hdr[10] = full_image ? FLAG_FULL_IMAGE : 0;
 	hdr[11] = full_image ? 0 : (uint8) npatches;
 	b->len += PAGE_HEADER;

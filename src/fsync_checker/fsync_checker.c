@@ -65,8 +65,8 @@ typedef struct FsyncCheckerShared
 	FsrFindingLog *log;
 
 	/*
-	 * Per process slot: the local transaction id of a transaction between
-	 * its pre-commit step and its commit callback.  ProcArrayEndTransaction()
+	 * Per process slot: the local transaction id of a transaction between its
+	 * pre-commit step and its commit callback.  ProcArrayEndTransaction()
 	 * clears the PGPROC's lxid before the commit callback runs, and in that
 	 * window a checkpoint must still treat the transaction as running.
 	 */
@@ -232,8 +232,8 @@ oracle_owner_running(void *arg, FsrOwner owner)
 	PGPROC	   *proc = GetPGProcByNumber(owner.procno);
 
 	/*
-	 * Called with the checker lock held, which the committing backend took
-	 * to set committing_lxid; the PGPROC field is a plain 32-bit read.
+	 * Called with the checker lock held, which the committing backend took to
+	 * set committing_lxid; the PGPROC field is a plain 32-bit read.
 	 */
 	return ((volatile PGPROC *) proc)->vxid.lxid == owner.lxid ||
 		(owner.procno < checker->nprocs &&
@@ -628,15 +628,16 @@ pgrac_fsync_checker_install(void)
 	checker_layer = (PgracSmgrLayer)
 	{
 		.name = "fsync_checker",
-			.ops = {
+			.ops =
+		{
 			.smgr_create = checker_create,
-			.smgr_unlink = checker_unlink,
-			.smgr_extend = checker_extend,
-			.smgr_zeroextend = checker_zeroextend,
-			.smgr_writev = checker_writev,
-			.smgr_truncate = checker_truncate,
-			.smgr_immedsync = checker_immedsync,
-			.smgr_registersync = checker_registersync,
+				.smgr_unlink = checker_unlink,
+				.smgr_extend = checker_extend,
+				.smgr_zeroextend = checker_zeroextend,
+				.smgr_writev = checker_writev,
+				.smgr_truncate = checker_truncate,
+				.smgr_immedsync = checker_immedsync,
+				.smgr_registersync = checker_registersync,
 		},
 	};
 	pgrac_stack_push(&checker_layer);

@@ -167,7 +167,11 @@ fsr_delete(FsrTable *table, FsrObligation *slot)
 		if (!table->slots[i].in_use)
 			break;
 		home = fsr_hash(&table->slots[i].key) & mask;
-		/* can the entry at i move to the hole?  only if home is not in (hole, i] */
+
+		/*
+		 * can the entry at i move to the hole?  only if home is not in (hole,
+		 * i]
+		 */
 		if ((i > hole && (home <= hole || home > i)) ||
 			(i < hole && (home <= hole && home > i)))
 		{
@@ -281,17 +285,19 @@ fsr_register_one(FsrTable *table, FsrObligation *ob, FsrLsn redo_now,
 	{
 		if (ob->wal_protected)
 		{
-			/* WAL covers it until the next checkpoint, whose fsync covers it
-			 * from then on */
+			/*
+			 * WAL covers it until the next checkpoint, whose fsync covers it
+			 * from then on
+			 */
 			*refill = fsr_delete(table, ob);
 			return true;
 		}
 
 		/*
 		 * Not WAL-logged: the next checkpoint makes it durable, but a crash
-		 * before that loses it.  Whether that is fine (unlogged relation,
-		 * or WAL skipped under wal_level = minimal with the commit-time
-		 * sync still to come) is decided at transaction end or checkpoint.
+		 * before that loses it.  Whether that is fine (unlogged relation, or
+		 * WAL skipped under wal_level = minimal with the commit-time sync
+		 * still to come) is decided at transaction end or checkpoint.
 		 */
 		ob->registered = true;
 		ob->registered_redo = redo_now;
@@ -301,9 +307,9 @@ fsr_register_one(FsrTable *table, FsrObligation *ob, FsrLsn redo_now,
 	if (ob->wal_protected && sink != NULL)
 	{
 		/*
-		 * A checkpoint came between the writes and this registration.  It
-		 * did not fsync the segment, and recovery starts after the WAL that
-		 * would have restored the pages.
+		 * A checkpoint came between the writes and this registration.  It did
+		 * not fsync the segment, and recovery starts after the WAL that would
+		 * have restored the pages.
 		 */
 		fsr_emit(sink, ob, FSR_SYNC_REGISTERED_LATE, redo_now);
 		*refill = fsr_delete(table, ob);
@@ -322,9 +328,9 @@ fsr_note_segment_registered(FsrTable *table, const FsrKey *key,
 	bool		refill;
 
 	/*
-	 * A buffered write is somebody else's registration, not the writer's
-	 * own sync: it discharges what it covers but is not evidence of a late
-	 * sync, so no sink.
+	 * A buffered write is somebody else's registration, not the writer's own
+	 * sync: it discharges what it covers but is not evidence of a late sync,
+	 * so no sink.
 	 */
 	if (ob != NULL && ob->first_redo == redo_now)
 		(void) fsr_register_one(table, ob, redo_now, NULL, &refill);
@@ -429,9 +435,9 @@ fsr_end_of_xact(FsrTable *table, FsrOwner owner, bool committed,
 			continue;
 
 		/*
-		 * On abort, the storage created by the transaction is unlinked
-		 * (which forgets its obligations); whatever else remains is judged
-		 * by the next checkpoint.
+		 * On abort, the storage created by the transaction is unlinked (which
+		 * forgets its obligations); whatever else remains is judged by the
+		 * next checkpoint.
 		 */
 		if (!committed)
 		{
@@ -444,8 +450,8 @@ fsr_end_of_xact(FsrTable *table, FsrOwner owner, bool committed,
 			/*
 			 * The init fork is what an unlogged relation is reset from after
 			 * a crash, so it must be durable once the creating transaction
-			 * commits; a registered but unlogged write would still be lost
-			 * by a crash before the next checkpoint.
+			 * commits; a registered but unlogged write would still be lost by
+			 * a crash before the next checkpoint.
 			 */
 			fsr_emit(sink, ob, FSR_INIT_FORK_UNSYNCED_AT_COMMIT, redo_now);
 			discharge = true;
@@ -468,9 +474,9 @@ fsr_end_of_xact(FsrTable *table, FsrOwner owner, bool committed,
 				 oracle->created_in_xact(oracle->arg, &ob->key))
 		{
 			/*
-			 * WAL was skipped for a relation created in this transaction;
-			 * the pending-sync machinery synced it (or WAL-logged it whole)
-			 * just before the commit record.
+			 * WAL was skipped for a relation created in this transaction; the
+			 * pending-sync machinery synced it (or WAL-logged it whole) just
+			 * before the commit record.
 			 */
 			discharge = true;
 		}
@@ -505,16 +511,18 @@ fsr_checkpoint(FsrTable *table, FsrLsn redo_new, bool shutdown,
 				 oracle->owner_running(oracle->arg, ob->owner))
 		{
 			/*
-			 * The writer may still sync (bulk_write.c fsyncs immediately
-			 * when it sees the redo pointer moved); its registration or
-			 * commit will judge it.
+			 * The writer may still sync (bulk_write.c fsyncs immediately when
+			 * it sees the redo pointer moved); its registration or commit
+			 * will judge it.
 			 */
 			continue;
 		}
 		else if (ob->key.fork != FSR_FORK_INIT && fsr_ask_unlogged(ob, oracle))
 		{
-			/* unlogged data is reset after a crash; only a clean shutdown
-			 * promises it */
+			/*
+			 * unlogged data is reset after a crash; only a clean shutdown
+			 * promises it
+			 */
 			if (!shutdown)
 				continue;
 			fsr_emit(sink, ob, FSR_UNSYNCED_AT_CHECKPOINT, redo_new);

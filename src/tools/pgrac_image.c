@@ -166,7 +166,7 @@ parse_size(const char *option, const char *value)
 PgracTransport *
 open_device(const char *path, bool create, bool writable)
 {
-	PgracTransportOptions options = {.writable = writable, .create = create};
+	PgracTransportOptions options = {.writable = writable,.create = create};
 	PgracTransportError error;
 	PgracTransport *dev = pgrac_transport_open(path, &options, &error);
 
@@ -284,8 +284,8 @@ plan_format(const char *path, bool is_block_device, uint64 size,
 	 * depends on --max-size (or --metadata-pages) as much as on the extent
 	 * size.  A maximum too small for the metadata it needs makes the device
 	 * too small too; the maximum it takes is found by raising it until the
-	 * metadata sized for it fits (a few rounds: the default metadata grows
-	 * by about a page per 680 extents).
+	 * metadata sized for it fits (a few rounds: the default metadata grows by
+	 * about a page per 680 extents).
 	 */
 	min_extents = bd_image_min_extents(p);
 	if (!is_block_device && p->max_extents < min_extents)
@@ -332,7 +332,11 @@ plan_format(const char *path, bool is_block_device, uint64 size,
 		else
 			pg_log_error_hint("Give a --size of at least %s, or a smaller --max-size, --metadata-pages or --extent-size.",
 							  size_text(min_bytes, s1, sizeof(s1)));
-		/* a device too small is what was found; an option too small, a usage error */
+
+		/*
+		 * a device too small is what was found; an option too small, a usage
+		 * error
+		 */
 		exit(is_block_device ? EXIT_DEVICE : EXIT_USAGE);
 	}
 
@@ -437,9 +441,9 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 	 * The server hands out only extents that read as zeroes, and trusts a
 	 * freshly formatted device to be all zeroes: zero it first (a block
 	 * device with BLKZEROOUT, which thin devices and loop devices turn into
-	 * discards; an image file by truncating it to nothing).  An image file
-	 * to be enlarged is enlarged first, so that a size the file system
-	 * refuses (EFBIG, a quota) is refused with the file as it was.
+	 * discards; an image file by truncating it to nothing).  An image file to
+	 * be enlarged is enlarged first, so that a size the file system refuses
+	 * (EFBIG, a quota) is refused with the file as it was.
 	 */
 	if (dev->kind == PGRAC_DEVICE_BLOCK)
 	{
@@ -542,7 +546,7 @@ print_fork(const BdLoadedLayout *l, int fork)
 static void
 print_meta_problem(const BdLoadedLayout *l, const BdMetaProblem *p)
 {
-	char		text[512];
+	char text[	512];
 
 	bd_image_meta_problem_text(l, p, text, sizeof(text));
 	printf("problem: %s", text);

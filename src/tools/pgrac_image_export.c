@@ -391,9 +391,10 @@ cmd_export(const char *path, const char *target)
 	for (int i = 0; i < to_sync.count; i++)
 		if (fsync_fname(to_sync.dirs[i], true) != 0)
 			exit(EXIT_DEVICE);
+
 	/*
-	 * The files are durable: the data directory holds its data again, and
-	 * the device, still naming the cluster as owner, goes stale.
+	 * The files are durable: the data directory holds its data again, and the
+	 * device, still naming the cluster as owner, goes stale.
 	 */
 	if (into_cluster)
 	{

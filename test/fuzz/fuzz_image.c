@@ -101,7 +101,7 @@ check_against_load(bool loaded, const BdLoadedLayout *l, const char *lerror)
 	BdLoadedLayout c;
 	BdProblem	problems[8];
 	char		cerror[512];
-	char		text[512];
+	char text[	512];
 	bool		checked = bd_image_check(&fuzz_io, &c, cerror, sizeof(cerror));
 
 	if (loaded)

@@ -164,7 +164,7 @@ test_uuid_generate(void **state pg_attribute_unused())
 {
 	uint8		a[16];
 	uint8		b[16];
-	char		text[37];
+	char text[	37];
 
 	assert_true(bd_uuid_generate(a));
 	assert_true(bd_uuid_generate(b));

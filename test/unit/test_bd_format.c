@@ -245,9 +245,9 @@ test_choose_rejects_copy_at_wrong_home(void **state)
 
 	(void) state;
 	encode_at_home(31, a, b, &sb);	/* valid B */
-	sb.generation = 40;				/* even: belongs in A */
+	sb.generation = 40;			/* even: belongs in A */
 	bd_superblock_encode(&sb, BD_SUPERBLOCK_A, a);
-	memcpy(b, a, BD_PAGE_SIZE);		/* ... but also written over B */
+	memcpy(b, a, BD_PAGE_SIZE); /* ... but also written over B */
 	bd_put64(b + 8, BD_SUPERBLOCK_B);	/* with B's address, resealed */
 	bd_page_seal(b);
 	assert_int_equal(bd_superblock_choose(a, b, &best, &ea, &eb), 0);

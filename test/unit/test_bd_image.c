@@ -734,7 +734,7 @@ test_check_reports_every_damaged_page(void **state)
 	add_fork(0, 7, ext, 12, 12 * EXTENT_PAGES, MAP_PAGE);
 	add_second_directory_page(8, 30);
 
-	page_at(BD_FIRST_ALLOC_MAP_PAGE)[5000] ^= 0x04;	/* torn */
+	page_at(BD_FIRST_ALLOC_MAP_PAGE)[5000] ^= 0x04; /* torn */
 	bd_map_page_init(page_at(MAP_PAGE), MAP_PAGE + 1, 0, 0);	/* misdirected */
 	bd_page_seal(page_at(MAP_PAGE));
 	page_at(4)[200] ^= 0x01;	/* torn */
@@ -806,8 +806,8 @@ test_check_skips_a_bad_entry(void **state)
 	(void) state;
 	add_fork(0, 1, a, 2, 0, 0);
 	add_fork(1, 2, b, 2, 0, 0);
-	add_fork(2, 3, d, 1, 1, 0);	/* in the reserved metadata extents */
-	add_fork(3, 4, c, 1, 1, 0);	/* to be made invalid: fork number 9 */
+	add_fork(2, 3, d, 1, 1, 0); /* in the reserved metadata extents */
+	add_fork(3, 4, c, 1, 1, 0); /* to be made invalid: fork number 9 */
 	assert_true(bd_image_load(&io, &l, error, sizeof(error)));
 	root = l.sb.directory_root;
 	bd_image_release(&io, &l);

@@ -17,7 +17,8 @@
 #include "pgrac/bd_journal.h"
 #include "bd_sample.h"
 
-#define NPAGES 4				/* alloc map, directory, extent map, superblock */
+#define NPAGES 4				/* alloc map, directory, extent map,
+								 * superblock */
 
 typedef struct Journal
 {

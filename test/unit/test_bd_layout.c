@@ -69,12 +69,12 @@ test_free_refuses_bad_frees(void **state)
 
 	(void) state;
 	bd_allocator_init(&a, words, MAXE, 100, 3);
-	assert_false(bd_allocator_free(&a, 1));		/* reserved */
+	assert_false(bd_allocator_free(&a, 1)); /* reserved */
 	assert_false(bd_allocator_free(&a, 50));	/* not allocated */
 	assert_false(bd_allocator_free(&a, 100));	/* out of range */
 	assert_int_equal(bd_allocator_alloc(&a), 3);
 	assert_true(bd_allocator_free(&a, 3));
-	assert_false(bd_allocator_free(&a, 3));		/* double free */
+	assert_false(bd_allocator_free(&a, 3)); /* double free */
 	assert_int_equal(a.nfree, 97);
 }
 
@@ -87,7 +87,7 @@ test_mark_detects_double_ownership(void **state)
 	bd_allocator_init(&a, words, MAXE, 100, 1);
 	assert_true(bd_allocator_mark(&a, 40));
 	assert_false(bd_allocator_mark(&a, 40));
-	assert_false(bd_allocator_mark(&a, 0));		/* reserved: already set */
+	assert_false(bd_allocator_mark(&a, 0)); /* reserved: already set */
 	assert_false(bd_allocator_mark(&a, 100));
 	assert_int_equal(a.nfree, 98);
 }
@@ -123,7 +123,7 @@ test_grow(void **state)
 		assert_int_not_equal(bd_allocator_alloc(&a), BD_NO_EXTENT);
 	assert_int_equal(bd_allocator_alloc(&a), BD_NO_EXTENT);
 	assert_false(bd_allocator_grow(&a, 65));	/* beyond capacity */
-	assert_false(bd_allocator_grow(&a, 3));		/* shrinking */
+	assert_false(bd_allocator_grow(&a, 3)); /* shrinking */
 	assert_true(bd_allocator_grow(&a, 6));
 	assert_int_equal(bd_allocator_alloc(&a), 4);
 	assert_int_equal(bd_allocator_alloc(&a), 5);

@@ -358,7 +358,7 @@ test_describe(void **state)
 	uint8		map[BD_PAGE_SIZE];
 	BdWalBuilder b;
 	BdWalRecord rec;
-	char		text[200];
+	char text[	200];
 	size_t		len;
 
 	(void) state;

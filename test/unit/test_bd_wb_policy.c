@@ -67,9 +67,10 @@ test_new_queueing_starts_over(void **state)
 
 	(void) state;
 	assert_false(ready(&look, 1, 0));
+
 	/*
-	 * The slot was written and queued again (a new seq) with the same
-	 * version number: that is a first look, not an unchanged slot.
+	 * The slot was written and queued again (a new seq) with the same version
+	 * number: that is a first look, not an unchanged slot.
 	 */
 	assert_false(ready(&look, 2, 0));
 	assert_true(ready(&look, 2, 0));

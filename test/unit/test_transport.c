@@ -186,8 +186,14 @@ test_partial_read_continued(void **state)
 	fill(tail, sizeof(tail), 23);
 	assert_int_equal(pgrac_write(t, total - sizeof(tail), tail, sizeof(tail)), 0);
 	for (int i = 0; i < 31; i++)
-		iov[i] = (struct iovec) {a, chunk};
-	iov[31] = (struct iovec) {b, chunk};
+		iov[i] = (struct iovec)
+	{
+		a, chunk
+	};
+	iov[31] = (struct iovec)
+	{
+		b, chunk
+	};
 	assert_int_equal(pgrac_readv(t, 0, iov, 32), 0);
 	/* 4 kB of it before the cut, 4 kB read by the continuation */
 	assert_memory_equal(b + chunk - sizeof(tail), tail, sizeof(tail));
@@ -436,6 +442,7 @@ test_open_refusals(void **state)
 {
 	PgracTransportOptions o = {.writable = true};
 	PgracTransportOptions create = {.writable = true,.create = true};
+	PgracTransportOptions plain = {0};
 	PgracTransportError e;
 	PgracTransport *t;
 	char		spec[160];
@@ -468,7 +475,7 @@ test_open_refusals(void **state)
 	assert_null(pgrac_transport_open(path, &create, &e));
 	assert_int_equal(e.errnum, EEXIST);
 	/* and a directory is neither a device nor an image file */
-	assert_null(pgrac_transport_open(dir, &(PgracTransportOptions) {0}, &e));
+	assert_null(pgrac_transport_open(dir, &plain, &e));
 	assert_int_equal(e.kind, PGRAC_TE_INVALID);
 }
 

@@ -195,7 +195,7 @@ bd_checkpoint_start(int flags)
 		LWLockRelease(bd->lock);
 		return;
 	}
-	(void) bd_meta_palloc(1);			/* bd_context exists */
+	(void) bd_meta_palloc(1);	/* bd_context exists */
 	old = MemoryContextSwitchTo(bd_context);
 	bd_lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
@@ -275,9 +275,9 @@ checkpoint_collect(XLogRecPtr redo, int flags, CheckpointWrite *w)
 
 	/*
 	 * The next superblock generation.  It becomes the current one only once
-	 * the device has it (checkpoint_complete): a checkpoint that fails
-	 * before then leaves the copy holding the current generation to be
-	 * overwritten by nobody.
+	 * the device has it (checkpoint_complete): a checkpoint that fails before
+	 * then leaves the copy holding the current generation to be overwritten
+	 * by nobody.
 	 */
 	w->sb = bd->sb;
 	w->sb.generation = bd->sb_generation + 1;

@@ -236,7 +236,10 @@ bd_journal_apply(void)
 	}
 	if (jsb.generation < dsb.generation)
 	{
-		/* the usual case: its checkpoint completed, later ones did not need it */
+		/*
+		 * the usual case: its checkpoint completed, later ones did not need
+		 * it
+		 */
 		pfree(header);
 		pfree(pages);
 		return;

@@ -293,9 +293,10 @@ bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 	}
 	for (int i = 0; i < n; i++)
 	{
-		ios[i] = (PgracIo) {
+		ios[i] = (PgracIo)
+		{
 			.write = write,.offset = transfers[i].offset,.iov = transfers[i].iov,
-			.iovcnt = transfers[i].iovcnt,.len = transfers[i].len,
+				.iovcnt = transfers[i].iovcnt,.len = transfers[i].len,
 		};
 		pending[i] = &ios[i];
 	}

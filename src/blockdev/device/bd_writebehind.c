@@ -113,6 +113,7 @@ typedef struct WbShared
 
 static WbShared *wb = NULL;
 static char *wb_data = NULL;	/* nslots * WB_SLOT_BYTES, I/O aligned */
+
 /* the writer's last look at each slot (bd_wb_policy.c) */
 static BdWbLook *writer_looks = NULL;
 static uint32 wait_event_slot = 0;
@@ -194,9 +195,10 @@ bd_writebehind_register(void)
 	/* from the start, so that recovery's writes are queued too */
 	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
 	worker.bgw_restart_time = 1;
+
 	/*
-	 * The worker loads the library this very code came from: a test build
-	 * is preloaded by absolute path, and "pgrac_storage" would find the
+	 * The worker loads the library this very code came from: a test build is
+	 * preloaded by absolute path, and "pgrac_storage" would find the
 	 * installed one instead.
 	 */
 	if (dladdr((void *) bd_writebehind_register, &self) == 0 || self.dli_fname == NULL)
@@ -525,12 +527,15 @@ write_queued(bool all, bool *held)
 	{
 		iov[i].iov_base = slot_data(taken[i]);
 		iov[i].iov_len = taken[i]->len;
-		transfers[i] = (BdTransfer) {taken[i]->offset, &iov[i], 1, taken[i]->len};
+		transfers[i] = (BdTransfer)
+		{
+			taken[i]->offset, &iov[i], 1, taken[i]->len
+		};
 	}
 
 	/*
-	 * Backends already count these blocks as written: an error here cannot
-	 * be reported to anyone who could retry, so it is a PANIC, and recovery
+	 * Backends already count these blocks as written: an error here cannot be
+	 * reported to anyone who could retry, so it is a PANIC, and recovery
 	 * replays the pages from WAL.
 	 */
 	START_CRIT_SECTION();

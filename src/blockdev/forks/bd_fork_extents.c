@@ -70,7 +70,7 @@ map_page_for(const BdForkEntry *f, const BdDirEntry *e, uint32 idx, uint64 *prev
 /* extents [first, first + count) of fork f, whose entry is e, into out */
 void
 bd_extents_get(const BdForkEntry *f, const BdDirEntry *e, uint32 first, uint32 count,
-			uint32 *out)
+			   uint32 *out)
 {
 	uint32		i = first;
 	uint64		map = 0;

@@ -52,6 +52,7 @@ extern int	bd_fork_map_read(const BdForkKey *key, BlockNumber blocknum,
 extern int	bd_fork_extent_list(const BdForkKey *key, uint32 *extents,
 								int max, uint32 *nblocks);
 extern void bd_drop_database(Oid dboid);
+
 /* this backend runs TRUNCATE: it may use the emergency reserve */
 extern bool bd_truncate_running;
 extern bool bd_tablespace_in_use(Oid spcoid);
@@ -82,6 +83,7 @@ extern void bd_creator_statuses(const BdUnsettled *list, int n,
 extern const char *bd_creator_status_name(BdCreatorStatus status);
 extern BdUnsettled *bd_unsettled_list(int *n);
 extern void bd_reclaim_pass(int *settled, int *reclaimed, int *waiting);
+
 /* redo of RECLAIM records (bd_redo.c calls it) */
 extern void bd_reclaim_redo(XLogReaderState *record);
 
@@ -93,7 +95,8 @@ extern void bd_reclaim_redo(XLogReaderState *record);
 typedef struct BdReadAheadStats
 {
 	bool		active;			/* direct I/O, io_uring, pgrac.read_ahead > 0 */
-	int64		slots_read;		/* reads submitted ahead (up to 16 blocks each) */
+	int64		slots_read;		/* reads submitted ahead (up to 16 blocks
+								 * each) */
 	int64		blocks_read;
 	int64		blocks_served;	/* blocks a read got from read-ahead */
 	int64		slots_stale;	/* dropped: written or remapped after the read */

@@ -294,9 +294,10 @@ prepare(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks,
 	{
 		s->iov[r].iov_base = s->buf + (size_t) b * BLCKSZ;
 		s->iov[r].iov_len = (size_t) counts[r] * BLCKSZ;
-		s->ios[r] = (PgracIo) {
+		s->ios[r] = (PgracIo)
+		{
 			.write = false,.offset = offsets[r],.iov = &s->iov[r],.iovcnt = 1,
-			.len = (size_t) counts[r] * BLCKSZ,
+				.len = (size_t) counts[r] * BLCKSZ,
 		};
 		b += counts[r];
 	}
@@ -313,6 +314,7 @@ read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
 	RaSlot	   *prepared[RA_MAX_SLOTS];
 	int			nbatch = 0;
 	int			nprepared = 0;
+
 	/* leave room for one synchronous request's ranges */
 	int			room = Min(bd_device_io_room() - BD_MAX_TRANSFERS,
 						   BD_READ_AHEAD_QUEUE - ios_in_flight);

@@ -147,7 +147,7 @@ bd_unsettled_list(int *n)
 static void
 reclaim_relation(const BdUnsettled *u)
 {
-	RelFileLocator loc = {.spcOid = u->key.spcoid, .dbOid = u->key.dboid,
+	RelFileLocator loc = {.spcOid = u->key.spcoid,.dbOid = u->key.dboid,
 	.relNumber = u->key.relnumber};
 	SMgrRelation srel = smgropen(loc, INVALID_PROC_NUMBER);
 	int			nforks;
@@ -185,6 +185,7 @@ bd_reclaim_pass(int *settled, int *reclaimed, int *waiting)
 	for (int i = 0; i < n; i++)
 	{
 		BdUnsettled *u = &list[i];
+		RelFileLocator loc = {u->key.spcoid, u->key.dboid, u->key.relnumber};
 
 		switch (status[i])
 		{
@@ -204,7 +205,7 @@ bd_reclaim_pass(int *settled, int *reclaimed, int *waiting)
 				ereport(WARNING,
 						(errmsg("cannot tell whether transaction %u, which created relation \"%s\" on the block device, committed",
 								u->create_xid,
-								relpathperm(((RelFileLocator) {u->key.spcoid, u->key.dboid, u->key.relnumber}), MAIN_FORKNUM)),
+								relpathperm(loc, MAIN_FORKNUM)),
 						 errdetail("The xid is outside the range the commit log still covers; its forks are kept."),
 						 errhint("If no table or index uses relfilenode %u in database %u, report this as a bug.",
 								 u->key.relnumber, u->key.dboid)));

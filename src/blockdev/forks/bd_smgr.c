@@ -363,6 +363,7 @@ bd_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	if (bd_dev->direct)
 		return;
 	key_of(reln, forknum, &key);
+
 	/*
 	 * A hint for blocks written earlier: the fork may have been dropped or
 	 * reclaimed since, as md.c's writeback skips a removed file.

@@ -104,9 +104,11 @@ extern uint64 *bd_zero_pending; /* per extent */
 /* per process */
 extern BdShared *saved_bd;		/* bd_meta_reset() */
 extern bool local_mapping_allowed;	/* see may_map_extents() */
+
 /* geometry, read by the postmaster before sizing shared memory */
 extern BdSuperblock bd_geometry;
 extern bool bd_geometry_known;
+
 /*
  * Per-process memory for metadata changes.  PostgreSQL truncates relations
  * inside a critical section, so this context may allocate in one.

@@ -106,6 +106,7 @@ refresh_directory(uint64 address, const uint8 *before, BdWalOp op,
 		/* a pending unlink by redo stays pending until the page says so */
 		if (cur.state == BD_ENTRY_TOMBSTONE || old.state != cur.state)
 			f->state = cur.state;
+
 		/*
 		 * Only TRUNCATE and CREATE_FORK set their fork's EOF exactly.  A
 		 * SET_EOF image also carries the other entries of its page as the
@@ -242,12 +243,12 @@ bd_redo_record(XLogReaderState *record)
 	/*
 	 * The map-page index, once every page of the record is in place.  Until
 	 * recovery is consistent, pages on the device may be newer than the
-	 * records replayed over them, and a chain may be a mix of both: the
-	 * index is dropped, reads walk the chains as they are, and the whole
-	 * index is read again once the pages agree (here, or at the end of
-	 * recovery).  From then on each record changes chains as the primary
-	 * did, at their tail (IMAGE records, of changes made locally at the end
-	 * of a recovery, are read again whole).
+	 * records replayed over them, and a chain may be a mix of both: the index
+	 * is dropped, reads walk the chains as they are, and the whole index is
+	 * read again once the pages agree (here, or at the end of recovery). From
+	 * then on each record changes chains as the primary did, at their tail
+	 * (IMAGE records, of changes made locally at the end of a recovery, are
+	 * read again whole).
 	 */
 	if (!reachedConsistency)
 		bd->map_index_valid = false;
@@ -302,7 +303,7 @@ bd_redo_cleanup(void)
 	hash_seq_init(&seq, bd_forks);
 	while ((f = hash_seq_search(&seq)) != NULL)
 		if (f->key.fork == INIT_FORKNUM && f->state == BD_ENTRY_LIVE)
-			{
+		{
 			BdForkKey  *k = palloc(sizeof(BdForkKey));
 
 			*k = f->key;

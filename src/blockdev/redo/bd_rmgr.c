@@ -37,7 +37,7 @@ bd_rm_desc(StringInfo buf, XLogReaderState *record)
 {
 	BdWalRecord *rec = palloc(sizeof(BdWalRecord));
 	char		error[256];
-	char		text[512];
+	char text[	512];
 
 	if (!bd_wal_decode((const uint8 *) XLogRecGetData(record), XLogRecGetDataLen(record),
 					   rec, error, sizeof(error)))

@@ -241,7 +241,7 @@ refuse_empty_import(void)
 {
 	foreach_ptr(ImportFile, f, import_files)
 		if (f->key.spcoid == GLOBALTABLESPACE_OID)
-			return;
+		return;
 	ereport(FATAL,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot import the cluster into block device \"%s\": the data directory holds no relation files", bd_dev->path),

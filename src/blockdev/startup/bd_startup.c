@@ -351,7 +351,7 @@ bd_meta_write_all(void)
 		if (!bd_page_dirty[i])
 			continue;
 		bd_data_write((BD_FIRST_ALLOC_MAP_PAGE + i) * BD_PAGE_SIZE,
-						page_ptr(BD_FIRST_ALLOC_MAP_PAGE + i), BD_PAGE_SIZE);
+					  page_ptr(BD_FIRST_ALLOC_MAP_PAGE + i), BD_PAGE_SIZE);
 		bd_page_dirty[i] = false;
 		bd_page_local[i] = false;
 	}

@@ -67,6 +67,24 @@ cmp_ok($nrec, '>', 20, "a bulk load logs metadata changes ($nrec records)");
 cmp_ok($full_sized, '<', $nrec / 10, "... of which at most one in ten carries a whole page ($full_sized)");
 $node->safe_psql('postgres', 'DROP TABLE walsize; DROP EXTENSION pg_walinspect');
 
+# a change that touches pages but leaves their bytes as they were (a
+# truncation back to the EOF the directory already records: grown by one
+# block within its extent after a checkpoint, then truncated by VACUUM)
+# still logs a record, and the server stays up
+$node->safe_psql('postgres', q{
+	CREATE TABLE same_eof (a int, b text) WITH (autovacuum_enabled = off);
+	INSERT INTO same_eof SELECT g, repeat('s', 500) FROM generate_series(1, 140) g;
+	CHECKPOINT;
+	INSERT INTO same_eof SELECT g, repeat('t', 500) FROM generate_series(141, 160) g;
+	DELETE FROM same_eof WHERE a > 140;
+});
+my $blocks_before = $node->safe_psql('postgres', q{SELECT pg_relation_size('same_eof') / 8192});
+$node->safe_psql('postgres', 'VACUUM same_eof');
+cmp_ok($node->safe_psql('postgres', q{SELECT pg_relation_size('same_eof') / 8192}), '<', $blocks_before,
+	'VACUUM truncates a fork back to the EOF its directory entry already has');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM same_eof'), '140', '... and the server is still up, the rows there');
+$node->safe_psql('postgres', 'DROP TABLE same_eof');
+
 # --- ordinary work, then a clean restart ---
 $node->safe_psql('postgres', q{
 	CREATE TABLE t (id int PRIMARY KEY, v text);

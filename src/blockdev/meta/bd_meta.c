@@ -204,6 +204,16 @@ bd_change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
 			if (c->full[i])
 				bd_page_need_full[page_index(c->pages[i])] = false;
 		}
+		/*
+		 * A change whose pages all kept their bytes (a truncation back to
+		 * the EOF the entry already records) still logs its operation: the
+		 * first page goes whole, as every page did before byte ranges.
+		 */
+		if (b.npages == 0 && !b.overflow)
+		{
+			bd_wal_add_page(&b, c->pages[0], NULL, page_ptr(c->pages[0]), true);
+			bd_page_need_full[page_index(c->pages[0])] = false;
+		}
 		len = bd_wal_finish(&b);
 		if (b.overflow || len == 0)
 			elog(PANIC, "block-device WAL record overflow");

@@ -231,30 +231,31 @@ check_aligned(const void *buf, uint64 offset, size_t len)
 			 bd_dev->mem_align, bd_dev->offset_align);
 }
 
-void
-bd_device_read(uint64 offset, void *buf, size_t len)
+/* One contiguous range, synchronously. */
+static void
+device_transfer_one(bool write, uint64 offset, void *buf, size_t len)
 {
+	struct iovec iov = {buf, len};
 	int			rc;
 
 	check_aligned(buf, offset, len);
-	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_READ);
-	rc = pgrac_read(bd_dev, offset, buf, len);
+	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
+	rc = write ? pgrac_writev(bd_dev, offset, &iov, 1) : pgrac_readv(bd_dev, offset, &iov, 1);
 	pgstat_report_wait_end();
 	if (rc < 0)
 		device_failed(ERROR);
 }
 
 void
+bd_device_read(uint64 offset, void *buf, size_t len)
+{
+	device_transfer_one(false, offset, buf, len);
+}
+
+void
 bd_device_write(uint64 offset, const void *buf, size_t len)
 {
-	int			rc;
-
-	check_aligned(buf, offset, len);
-	pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_WRITE);
-	rc = pgrac_write(bd_dev, offset, buf, len);
-	pgstat_report_wait_end();
-	if (rc < 0)
-		device_failed(ERROR);
+	device_transfer_one(true, offset, unconstify(void *, buf), len);
 }
 
 /*

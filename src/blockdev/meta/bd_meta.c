@@ -204,10 +204,11 @@ bd_change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
 			if (c->full[i])
 				bd_page_need_full[page_index(c->pages[i])] = false;
 		}
+
 		/*
-		 * A change whose pages all kept their bytes (a truncation back to
-		 * the EOF the entry already records) still logs its operation: the
-		 * first page goes whole, as every page did before byte ranges.
+		 * A change whose pages all kept their bytes (a truncation back to the
+		 * EOF the entry already records) still logs its operation: the first
+		 * page goes whole, as every page did before byte ranges.
 		 */
 		if (b.npages == 0 && !b.overflow)
 		{
@@ -257,6 +258,22 @@ bd_meta_shmem_size(const BdSuperblock *g)
 	return size + PG_IO_ALIGN_SIZE;
 }
 
+/* A shared hash table partitioned like the fork table's locks. */
+static HTAB *
+partitioned_hash(const char *name, long size, Size keysize, Size entrysize,
+				 HashValueFunc hash)
+{
+	HASHCTL		info;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = keysize;
+	info.entrysize = entrysize;
+	info.hash = hash;
+	info.num_partitions = BD_FORK_PARTITIONS;
+	return ShmemInitHash(name, size, size, &info,
+						 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
+}
+
 /*
  * Find or create the cache in shared memory (under AddinShmemInitLock);
  * false when it was created here, still empty.
@@ -267,7 +284,6 @@ bd_meta_shmem_init(const BdSuperblock *g)
 	bool		found;
 	char	   *p;
 	uint64		ncached = NCACHED(g);
-	HASHCTL		info;
 
 	/* created here, so children inherit it outside any critical section */
 	(void) bd_meta_palloc(1);
@@ -289,22 +305,10 @@ bd_meta_shmem_init(const BdSuperblock *g)
 	p += bd_allocator_words_size(g->max_extents);
 	bd_zero_pending = (uint64 *) p;
 
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(BdForkKey);
-	info.entrysize = sizeof(BdForkEntry);
-	info.hash = fork_hash_fn;
-	info.num_partitions = BD_FORK_PARTITIONS;
-	bd_forks = ShmemInitHash("pgrac block device forks", bd_max_forks(g),
-							 bd_max_forks(g), &info,
-							 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(BdMapKey);
-	info.entrysize = sizeof(BdMapEntry);
-	info.hash = map_hash_fn;
-	info.num_partitions = BD_FORK_PARTITIONS;
-	bd_map_index = ShmemInitHash("pgrac block device map pages", bd_max_map_pages(g),
-								 bd_max_map_pages(g), &info,
-								 HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
+	bd_forks = partitioned_hash("pgrac block device forks", bd_max_forks(g),
+								sizeof(BdForkKey), sizeof(BdForkEntry), fork_hash_fn);
+	bd_map_index = partitioned_hash("pgrac block device map pages", bd_max_map_pages(g),
+									sizeof(BdMapKey), sizeof(BdMapEntry), map_hash_fn);
 	if (!found)
 	{
 		bd->lock = &(GetNamedLWLockTranche("pgrac_block_device"))->lock;

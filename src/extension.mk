@@ -35,16 +35,27 @@ OBJS = \
 	src/blockdev/startup/bd_ownership.o \
 	src/blockdev/startup/bd_import.o \
 	src/blockdev/sql/bd_sql.o \
-	src/blockdev/bd_shmem.o
+	src/blockdev/bd_shmem.o \
+	src/checksum/checksum_shared.o \
+	src/checksum/checksum_transition.o \
+	src/checksum/checksum_layer.o \
+	src/checksum/checksum_worker.o \
+	src/checksum/checksum_refusals.o \
+	src/checksum/checksum_sql.o \
+	src/wal/pgrac_rmgr.o \
+	src/util/file_copy_statements.o \
+	src/util/library_path.o
 
 EXTENSION = pgrac_storage
 DATA = \
+	sql/pgrac_storage--1.2.sql \
 	sql/pgrac_storage--1.1.sql \
 	sql/pgrac_storage--1.0.sql \
 	sql/pgrac_storage--1.0.control \
-	sql/pgrac_storage--1.0--1.1.sql
-# PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM for the test-only build
-# (test/modules/powerloss); never set for an installed build.
+	sql/pgrac_storage--1.0--1.1.sql \
+	sql/pgrac_storage--1.1--1.2.sql
+# PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM -DPGRAC_TEST_HOOKS for the
+# test-only build (test/modules/powerloss); never set for an installed build.
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)
 # the pure library (src/pure.mk), built once for the server and the tool
 SHLIB_LINK = $(PURE_LIB) -luring

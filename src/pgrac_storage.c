@@ -11,8 +11,10 @@
  * relation.  Child processes inherit it.
  *
  * Where a block read goes: smgrreadv() -> the "pgrac" f_smgr composed in
- * src/smgr/layer_stack.c -> the top-most layer overriding smgr_readv (none
- * do so far) -> the base backend (md.c for pgrac.storage_backend = 'md').
+ * src/smgr/layer_stack.c -> the top-most layer overriding smgr_readv (the
+ * checksum layer, src/checksum/checksum_layer.c, when pgrac.checksum_layer
+ * is on) -> the base backend (md.c for pgrac.storage_backend = 'md', or
+ * src/blockdev/forks/bd_smgr.c for 'block_device').
  *
  * src/pgrac_storage.c
  *
@@ -30,8 +32,10 @@
 #include "access/xlog.h"
 
 #include "blockdev/bd_server.h"
+#include "checksum/checksum_server.h"
 #include "pgrac/fsync_checker.h"
 #include "pgrac/smgr_layer.h"
+#include "wal/pgrac_rmgr.h"
 
 PG_MODULE_MAGIC;
 
@@ -358,6 +362,42 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pgrac.checksum_layer",
+							 "Put the checksum layer in the storage stack: data checksums that can be turned on and off while the server runs.",
+							 "The state is changed with pgrac.pgrac_enable_checksums() and pgrac.pgrac_disable_checksums(); see docs/checksums.md.",
+							 &pgrac_checksum_layer,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+#ifdef PGRAC_TEST_HOOKS
+	DefineCustomBoolVariable("pgrac.checksum_test_skip_inprogress_off",
+							 "Test builds only: pgrac_disable_checksums() goes from on to off directly.",
+							 "To show the race that the inprogress-off state closes (docs/checksums.md).",
+							 &pgrac_checksum_test_skip_inprogress_off,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pgrac.checksum_test_pause_ms",
+							"Test builds only: how long a read of block 0 of pgrac.checksum_test_pause_relfilenode waits after it sampled the checksum state.",
+							"0: no wait.",
+							&pgrac_checksum_test_pause_ms,
+							0, 0, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pgrac.checksum_test_pause_relfilenode",
+							"Test builds only: the relfilenode whose block 0 a read pauses on.",
+							NULL,
+							&pgrac_checksum_test_pause_relfilenode,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+#endif
+
 	refuse_bad_settings(pending);
 	MarkGUCPrefixReserved("pgrac");
 	list_free_deep(pending);
@@ -388,7 +428,6 @@ _PG_init(void)
 		block_device_base.ops = bd_smgr_ops();
 		pgrac_stack_set_base(&block_device_base);
 		bd_shmem_install();
-		bd_rmgr_register();
 		bd_bypass_install();
 		bd_writebehind_register();
 		prev_checkpoint_hook = checkpoint_hook;
@@ -407,9 +446,23 @@ _PG_init(void)
 		pgrac_stack_set_base(&md_base);
 	}
 
-	/* layers, bottom-up */
+	/*
+	 * On every server: WAL may hold records of either subsystem, and a server
+	 * without the checksum layer must still read the checksum state (to
+	 * refuse to run without the layer once the state is not off).
+	 */
+	pgrac_rmgr_register(pgrac_storage_backend == PGRAC_BACKEND_BLOCK_DEVICE);
+	checksum_shmem_install();
+
+	/* layers, bottom-up; checksums on top, set on what every layer sees */
 	if (pgrac_fsync_checker)
 		pgrac_fsync_checker_install();
+	if (pgrac_checksum_layer)
+	{
+		checksum_layer_install();
+		checksum_worker_register();
+		checksum_refusals_install();
+	}
 
 	pgrac_stack_install();
 }

@@ -1,7 +1,8 @@
 # The pure library: the code that needs c.h and nothing of the backend
 # (on-disk formats, WAL record and journal encodings, the image loader and
-# verifier, the write-behind policy, the fsync rules, the device
-# transport).  It is the one list of those sources, and it builds them
+# verifier, the write-behind policy, the fsync rules, the checksum state
+# machine and page checksum, the device transport).  It is the one list of
+# those sources, and it builds them
 # into a static archive in one of two flavours (docs/architecture.md):
 #
 #   make -C <builddir> -f <checkout>/src/pure.mk PG_CONFIG=...
@@ -38,6 +39,8 @@ PURE_SRCS = \
 	src/blockdev/bd_journal.c \
 	src/blockdev/bd_wb_policy.c \
 	src/fsync_checker/fsync_rules.c \
+	src/checksum/checksum_state.c \
+	src/checksum/checksum_page.c \
 	src/transport/transport.c \
 	src/transport/transport_fd.c
 

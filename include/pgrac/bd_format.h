@@ -17,6 +17,8 @@
 #ifndef PGRAC_BD_FORMAT_H
 #define PGRAC_BD_FORMAT_H
 
+#include "pgrac/byte_order.h"
+
 #define BD_PAGE_SIZE			8192
 #define BD_MAGIC				0x50475243	/* "PGRC" */
 #define BD_FORMAT_VERSION		1
@@ -116,13 +118,5 @@ extern uint64 bd_superblock_address_for(uint64 generation);
 
 /* snprintf into a caller's error buffer; shared by the format modules */
 extern void bd_format_error(char *error, size_t size, const char *fmt,...) pg_attribute_printf(3, 4);
-
-/* little-endian field access, also used by the other format modules */
-extern void bd_put16(uint8 *p, uint16 v);
-extern void bd_put32(uint8 *p, uint32 v);
-extern void bd_put64(uint8 *p, uint64 v);
-extern uint16 bd_get16(const uint8 *p);
-extern uint32 bd_get32(const uint8 *p);
-extern uint64 bd_get64(const uint8 *p);
 
 #endif							/* PGRAC_BD_FORMAT_H */

@@ -46,7 +46,7 @@ chain_page_init(uint8 *page, uint16 type, uint64 address, uint64 lsn,
 				uint64 next)
 {
 	bd_page_init(page, type, address, lsn);
-	bd_put64(page + P_NEXT, next);
+	pgrac_put64(page + P_NEXT, next);
 }
 
 void
@@ -58,7 +58,7 @@ bd_dir_page_init(uint8 *page, uint64 address, uint64 lsn, uint64 next)
 uint64
 bd_dir_page_next(const uint8 *page)
 {
-	return bd_get64(page + P_NEXT);
+	return pgrac_get64(page + P_NEXT);
 }
 
 void
@@ -69,18 +69,18 @@ bd_dir_entry_encode(uint8 *page, int slot, const BdDirEntry *e)
 	memset(p, 0, BD_DIR_ENTRY_SIZE);
 	if (e->state == BD_ENTRY_FREE)
 		return;
-	bd_put32(p + E_SPC, e->spcoid);
-	bd_put32(p + E_DB, e->dboid);
-	bd_put32(p + E_REL, e->relnumber);
+	pgrac_put32(p + E_SPC, e->spcoid);
+	pgrac_put32(p + E_DB, e->dboid);
+	pgrac_put32(p + E_REL, e->relnumber);
 	p[E_FORK] = e->fork;
 	p[E_STATE] = e->state;
-	bd_put32(p + E_NBLOCKS, e->nblocks);
-	bd_put32(p + E_NEXTENTS, e->nextents);
+	pgrac_put32(p + E_NBLOCKS, e->nblocks);
+	pgrac_put32(p + E_NEXTENTS, e->nextents);
 	for (int i = 0; i < BD_DIR_INLINE_EXTENTS; i++)
-		bd_put32(p + E_INLINE + 4 * i, e->inline_extents[i]);
+		pgrac_put32(p + E_INLINE + 4 * i, e->inline_extents[i]);
 	Assert(e->extent_map <= PG_UINT32_MAX);
-	bd_put32(p + E_MAP, (uint32) e->extent_map);
-	bd_put32(p + E_CREATOR, e->create_xid);
+	pgrac_put32(p + E_MAP, (uint32) e->extent_map);
+	pgrac_put32(p + E_CREATOR, e->create_xid);
 }
 
 void
@@ -88,17 +88,17 @@ bd_dir_entry_decode(const uint8 *page, int slot, BdDirEntry *e)
 {
 	const uint8 *p = slot_ptr((uint8 *) page, slot);
 
-	e->spcoid = bd_get32(p + E_SPC);
-	e->dboid = bd_get32(p + E_DB);
-	e->relnumber = bd_get32(p + E_REL);
+	e->spcoid = pgrac_get32(p + E_SPC);
+	e->dboid = pgrac_get32(p + E_DB);
+	e->relnumber = pgrac_get32(p + E_REL);
 	e->fork = p[E_FORK];
 	e->state = p[E_STATE];
-	e->nblocks = bd_get32(p + E_NBLOCKS);
-	e->nextents = bd_get32(p + E_NEXTENTS);
+	e->nblocks = pgrac_get32(p + E_NBLOCKS);
+	e->nextents = pgrac_get32(p + E_NEXTENTS);
 	for (int i = 0; i < BD_DIR_INLINE_EXTENTS; i++)
-		e->inline_extents[i] = bd_get32(p + E_INLINE + 4 * i);
-	e->extent_map = bd_get32(p + E_MAP);
-	e->create_xid = bd_get32(p + E_CREATOR);
+		e->inline_extents[i] = pgrac_get32(p + E_INLINE + 4 * i);
+	e->extent_map = pgrac_get32(p + E_MAP);
+	e->create_xid = pgrac_get32(p + E_CREATOR);
 }
 
 BdEntryError
@@ -170,7 +170,7 @@ bd_map_page_next(const uint8 *page)
 uint32
 bd_map_page_count(const uint8 *page)
 {
-	return bd_get32(page + P_COUNT);
+	return pgrac_get32(page + P_COUNT);
 }
 
 /* Set slot index; the count covers the highest slot set. */
@@ -178,14 +178,14 @@ void
 bd_map_page_set(uint8 *page, uint32 index, uint32 extent)
 {
 	Assert(index < BD_MAP_EXTENTS_PER_PAGE);
-	bd_put32(page + BD_MAP_EXTENTS_OFFSET + 4 * index, extent);
+	pgrac_put32(page + BD_MAP_EXTENTS_OFFSET + 4 * index, extent);
 	if (index + 1 > bd_map_page_count(page))
-		bd_put32(page + P_COUNT, index + 1);
+		pgrac_put32(page + P_COUNT, index + 1);
 }
 
 uint32
 bd_map_page_get(const uint8 *page, uint32 index)
 {
 	Assert(index < BD_MAP_EXTENTS_PER_PAGE);
-	return bd_get32(page + BD_MAP_EXTENTS_OFFSET + 4 * index);
+	return pgrac_get32(page + BD_MAP_EXTENTS_OFFSET + 4 * index);
 }

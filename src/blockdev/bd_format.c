@@ -52,53 +52,6 @@ bd_format_error(char *error, size_t size, const char *fmt,...)
 	va_end(ap);
 }
 
-void
-bd_put16(uint8 *p, uint16 v)
-{
-	p[0] = (uint8) v;
-	p[1] = (uint8) (v >> 8);
-}
-
-void
-bd_put32(uint8 *p, uint32 v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8) (v >> (8 * i));
-}
-
-void
-bd_put64(uint8 *p, uint64 v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8) (v >> (8 * i));
-}
-
-uint16
-bd_get16(const uint8 *p)
-{
-	return (uint16) (p[0] | (p[1] << 8));
-}
-
-uint32
-bd_get32(const uint8 *p)
-{
-	uint32		v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-uint64
-bd_get64(const uint8 *p)
-{
-	uint64		v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* CRC-32C of the page with the CRC field itself taken as zero */
 static uint32
 bd_page_crc(const uint8 *page)
@@ -119,33 +72,33 @@ void
 bd_page_init(uint8 *page, uint16 type, uint64 address, uint64 lsn)
 {
 	memset(page, 0, BD_PAGE_SIZE);
-	bd_put32(page + OFF_MAGIC, BD_MAGIC);
-	bd_put16(page + OFF_TYPE, type);
-	bd_put16(page + OFF_VERSION, BD_FORMAT_VERSION);
-	bd_put64(page + OFF_ADDRESS, address);
-	bd_put64(page + OFF_LSN, lsn);
+	pgrac_put32(page + OFF_MAGIC, BD_MAGIC);
+	pgrac_put16(page + OFF_TYPE, type);
+	pgrac_put16(page + OFF_VERSION, BD_FORMAT_VERSION);
+	pgrac_put64(page + OFF_ADDRESS, address);
+	pgrac_put64(page + OFF_LSN, lsn);
 }
 
 void
 bd_page_set_lsn(uint8 *page, uint64 lsn)
 {
-	bd_put64(page + OFF_LSN, lsn);
+	pgrac_put64(page + OFF_LSN, lsn);
 }
 
 /* Compute and store the checksum: the last step before a page is written. */
 void
 bd_page_seal(uint8 *page)
 {
-	bd_put32(page + OFF_CRC, bd_page_crc(page));
+	pgrac_put32(page + OFF_CRC, bd_page_crc(page));
 }
 
 void
 bd_page_read_header(const uint8 *page, BdPageHeader *header)
 {
-	header->type = bd_get16(page + OFF_TYPE);
-	header->version = bd_get16(page + OFF_VERSION);
-	header->address = bd_get64(page + OFF_ADDRESS);
-	header->lsn = bd_get64(page + OFF_LSN);
+	header->type = pgrac_get16(page + OFF_TYPE);
+	header->version = pgrac_get16(page + OFF_VERSION);
+	header->address = pgrac_get64(page + OFF_ADDRESS);
+	header->lsn = pgrac_get64(page + OFF_LSN);
 }
 
 BdPageError
@@ -153,7 +106,7 @@ bd_page_check(const uint8 *page, uint16 expected_type, uint64 expected_address)
 {
 	bool		all_zero = true;
 
-	if (bd_get32(page + OFF_MAGIC) != BD_MAGIC)
+	if (pgrac_get32(page + OFF_MAGIC) != BD_MAGIC)
 	{
 		for (int i = 0; i < BD_PAGE_SIZE && all_zero; i++)
 			all_zero = page[i] == 0;
@@ -165,13 +118,13 @@ bd_page_check(const uint8 *page, uint16 expected_type, uint64 expected_address)
 	 * and reporting a "wrong address" for a torn page would send the reader
 	 * looking for a misdirected write that never happened.
 	 */
-	if (bd_get32(page + OFF_CRC) != bd_page_crc(page))
+	if (pgrac_get32(page + OFF_CRC) != bd_page_crc(page))
 		return BD_PAGE_BAD_CHECKSUM;
-	if (bd_get16(page + OFF_VERSION) != BD_FORMAT_VERSION)
+	if (pgrac_get16(page + OFF_VERSION) != BD_FORMAT_VERSION)
 		return BD_PAGE_BAD_VERSION;
-	if (bd_get64(page + OFF_ADDRESS) != expected_address)
+	if (pgrac_get64(page + OFF_ADDRESS) != expected_address)
 		return BD_PAGE_WRONG_ADDRESS;
-	if (bd_get16(page + OFF_TYPE) != expected_type)
+	if (pgrac_get16(page + OFF_TYPE) != expected_type)
 		return BD_PAGE_WRONG_TYPE;
 	return BD_PAGE_OK;
 }
@@ -255,17 +208,17 @@ void
 bd_superblock_encode(const BdSuperblock *sb, uint64 address, uint8 *page)
 {
 	bd_page_init(page, BD_PAGE_SUPERBLOCK, address, 0);
-	bd_put64(page + SB_GENERATION, sb->generation);
+	pgrac_put64(page + SB_GENERATION, sb->generation);
 	memcpy(page + SB_UUID, sb->device_uuid, 16);
-	bd_put64(page + SB_SYSID, sb->system_identifier);
-	bd_put32(page + SB_EXTENT_PAGES, sb->extent_pages);
-	bd_put32(page + SB_MAX_EXTENTS, sb->max_extents);
-	bd_put32(page + SB_NEXTENTS, sb->nextents);
-	bd_put32(page + SB_ALLOC_PAGES, sb->alloc_map_pages);
-	bd_put64(page + SB_DIR_ROOT, sb->directory_root);
+	pgrac_put64(page + SB_SYSID, sb->system_identifier);
+	pgrac_put32(page + SB_EXTENT_PAGES, sb->extent_pages);
+	pgrac_put32(page + SB_MAX_EXTENTS, sb->max_extents);
+	pgrac_put32(page + SB_NEXTENTS, sb->nextents);
+	pgrac_put32(page + SB_ALLOC_PAGES, sb->alloc_map_pages);
+	pgrac_put64(page + SB_DIR_ROOT, sb->directory_root);
 	page[SB_CLEAN] = sb->clean ? 1 : 0;
-	bd_put64(page + SB_REDO, sb->checkpoint_redo);
-	bd_put32(page + SB_META_PAGES, sb->metadata_pages);
+	pgrac_put64(page + SB_REDO, sb->checkpoint_redo);
+	pgrac_put32(page + SB_META_PAGES, sb->metadata_pages);
 	bd_page_seal(page);
 }
 
@@ -281,19 +234,19 @@ bd_superblock_decode(const uint8 *page, uint64 address, BdSuperblock *sb)
 
 	if (error != BD_PAGE_OK)
 		return error;
-	sb->generation = bd_get64(page + SB_GENERATION);
+	sb->generation = pgrac_get64(page + SB_GENERATION);
 	if (bd_superblock_address_for(sb->generation) != address)
 		return BD_PAGE_WRONG_ADDRESS;
 	memcpy(sb->device_uuid, page + SB_UUID, 16);
-	sb->system_identifier = bd_get64(page + SB_SYSID);
-	sb->extent_pages = bd_get32(page + SB_EXTENT_PAGES);
-	sb->max_extents = bd_get32(page + SB_MAX_EXTENTS);
-	sb->nextents = bd_get32(page + SB_NEXTENTS);
-	sb->alloc_map_pages = bd_get32(page + SB_ALLOC_PAGES);
-	sb->directory_root = bd_get64(page + SB_DIR_ROOT);
+	sb->system_identifier = pgrac_get64(page + SB_SYSID);
+	sb->extent_pages = pgrac_get32(page + SB_EXTENT_PAGES);
+	sb->max_extents = pgrac_get32(page + SB_MAX_EXTENTS);
+	sb->nextents = pgrac_get32(page + SB_NEXTENTS);
+	sb->alloc_map_pages = pgrac_get32(page + SB_ALLOC_PAGES);
+	sb->directory_root = pgrac_get64(page + SB_DIR_ROOT);
 	sb->clean = page[SB_CLEAN] != 0;
-	sb->checkpoint_redo = bd_get64(page + SB_REDO);
-	sb->metadata_pages = bd_get32(page + SB_META_PAGES);
+	sb->checkpoint_redo = pgrac_get64(page + SB_REDO);
+	sb->metadata_pages = pgrac_get32(page + SB_META_PAGES);
 	return BD_PAGE_OK;
 }
 

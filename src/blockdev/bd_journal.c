@@ -34,7 +34,7 @@ crc_header(pg_crc32c *crc, const uint8 *header)
 	uint8		copy[JH_CRC + 4];
 
 	memcpy(copy, header, sizeof(copy));
-	bd_put32(copy + JH_CRC, 0);
+	pgrac_put32(copy + JH_CRC, 0);
 	INIT_CRC32C(*crc);
 	COMP_CRC32C(*crc, copy, sizeof(copy));
 }
@@ -46,28 +46,28 @@ bd_journal_encode(uint8 *header, const uint8 device_uuid[16], uint64 generation,
 	pg_crc32c	crc;
 
 	memset(header, 0, BD_PAGE_SIZE);
-	bd_put32(header + JH_MAGIC, BD_JOURNAL_MAGIC);
-	bd_put16(header + JH_VERSION, BD_JOURNAL_VERSION);
-	bd_put32(header + JH_NPAGES, npages);
+	pgrac_put32(header + JH_MAGIC, BD_JOURNAL_MAGIC);
+	pgrac_put16(header + JH_VERSION, BD_JOURNAL_VERSION);
+	pgrac_put32(header + JH_NPAGES, npages);
 	memcpy(header + JH_UUID, device_uuid, 16);
-	bd_put64(header + JH_GENERATION, generation);
+	pgrac_put64(header + JH_GENERATION, generation);
 	crc_header(&crc, header);
 	for (uint32 i = 0; i < npages; i++)
 		COMP_CRC32C(crc, pages[i], BD_PAGE_SIZE);
 	FIN_CRC32C(crc);
-	bd_put32(header + JH_CRC, crc);
+	pgrac_put32(header + JH_CRC, crc);
 }
 
 BdJournalError
 bd_journal_decode_header(const uint8 *header, BdJournalHeader *out)
 {
-	if (bd_get32(header + JH_MAGIC) != BD_JOURNAL_MAGIC)
+	if (pgrac_get32(header + JH_MAGIC) != BD_JOURNAL_MAGIC)
 		return BD_JOURNAL_BAD_MAGIC;
-	if (bd_get16(header + JH_VERSION) != BD_JOURNAL_VERSION)
+	if (pgrac_get16(header + JH_VERSION) != BD_JOURNAL_VERSION)
 		return BD_JOURNAL_BAD_VERSION;
-	out->npages = bd_get32(header + JH_NPAGES);
+	out->npages = pgrac_get32(header + JH_NPAGES);
 	memcpy(out->device_uuid, header + JH_UUID, 16);
-	out->generation = bd_get64(header + JH_GENERATION);
+	out->generation = pgrac_get64(header + JH_GENERATION);
 	if (out->npages == 0)
 		return BD_JOURNAL_BAD_LENGTH;
 	return BD_JOURNAL_OK;
@@ -92,7 +92,7 @@ bd_journal_check(const uint8 *header, const uint8 *pages, uint32 navail,
 	crc_header(&crc, header);
 	COMP_CRC32C(crc, pages, (size_t) h.npages * BD_PAGE_SIZE);
 	FIN_CRC32C(crc);
-	if (crc != bd_get32(header + JH_CRC))
+	if (crc != pgrac_get32(header + JH_CRC))
 		return BD_JOURNAL_BAD_CHECKSUM;
 
 	/* the superblock, last, names the geometry the other pages must fit */

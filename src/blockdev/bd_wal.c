@@ -58,10 +58,10 @@ bd_wal_begin(BdWalBuilder *b, uint8 *buf, size_t size, BdWalOp op,
 	buf[0] = REC_FORMAT;
 	buf[1] = (uint8) op;
 	buf[3] = key->fork;
-	bd_put32(buf + 4, key->spcoid);
-	bd_put32(buf + 8, key->dboid);
-	bd_put32(buf + 12, key->relnumber);
-	bd_put32(buf + 16, key->arg);
+	pgrac_put32(buf + 4, key->spcoid);
+	pgrac_put32(buf + 8, key->dboid);
+	pgrac_put32(buf + 12, key->relnumber);
+	pgrac_put32(buf + 16, key->arg);
 }
 
 static bool
@@ -140,8 +140,9 @@ bd_wal_add_page(BdWalBuilder *b, uint64 address, const uint8 *before,
 	if (!room(b, PAGE_HEADER))
 		return false;
 	hdr = b->buf + b->len;
-	bd_put64(hdr, address);
-	bd_put16(hdr + 8, bd_get16(after + 4)); /* page type from the header */
+	pgrac_put64(hdr, address);
+	pgrac_put16(hdr + 8, pgrac_get16(after + 4));	/* page type from the
+													 * header */
 	hdr[10] = full_image ? FLAG_FULL_IMAGE : 0;
 	hdr[11] = full_image ? 0 : (uint8) npatches;
 	b->len += PAGE_HEADER;
@@ -159,8 +160,8 @@ bd_wal_add_page(BdWalBuilder *b, uint64 address, const uint8 *before,
 		{
 			if (!room(b, PATCH_HEADER + lengths[p]))
 				return false;
-			bd_put16(b->buf + b->len, offsets[p]);
-			bd_put16(b->buf + b->len + 2, lengths[p]);
+			pgrac_put16(b->buf + b->len, offsets[p]);
+			pgrac_put16(b->buf + b->len + 2, lengths[p]);
 			memcpy(b->buf + b->len + PATCH_HEADER, after + offsets[p], lengths[p]);
 			b->len += PATCH_HEADER + lengths[p];
 		}
@@ -214,10 +215,10 @@ bd_wal_decode(const uint8 *data, size_t len, BdWalRecord *rec,
 	rec->op = (BdWalOp) data[1];
 	rec->npages = data[2];
 	rec->key.fork = data[3];
-	rec->key.spcoid = bd_get32(data + 4);
-	rec->key.dboid = bd_get32(data + 8);
-	rec->key.relnumber = bd_get32(data + 12);
-	rec->key.arg = bd_get32(data + 16);
+	rec->key.spcoid = pgrac_get32(data + 4);
+	rec->key.dboid = pgrac_get32(data + 8);
+	rec->key.relnumber = pgrac_get32(data + 12);
+	rec->key.arg = pgrac_get32(data + 16);
 
 	for (int p = 0; p < rec->npages; p++)
 	{
@@ -229,8 +230,8 @@ bd_wal_decode(const uint8 *data, size_t len, BdWalRecord *rec,
 			decode_error(error, error_size, "page %d: truncated page header", p);
 			return false;
 		}
-		part->address = bd_get64(data + pos);
-		part->type = bd_get16(data + pos + 8);
+		part->address = pgrac_get64(data + pos);
+		part->type = pgrac_get16(data + pos + 8);
 		flags = data[pos + 10];
 		part->npatches = data[pos + 11];
 		pos += PAGE_HEADER;
@@ -265,7 +266,7 @@ bd_wal_decode(const uint8 *data, size_t len, BdWalRecord *rec,
 			}
 			part->image = data + pos;
 			bd_page_read_header(part->image, &h);
-			if (bd_get32(part->image) != BD_MAGIC || h.version != BD_FORMAT_VERSION ||
+			if (pgrac_get32(part->image) != BD_MAGIC || h.version != BD_FORMAT_VERSION ||
 				h.type != part->type || h.address != part->address)
 			{
 				decode_error(error, error_size,
@@ -290,8 +291,8 @@ bd_wal_decode(const uint8 *data, size_t len, BdWalRecord *rec,
 				decode_error(error, error_size, "page %d, patch %d: truncated", p, i);
 				return false;
 			}
-			patch->offset = bd_get16(data + pos);
-			patch->length = bd_get16(data + pos + 2);
+			patch->offset = pgrac_get16(data + pos);
+			patch->length = pgrac_get16(data + pos + 2);
 			pos += PATCH_HEADER;
 			if (patch->offset < BD_HEADER_SIZE || patch->length == 0 ||
 				(uint32) patch->offset + patch->length > BD_PAGE_SIZE ||

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "pgrac/bd_wal.h"
+#include "pgrac/checksum_state.h"
 
 static void
 put_seed(const char *dir, const char *target, const char *name,
@@ -134,5 +135,28 @@ main(int argc, char **argv)
 	put_seed(argv[1], "image", "edit-torn", edits, sizeof(edits), NULL, 0);
 	bd_image_release(&fuzz_io, &l);
 	free(rec);
+	/* checksum state: a file with an enable and a disable, and a record */
+	{
+		PgracChecksumFile cf;
+		PgracChecksumTransition t = {.lsn = 100,.time = 5,.from = PGRAC_CHECKSUMS_OFF,
+		.to = PGRAC_CHECKSUMS_INPROGRESS_ON};
+		PgracChecksumWalRecord wr = {.from = PGRAC_CHECKSUMS_ON,.to = PGRAC_CHECKSUMS_INPROGRESS_OFF,
+		.cost_delay = 2,.cost_limit = 200,.time = 7};
+		uint8		cbuf[PGRAC_CHECKSUM_FILE_MAX_SIZE];
+		uint8		kind = 0;
+		size_t		clen;
+
+		pgrac_checksum_file_init(&cf);
+		pgrac_checksum_file_append(&cf, &t);
+		t.lsn = 200;
+		t.from = PGRAC_CHECKSUMS_INPROGRESS_ON;
+		t.to = PGRAC_CHECKSUMS_ON;
+		pgrac_checksum_file_append(&cf, &t);
+		clen = pgrac_checksum_file_encode(&cf, cbuf);
+		put_seed(argv[1], "checksum_state", "file", &kind, 1, cbuf, clen);
+		kind = 1;
+		pgrac_checksum_wal_encode(&wr, cbuf);
+		put_seed(argv[1], "checksum_state", "record", &kind, 1, cbuf, PGRAC_CHECKSUM_WAL_SIZE);
+	}
 	return 0;
 }

@@ -8,15 +8,19 @@ reads a symbol defined in a layer above its own, and the pure library
 BUILD_DIR is the extension's build directory (build/extension); PURE_DIR
 the pure library's (build/pure, src/pure.mk), whose objects the extension
 links from an archive instead of building them itself.  The
-layers, lowest first, are the folders of src/blockdev (docs/architecture.md);
-a file's layer is its folder's, except where LAYER_OF_FILE says otherwise.
+layers, lowest first, are the pure library, the server's shared helpers
+(src/util), the folders of src/blockdev (docs/architecture.md), the checksum
+layer (src/checksum, which never calls the block-device backend, nor it the
+checksum layer), and the top (_PG_init, shared memory, the product's
+resource manager); a file's layer is its folder's, except where
+LAYER_OF_FILE says otherwise.
 Exit status 1 and one line per violation when a lower layer uses a higher
 one.  Within a layer anything goes.
 """
 import os, subprocess, sys
 
-LAYERS = ['pure', 'device', 'dataio', 'meta', 'forks', 'checkpoint', 'redo',
-          'startup', 'sql', 'top']
+LAYERS = ['pure', 'util', 'device', 'dataio', 'meta', 'forks', 'checkpoint', 'redo',
+          'startup', 'sql', 'checksum', 'top']
 LAYER_OF_FILE = {
     'src/blockdev/device/bd_device.o': 'device',
     'src/blockdev/device/bd_powerloss.o': 'device',
@@ -25,6 +29,8 @@ LAYER_OF_FILE = {
     'src/blockdev/device/bd_dataio.o': 'dataio',
     'src/blockdev/bd_shmem.o': 'top',
     'src/pgrac_storage.o': 'top',
+    'src/checksum/checksum_state.o': 'pure',
+    'src/checksum/checksum_page.o': 'pure',
 }
 
 
@@ -36,6 +42,12 @@ def layer_of(obj):
         return 'pure'
     if parts[:2] == ['src', 'blockdev']:
         return parts[2] if len(parts) > 3 else 'pure'
+    if parts[:2] == ['src', 'util']:
+        return 'util'
+    if parts[:2] == ['src', 'checksum']:
+        return 'checksum'
+    if parts[:2] == ['src', 'wal']:
+        return 'top'
     if parts[:2] in (['src', 'smgr'], ['src', 'fsync_checker']):
         return None         # not part of the block-device backend
     return None

@@ -62,7 +62,7 @@ my $wal_start = $node->safe_psql('postgres', 'CHECKPOINT; SELECT pg_current_wal_
 $node->safe_psql('postgres', q{CREATE TABLE walsize AS SELECT g, repeat('x', 200) AS v FROM generate_series(1, 100000) g});
 my $wal_end = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
 my ($nrec, $full_sized) = split /\|/, $node->safe_psql('postgres',
-	qq{SELECT count(*), count(*) FILTER (WHERE record_length >= 8192) FROM pg_get_wal_records_info('$wal_start', '$wal_end') WHERE resource_manager = 'pgrac_block_device'});
+	qq{SELECT count(*), count(*) FILTER (WHERE record_length >= 8192) FROM pg_get_wal_records_info('$wal_start', '$wal_end') WHERE resource_manager = 'pgrac'});
 cmp_ok($nrec, '>', 20, "a bulk load logs metadata changes ($nrec records)");
 cmp_ok($full_sized, '<', $nrec / 10, "... of which at most one in ten carries a whole page ($full_sized)");
 $node->safe_psql('postgres', 'DROP TABLE walsize; DROP EXTENSION pg_walinspect');

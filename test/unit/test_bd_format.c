@@ -22,15 +22,15 @@ test_little_endian_layout(void **state)
 	uint8		b[8];
 
 	(void) state;
-	bd_put32(b, 0x01020304);
+	pgrac_put32(b, 0x01020304);
 	assert_int_equal(b[0], 0x04);
 	assert_int_equal(b[3], 0x01);
-	bd_put64(b, UINT64CONST(0x0102030405060708));
+	pgrac_put64(b, UINT64CONST(0x0102030405060708));
 	assert_int_equal(b[0], 0x08);
 	assert_int_equal(b[7], 0x01);
-	assert_true(bd_get64(b) == UINT64CONST(0x0102030405060708));
-	bd_put16(b, 0xbeef);
-	assert_int_equal(bd_get16(b), 0xbeef);
+	assert_true(pgrac_get64(b) == UINT64CONST(0x0102030405060708));
+	pgrac_put16(b, 0xbeef);
+	assert_int_equal(pgrac_get16(b), 0xbeef);
 }
 
 static void
@@ -155,7 +155,7 @@ test_future_version_refused(void **state)
 
 	(void) state;
 	bd_page_init(page, BD_PAGE_ALLOC_MAP, 2, 0);
-	bd_put16(page + 6, BD_FORMAT_VERSION + 1);
+	pgrac_put16(page + 6, BD_FORMAT_VERSION + 1);
 	bd_page_seal(page);
 	assert_int_equal(bd_page_check(page, BD_PAGE_ALLOC_MAP, 2), BD_PAGE_BAD_VERSION);
 }
@@ -248,7 +248,7 @@ test_choose_rejects_copy_at_wrong_home(void **state)
 	sb.generation = 40;			/* even: belongs in A */
 	bd_superblock_encode(&sb, BD_SUPERBLOCK_A, a);
 	memcpy(b, a, BD_PAGE_SIZE); /* ... but also written over B */
-	bd_put64(b + 8, BD_SUPERBLOCK_B);	/* with B's address, resealed */
+	pgrac_put64(b + 8, BD_SUPERBLOCK_B);	/* with B's address, resealed */
 	bd_page_seal(b);
 	assert_int_equal(bd_superblock_choose(a, b, &best, &ea, &eb), 0);
 	assert_int_equal(eb, BD_PAGE_WRONG_ADDRESS);

@@ -265,21 +265,21 @@ test_load_refuses_directory_cycle_and_wild_pointer(void **state)
 	bd_image_release(&io, &l);
 
 	/* the root points at itself */
-	bd_put64(page_at(root) + 32, root);
+	pgrac_put64(page_at(root) + 32, root);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
 	assert_string_equal(error, "directory page at page address 3 is reached twice (chains share it or loop)");
 	bd_image_release(&io, &l);
 
 	/* ... or beyond the end of the device */
-	bd_put64(page_at(root) + 32, NPAGES + 5);
+	pgrac_put64(page_at(root) + 32, NPAGES + 5);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
 	assert_string_equal(error, "directory page address 517 lies outside the metadata pages (3 .. 15)");
 	bd_image_release(&io, &l);
 
 	/* ... or at the superblock */
-	bd_put64(page_at(root) + 32, 1);
+	pgrac_put64(page_at(root) + 32, 1);
 	bd_page_seal(page_at(root));
 	assert_false(bd_image_load(&io, &l, error, sizeof(error)));
 	assert_string_equal(error, "directory page address 1 lies outside the metadata pages (3 .. 15)");
@@ -685,7 +685,7 @@ add_second_directory_page(uint32 rel, uint32 extent)
 	e.inline_extents[0] = extent;
 	bd_dir_entry_encode(page_at(4), 0, &e);
 	bd_page_seal(page_at(4));
-	bd_put64(page_at(l.sb.directory_root) + 32, 4);
+	pgrac_put64(page_at(l.sb.directory_root) + 32, 4);
 	bd_page_seal(page_at(l.sb.directory_root));
 	bd_allocator_mark(&l.alloc, extent);
 	bd_alloc_page_encode(&l.alloc, 0, 0, page_at(BD_FIRST_ALLOC_MAP_PAGE));
@@ -857,7 +857,7 @@ test_check_short_map_and_loop(void **state)
 	bd_map_page_set(page_at(MAP_PAGE), 0, 18);
 	bd_map_page_set(page_at(MAP_PAGE), 1, 19);
 	bd_page_seal(page_at(MAP_PAGE));
-	bd_put64(page_at(root) + 32, root);
+	pgrac_put64(page_at(root) + 32, root);
 	bd_page_seal(page_at(root));
 
 	assert_true(bd_image_check(&io, &l, error, sizeof(error)));

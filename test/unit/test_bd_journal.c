@@ -175,7 +175,7 @@ test_header_fields_refused(void **state)
 	memset(j.header, 0, 8);
 	assert_int_equal(bd_journal_decode_header(j.header, &h), BD_JOURNAL_BAD_MAGIC);
 	make_journal(&j);
-	bd_put16(j.header + 4, BD_JOURNAL_VERSION + 1);
+	pgrac_put16(j.header + 4, BD_JOURNAL_VERSION + 1);
 	assert_int_equal(bd_journal_decode_header(j.header, &h), BD_JOURNAL_BAD_VERSION);
 	/* an empty journal is never valid, even with a matching CRC */
 	make_journal(&j);

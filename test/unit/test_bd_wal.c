@@ -258,11 +258,11 @@ test_decode_refuses_malformed_fields(void **state)
 	EXPECT_REFUSED(recbuf[20 + 10] = 0x80, "page 0: unknown flags 0x80");
 	EXPECT_REFUSED(recbuf[20 + 11] = 0, "page 0: invalid patch count 0");
 	/* a patch aimed at the page header (LSN, checksum) */
-	EXPECT_REFUSED(bd_put16(recbuf + 32, 16), "page 0, patch 0: range 16+1 is outside the page body or overlaps");
+	EXPECT_REFUSED(pgrac_put16(recbuf + 32, 16), "page 0, patch 0: range 16+1 is outside the page body or overlaps");
 	/* a patch running past the end of the page */
-	EXPECT_REFUSED(bd_put16(recbuf + 32, 8192), "page 0, patch 0: range 8192+1 is outside the page body or overlaps");
+	EXPECT_REFUSED(pgrac_put16(recbuf + 32, 8192), "page 0, patch 0: range 8192+1 is outside the page body or overlaps");
 	/* a patch of no bytes */
-	EXPECT_REFUSED(bd_put16(recbuf + 34, 0), "page 0, patch 0: range 336+0 is outside the page body or overlaps");
+	EXPECT_REFUSED(pgrac_put16(recbuf + 34, 0), "page 0, patch 0: range 336+0 is outside the page body or overlaps");
 	/* claims a full image it does not carry */
 	EXPECT_REFUSED((recbuf[20 + 10] = 1, recbuf[20 + 11] = 0), "page 0: malformed full image");
 #undef EXPECT_REFUSED

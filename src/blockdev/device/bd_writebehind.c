@@ -49,7 +49,6 @@
  */
 #include "postgres.h"
 
-#include <dlfcn.h>
 #include <sys/uio.h>
 
 #include "miscadmin.h"
@@ -69,6 +68,7 @@
 
 #include "blockdev/device/bd_dataio.h"
 #include "pgrac/bd_wb_policy.h"
+#include "util/pgrac_util.h"
 
 /* blocks per slot: 128 kB, the largest single write the writer makes */
 #define WB_SLOT_BLOCKS	16
@@ -186,7 +186,6 @@ void
 bd_writebehind_register(void)
 {
 	BackgroundWorker worker;
-	Dl_info		self;
 
 	if (!bd_writebehind_enabled())
 		return;
@@ -196,14 +195,7 @@ bd_writebehind_register(void)
 	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
 	worker.bgw_restart_time = 1;
 
-	/*
-	 * The worker loads the library this very code came from: a test build is
-	 * preloaded by absolute path, and "pgrac_storage" would find the
-	 * installed one instead.
-	 */
-	if (dladdr((void *) bd_writebehind_register, &self) == 0 || self.dli_fname == NULL)
-		elog(FATAL, "pgrac write-behind: could not find the path of the pgrac_storage library");
-	strlcpy(worker.bgw_library_name, self.dli_fname, sizeof(worker.bgw_library_name));
+	pgrac_library_path(worker.bgw_library_name, sizeof(worker.bgw_library_name));
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "bd_writebehind_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pgrac write-behind");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pgrac write-behind");

@@ -33,13 +33,13 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_tablespace.h"
-#include "commands/defrem.h"
 #include "commands/tablespace.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/memutils.h"
 
 #include "blockdev/forks/bd_forks.h"
+#include "util/pgrac_util.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 static object_access_hook_type prev_object_access = NULL;
@@ -50,38 +50,23 @@ static List *dropped_databases = NIL;
 static void
 check_utility(Node *parsetree)
 {
-	ListCell   *lc;
-
-	switch (nodeTag(parsetree))
+	switch (pgrac_file_copy_statement(parsetree))
 	{
-		case T_CreatedbStmt:
-			foreach(lc, ((CreatedbStmt *) parsetree)->options)
-			{
-				DefElem    *opt = lfirst(lc);
-
-				if (strcmp(opt->defname, "strategy") == 0 &&
-					pg_strcasecmp(defGetString(opt), "file_copy") == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported on the block device"),
-							 errdetail("FILE_COPY copies the template's files, and relation data lives in the block device, not in files."),
-							 errhint("Use STRATEGY WAL_LOG, the default.")));
-			}
+		case PGRAC_CREATE_DATABASE_FILE_COPY:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("CREATE DATABASE with STRATEGY FILE_COPY is not supported on the block device"),
+					 errdetail("FILE_COPY copies the template's files, and relation data lives in the block device, not in files."),
+					 errhint("Use STRATEGY WAL_LOG, the default.")));
 			break;
-		case T_AlterDatabaseStmt:
-			foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
-			{
-				DefElem    *opt = lfirst(lc);
-
-				if (strcmp(opt->defname, "tablespace") == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("ALTER DATABASE ... SET TABLESPACE is not supported on the block device"),
-							 errdetail("It copies the database's files, and relation data lives in the block device, not in files."),
-							 errhint("Move relations one by one with ALTER TABLE ... SET TABLESPACE, or ALTER TABLE ALL IN TABLESPACE ... SET TABLESPACE.")));
-			}
+		case PGRAC_ALTER_DATABASE_SET_TABLESPACE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ALTER DATABASE ... SET TABLESPACE is not supported on the block device"),
+					 errdetail("It copies the database's files, and relation data lives in the block device, not in files."),
+					 errhint("Move relations one by one with ALTER TABLE ... SET TABLESPACE, or ALTER TABLE ALL IN TABLESPACE ... SET TABLESPACE.")));
 			break;
-		default:
+		case PGRAC_NO_FILE_COPY:
 			break;
 	}
 }

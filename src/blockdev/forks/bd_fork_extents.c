@@ -127,7 +127,7 @@ bd_extents_append(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 extent)
 				uint8	   *pp = page_ptr(prev);
 
 				bd_change_touch(c, prev);
-				bd_put64(pp + 32, map);
+				pgrac_put64(pp + 32, map);
 			}
 			if (bd->map_index_valid && f->nmap == bd_map_pages_for(idx))
 				bd_map_index_push(f, map);
@@ -135,7 +135,7 @@ bd_extents_append(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 extent)
 		bd_change_touch(c, map);
 		p = page_ptr(map);
 		bd_map_page_set(p, pos, extent);
-		bd_put32(p + 40, pos + 1);
+		pgrac_put32(p + 40, pos + 1);
 	}
 	e->nextents++;
 }
@@ -177,7 +177,7 @@ bd_extents_trim(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 keep)
 				/* the page holding index keep goes entirely */
 				map = first;
 				bd_change_touch(c, prev);
-				bd_put64(page_ptr(prev) + 32, 0);
+				pgrac_put64(page_ptr(prev) + 32, 0);
 			}
 			else
 			{
@@ -186,9 +186,9 @@ bd_extents_trim(BdChange *c, BdForkEntry *f, BdDirEntry *e, uint32 keep)
 				bd_change_touch(c, first);
 				for (uint32 i = pos; i < BD_MAP_EXTENTS_PER_PAGE; i++)
 					bd_map_page_set(p, i, 0);
-				bd_put32(p + 40, pos);
+				pgrac_put32(p + 40, pos);
 				map = bd_map_page_next(p);
-				bd_put64(p + 32, 0);
+				pgrac_put64(p + 32, 0);
 			}
 		}
 		while (map != 0)

@@ -149,7 +149,7 @@ bd_slot_find_free(BdChange *c, uint64 *page_out, int *slot_out)
 	bd_dir_page_init(page_ptr(newp), newp, 0, 0);
 	bd_change_touch_whole(c, newp);
 	bd_change_touch(c, bd->dir_last);
-	bd_put64(page_ptr(bd->dir_last) + 32, newp);
+	pgrac_put64(page_ptr(bd->dir_last) + 32, newp);
 	bd->dir_last = newp;
 	bd->dir_hint = newp;
 	*page_out = newp;

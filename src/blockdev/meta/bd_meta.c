@@ -119,7 +119,7 @@ bd_change_touch(BdChange *c, uint64 address)
 	if (c->npages == BD_WAL_MAX_PAGES)
 		elog(PANIC, "block-device metadata change touches more than %d pages",
 			 BD_WAL_MAX_PAGES);
-	Assert(bd_page_check(page_ptr(address), bd_get16(page_ptr(address) + 4), address) == BD_PAGE_OK);
+	Assert(bd_page_check(page_ptr(address), pgrac_get16(page_ptr(address) + 4), address) == BD_PAGE_OK);
 	if (change_before == NULL)
 		change_before = bd_meta_palloc((Size) BD_WAL_MAX_PAGES * BD_PAGE_SIZE);
 	memcpy(change_before + (Size) c->npages * BD_PAGE_SIZE, page_ptr(address), BD_PAGE_SIZE);

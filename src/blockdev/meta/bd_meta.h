@@ -18,8 +18,8 @@
 #include "pgrac/bd_layout.h"
 #include "blockdev/device/bd_dataio.h"
 
-/* the resource manager's id: the cache logs its changes under it (redo/bd_rmgr.c) */
-#define PGRAC_RMGR_ID	RM_EXPERIMENTAL_ID
+/* the cache logs its changes under the product's resource manager */
+#include "pgrac/pgrac_wal.h"
 
 /* partitions of the fork table (a power of two); each has an LWLock */
 #define BD_FORK_PARTITIONS	16

@@ -65,6 +65,19 @@ sub psql_start
 
 my $relfilenode = $node->safe_psql('postgres', q{SELECT relfilenode FROM pg_class WHERE relname = 'r'});
 
+# A pg_prewarm() read of r held for $ms after it sampled "on" at block 0,
+# returned once the server log says it is held.
+sub hold_reader
+{
+	my ($ms, $out, $err) = @_;
+	my $off = -s $node->logfile;
+	my $reader = psql_start(
+		"SET pgrac.checksum_test_pause_relfilenode = $relfilenode; SET pgrac.checksum_test_pause_ms = $ms;"
+		  . " SELECT pg_prewarm('r', 'read')", $out, $err);
+	$node->wait_for_log(qr/read paused after sampling state "on"/, $off);
+	return $reader;
+}
+
 # One round: a reader of block 0 of r paused after it sampled "on"; a
 # disable (skipping inprogress-off or not) that waits for the reader; block
 # 0 changed and written by the checkpointer in the state the disable
@@ -73,11 +86,7 @@ sub race_round
 {
 	my ($skip) = @_;
 	my ($rout, $rerr, $dout, $derr) = ('', '', '', '');
-	my $off = -s $node->logfile;
-	my $reader = psql_start(
-		"SET pgrac.checksum_test_pause_relfilenode = $relfilenode; SET pgrac.checksum_test_pause_ms = 6000;"
-		  . " SELECT pg_prewarm('r', 'read')", \$rout, \$rerr);
-	$node->wait_for_log(qr/read paused after sampling state "on"/, $off);
+	my $reader = hold_reader(6000, \$rout, \$rerr);
 	my $disabler = psql_start(
 		"SET pgrac.checksum_test_skip_inprogress_off = " . ($skip ? 'on' : 'off') . "; SELECT t.disable()",
 		\$dout, \$derr);
@@ -109,11 +118,7 @@ like(slurp_file($node->logfile), qr/state changed from "on" to "inprogress-off"/
 enable_fully();
 {
 	my ($o1, $e1, $o2, $e2) = ('', '', '', '');
-	my $off = -s $node->logfile;
-	my $reader = psql_start(
-		"SET pgrac.checksum_test_pause_relfilenode = $relfilenode; SET pgrac.checksum_test_pause_ms = 4000;"
-		  . " SELECT pg_prewarm('r', 'read')", \$o1, \$e1);
-	$node->wait_for_log(qr/read paused after sampling state "on"/, $off);
+	my $reader = hold_reader(4000, \$o1, \$e1);
 	my $disabler = psql_start('SELECT t.disable()', \$o2, \$e2);
 	$node->poll_query_until('postgres', state_is('inprogress-off')) or die 'no inprogress-off';
 	$node->stop('immediate');
@@ -128,11 +133,7 @@ enable_fully();
 enable_fully();
 {
 	my ($o1, $e1, $o2, $e2) = ('', '', '', '');
-	my $off = -s $node->logfile;
-	my $reader = psql_start(
-		"SET pgrac.checksum_test_pause_relfilenode = $relfilenode; SET pgrac.checksum_test_pause_ms = 3000;"
-		  . " SELECT pg_prewarm('r', 'read')", \$o1, \$e1);
-	$node->wait_for_log(qr/read paused after sampling state "on"/, $off);
+	my $reader = hold_reader(3000, \$o1, \$e1);
 	my $disabler = psql_start('SELECT t.disable()', \$o2, \$e2);
 	$node->poll_query_until('postgres', state_is('inprogress-off')) or die 'no inprogress-off';
 	$node->safe_psql('postgres',

@@ -48,7 +48,6 @@ OBJS = \
 
 EXTENSION = pgrac_storage
 DATA = \
-	sql/pgrac_storage--1.2.sql \
 	sql/pgrac_storage--1.1.sql \
 	sql/pgrac_storage--1.0.sql \
 	sql/pgrac_storage--1.0.control \

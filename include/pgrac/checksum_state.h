@@ -71,7 +71,8 @@ typedef enum PgracChecksumRefusal
 	PGRAC_CHECKSUM_REFUSAL_WAL_LOG_HINTS,	/* wal_log_hints is off */
 	PGRAC_CHECKSUM_REFUSAL_FULL_PAGE_WRITES,	/* full_page_writes is off */
 	PGRAC_CHECKSUM_REFUSAL_CORE_CHECKSUMS,	/* core data_checksums is on */
-	PGRAC_CHECKSUM_REFUSAL_NOT_SWEEPING,	/* sweep done outside inprogress-on */
+	PGRAC_CHECKSUM_REFUSAL_NOT_SWEEPING,	/* sweep done outside
+											 * inprogress-on */
 	PGRAC_CHECKSUM_REFUSAL_NOT_DISABLING,	/* disable done outside
 											 * inprogress-off */
 	PGRAC_CHECKSUM_REFUSAL_UNKNOWN_STATE,	/* asked during a recovery that

@@ -104,8 +104,8 @@ typedef struct ChecksumShared
 	ChecksumDbResult db_result;
 
 	/*
-	 * One slot per process: the word it sampled for the I/O it is doing,
-	 * or 0.  Indexed by ProcNumber (backends and auxiliary processes).
+	 * One slot per process: the word it sampled for the I/O it is doing, or
+	 * 0.  Indexed by ProcNumber (backends and auxiliary processes).
 	 */
 	int			nslots;
 	pg_atomic_uint64 slots[FLEXIBLE_ARRAY_MEMBER];

@@ -203,7 +203,7 @@ checksum_shmem_install(void)
 void
 checksum_set_error(const char *fmt,...)
 {
-	char		text[256];
+	char text[	256];
 	TimestampTz now = GetCurrentTimestamp();
 	va_list		ap;
 

@@ -286,14 +286,14 @@ checksum_startup_checks(PgracChecksumState state)
 	if (!pgrac_checksum_layer && state != PGRAC_CHECKSUMS_OFF)
 	{
 		/*
-		 * pg_checksums --enable rewrote every page with core's checksum:
-		 * the layer's state no longer means anything.
+		 * pg_checksums --enable rewrote every page with core's checksum: the
+		 * layer's state no longer means anything.
 		 */
 		if (DataChecksumsEnabled())
 		{
 			PgracChecksumTransition t = {.lsn = checksum_shared->file.nentries > 0 ?
 				checksum_shared->file.entries[checksum_shared->file.nentries - 1].lsn + 1 : 1,
-				.time = GetCurrentTimestamp(),.from = state,.to = PGRAC_CHECKSUMS_OFF};
+			.time = GetCurrentTimestamp(),.from = state,.to = PGRAC_CHECKSUMS_OFF};
 
 			pgrac_checksum_file_append(&checksum_shared->file, &t);
 			checksum_write_file(&checksum_shared->file, FATAL);
@@ -350,9 +350,9 @@ checksum_redo(XLogReaderState *record)
 	decode_record(record, &rec);
 
 	/*
-	 * A server without the layer cannot follow a primary that starts
-	 * setting checksums: its own writes would carry none, and once it
-	 * verifies (or is promoted and the layer turned on) they would fail.
+	 * A server without the layer cannot follow a primary that starts setting
+	 * checksums: its own writes would carry none, and once it verifies (or is
+	 * promoted and the layer turned on) they would fail.
 	 */
 	if (!pgrac_checksum_layer && rec.from == PGRAC_CHECKSUMS_OFF && rec.to != PGRAC_CHECKSUMS_OFF)
 		ereport(FATAL,
@@ -427,9 +427,9 @@ checksum_redo_cleanup(void)
 	{
 		/*
 		 * The recovery began before the oldest transition the file still
-		 * remembers and replayed none.  Off is the state that can never
-		 * fail a page: nothing is verified until checksums are enabled
-		 * again, with a full sweep.
+		 * remembers and replayed none.  Off is the state that can never fail
+		 * a page: nothing is verified until checksums are enabled again, with
+		 * a full sweep.
 		 */
 		PgracChecksumTransition t = {.lsn = end,.time = GetCurrentTimestamp(),
 		.from = PGRAC_CHECKSUMS_OFF,.to = PGRAC_CHECKSUMS_OFF};
@@ -465,7 +465,7 @@ checksum_desc(StringInfo buf, XLogReaderState *record)
 {
 	PgracChecksumWalRecord rec;
 	char		error[256];
-	char		text[256];
+	char text[	256];
 
 	if (!pgrac_checksum_wal_decode((const uint8 *) XLogRecGetData(record),
 								   XLogRecGetDataLen(record), &rec, error, sizeof(error)))

@@ -157,9 +157,9 @@ sweep_fork(Relation rel, ForkNumber fork, BufferAccessStrategy strategy, int *co
 
 	/*
 	 * Heap pages keep pd_lower and pd_upper honest, so their image may leave
-	 * out the hole; other forks and access methods keep data where a
-	 * standard page has its hole (the visibility map and free space map
-	 * do), so their image is taken whole.
+	 * out the hole; other forks and access methods keep data where a standard
+	 * page has its hole (the visibility map and free space map do), so their
+	 * image is taken whole.
 	 */
 	bool		page_std = fork == MAIN_FORKNUM && rel->rd_rel->relam == HEAP_TABLE_AM_OID;
 
@@ -232,39 +232,65 @@ sweep_relation(Oid relid, BufferAccessStrategy strategy, int *cost)
 	return current;
 }
 
-/* Relations with storage to sweep, except the ones in done. */
-static List *
-list_relations(bool do_shared, List *done)
+/*
+ * Scan a catalog in a transaction of its own, calling collect for each
+ * tuple with CurrentMemoryContext the caller's, so that what it keeps
+ * outlives the transaction.
+ */
+static void
+scan_catalog(Oid catalog, void (*collect) (HeapTuple tup, void *arg), void *arg)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	List	   *rels = NIL;
-	Relation	pg_class;
+	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
-	pg_class = table_open(RelationRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(pg_class, 0, NULL);
+	rel = table_open(catalog, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
 	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
 	{
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
-		MemoryContext old;
+		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		if (!RELKIND_HAS_STORAGE(form->relkind) ||
-			form->relpersistence == RELPERSISTENCE_TEMP ||
-			(form->relisshared && !do_shared) ||
-			list_member_oid(done, form->oid))
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		rels = lappend_oid(rels, form->oid);
+		collect(tup, arg);
 		MemoryContextSwitchTo(old);
 	}
 	table_endscan(scan);
-	table_close(pg_class, AccessShareLock);
+	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(caller);
-	return rels;
+}
+
+typedef struct RelationListing
+{
+	bool		do_shared;
+	List	   *done;
+	List	   *rels;
+} RelationListing;
+
+static void
+collect_relation(HeapTuple tup, void *arg)
+{
+	RelationListing *l = arg;
+	Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+	if (!RELKIND_HAS_STORAGE(form->relkind) ||
+		form->relpersistence == RELPERSISTENCE_TEMP ||
+		(form->relisshared && !l->do_shared) ||
+		list_member_oid(l->done, form->oid))
+		return;
+	l->rels = lappend_oid(l->rels, form->oid);
+}
+
+/* Relations with storage to sweep, except the ones in done. */
+static List *
+list_relations(bool do_shared, List *done)
+{
+	RelationListing l = {.do_shared = do_shared,.done = done,.rels = NIL};
+
+	scan_catalog(RelationRelationId, collect_relation, &l);
+	return l.rels;
 }
 
 static ChecksumDbResult
@@ -324,39 +350,28 @@ pgrac_checksum_db_main(Datum arg)
 
 /* ---- the launcher ---- */
 
+static void
+collect_database(HeapTuple tup, void *arg)
+{
+	List	  **dbs = arg;
+	Form_pg_database form = (Form_pg_database) GETSTRUCT(tup);
+	SweptDatabase *db;
+
+	/* partly dropped: never read again, only dropped */
+	if (database_is_invalid_form(form))
+		return;
+	db = palloc(sizeof(SweptDatabase));
+	db->oid = form->oid;
+	strlcpy(db->name, NameStr(form->datname), sizeof(db->name));
+	*dbs = lappend(*dbs, db);
+}
+
 static List *
 list_databases(void)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	List	   *dbs = NIL;
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
 
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database form = (Form_pg_database) GETSTRUCT(tup);
-		MemoryContext old;
-		SweptDatabase *db;
-
-		/* partly dropped: never read again, only dropped */
-		if (database_is_invalid_form(form))
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		db = palloc(sizeof(SweptDatabase));
-		db->oid = form->oid;
-		strlcpy(db->name, NameStr(form->datname), sizeof(db->name));
-		dbs = lappend(dbs, db);
-		MemoryContextSwitchTo(old);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(caller);
+	scan_catalog(DatabaseRelationId, collect_database, &dbs);
 	return dbs;
 }
 

@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 	{
 		PgracChecksumWalRecord rec;
 		uint8		again[PGRAC_CHECKSUM_WAL_SIZE];
-		char		text[256];
+		char text[	256];
 
 		if (!pgrac_checksum_wal_decode(data + 1, size - 1, &rec, error, sizeof(error)))
 			return 0;

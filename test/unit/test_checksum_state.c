@@ -125,7 +125,10 @@ test_refusals(void **unused)
 		assert_int_equal(d.verdict, PGRAC_CHECKSUM_MOVE);
 	}
 
-	/* a sweep ends only in inprogress-on; a disable completes only from inprogress-off */
+	/*
+	 * a sweep ends only in inprogress-on; a disable completes only from
+	 * inprogress-off
+	 */
 	expect_refusal(PGRAC_CHECKSUMS_OFF, PGRAC_CHECKSUM_SWEEP_DONE, &good, PGRAC_CHECKSUM_REFUSAL_NOT_SWEEPING);
 	expect_refusal(PGRAC_CHECKSUMS_ON, PGRAC_CHECKSUM_SWEEP_DONE, &good, PGRAC_CHECKSUM_REFUSAL_NOT_SWEEPING);
 	expect_refusal(PGRAC_CHECKSUMS_INPROGRESS_OFF, PGRAC_CHECKSUM_SWEEP_DONE, &good, PGRAC_CHECKSUM_REFUSAL_NOT_SWEEPING);
@@ -312,7 +315,7 @@ test_wal_record(void **unused)
 				d;
 	uint8		buf[PGRAC_CHECKSUM_WAL_SIZE];
 	char		error[256],
-				text[256];
+	text[		256];
 
 	(void) unused;
 	pgrac_checksum_wal_encode(&r, buf);

@@ -20,9 +20,10 @@
 #    The ratio online/offline is taken per round (goal: at most 1.5).
 # 2. TPS during the sweep at the default throttling: pgbench TPC-B,
 #    2 clients, LOAD_SECONDS s, on the online cluster with the state off,
-#    then again right after pgrac_enable_checksums() (cost_delay 0, the
-#    default); the ratio per round.  The sweep's wall time under that load
-#    is recorded too.
+#    then again started together with pgrac_enable_checksums() (cost_delay
+#    0, the default), its TPS the mean of pgbench's per-second reports over
+#    the seconds the sweep lasted; the ratio per round.  The sweep's wall
+#    time under that load is taken by polling the state.
 # 3. Steady state, ROUNDS rounds, the order rotated each round:
 #    none     the layer not in the stack (pgrac.checksum_layer = off),
 #             wal_log_hints = off: a cluster without checksums
@@ -30,7 +31,7 @@
 #    layer    the layer in the stack, state on (the online cluster)
 #    core     data_checksums = on (the core cluster), layer off
 #    pgbench select-only and TPC-B, 2 clients, BENCH_SECONDS s each, after
-#    a 5 s warm-up; shared_buffers 128MB, so that reads and writes reach
+#    the database is read into the page cache and a 5 s warm-up; shared_buffers 128MB, so that reads and writes reach
 #    the storage manager (from and into the kernel's page cache).  Ratios
 #    per round against core and against none.
 # 4. Instructions (callgrind, deterministic), a single-user backend each:
@@ -41,7 +42,8 @@
 #    compute checksums (core's pg_checksum_page, the layer's
 #    pgrac_page_verify and pgrac_page_copy_set_checksum).
 #
-# Settings: SCALE (150), ENABLE_ROUNDS (3), LOAD_SECONDS (30), ROUNDS (5),
+# Settings: PARTS ("enable steady instructions": 1 and 2, 3, 4), SCALE
+# (150), ENABLE_ROUNDS (3), LOAD_SECONDS (30), ROUNDS (5),
 # BENCH_SECONDS (10), CG_BLOCKS (20000), SYNC_COMMIT (off), BENCH_PORT
 # (55651), BENCH_DIR.  Writes results.md and raw.csv into
 # build/bench-results/checksums-<time>/ and prints the report.  Not part
@@ -60,6 +62,8 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CG_BLOCKS=${CG_BLOCKS:-20000}
 SYNC_COMMIT=${SYNC_COMMIT:-off}
 PORT=${BENCH_PORT:-55651}
+PARTS=${PARTS:-"enable steady instructions"}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root: the page cache is dropped before each timed enable"
 "$PGRAC_ROOT/src/build/postgres.sh"
@@ -106,6 +110,12 @@ pgbench_tps() {	# extra pgbench arguments...
 		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
 }
 copy_cluster() { rm -rf "${WORK:?}/$2"; cp -a "$WORK/$1" "$WORK/$2"; }
+# the database into the kernel's page cache (each cluster is a separate
+# copy, and the timed enables drop the cache), so that the TPS runs
+# compare code paths rather than who read from the disk first
+warm() {
+	sql "SELECT sum(pg_prewarm(oid, 'read')) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'i')" >/dev/null
+}
 
 # ---- the clusters ----
 say "initialising pgbench scale $SCALE"
@@ -133,6 +143,7 @@ copy_cluster online core
 as_os_user "$BINDIR/pg_checksums" --enable -D "$WORK/core" >/dev/null
 
 # ---- 1 and 2: enabling ----
+part enable || ENABLE_ROUNDS=0
 for round in $(seq 1 "$ENABLE_ROUNDS"); do
 	order="offline online"
 	[ $(( round % 2 )) -eq 0 ] && order="online offline"
@@ -161,16 +172,25 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 	done
 
 	start online on on
+	warm
 	pgbench_tps -T 5 >/dev/null
 	record load "$round" idle tps "$(pgbench_tps -T "$LOAD_SECONDS")"
+	# pgbench in the background, reporting every second; the sweep is
+	# timed by polling its state, and its TPS is the mean of the seconds
+	# it covered
+	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -c 2 -j 2 -P 1 -T "$LOAD_SECONDS" \
+		postgres >/dev/null 2>"$WORK/load.progress" &
+	load_pid=$!
 	t0=$(now_ms)
 	sql "SELECT pgrac.pgrac_enable_checksums()" >/dev/null
-	record load "$round" sweep tps "$(pgbench_tps -T "$LOAD_SECONDS")"
-	after_load=$(state)
-	[ "$after_load" = inprogress-on ] || say "the sweep ended within the $LOAD_SECONDS s run"
-	record load "$round" sweep still_sweeping_at_end "$([ "$after_load" = inprogress-on ] && echo 1 || echo 0)"
 	wait_state on 3600 >/dev/null
-	record load "$round" sweep sweep_ms $(( $(now_ms) - t0 ))
+	sweep_ms=$(( $(now_ms) - t0 ))
+	record load "$round" sweep sweep_ms "$sweep_ms"
+	record load "$round" sweep sweep_within_run "$(kill -0 "$load_pid" 2>/dev/null && echo 1 || echo 0)"
+	wait "$load_pid"
+	record load "$round" sweep tps "$(awk -v lim="$(( sweep_ms / 1000 ))" '
+		/^progress: / { t = $2 + 0; if (t <= lim || n == 0) { s += $4; n++ } }
+		END { if (n) printf "%.1f", s / n }' "$WORK/load.progress")"
 	sql "SELECT pgrac.pgrac_disable_checksums()" >/dev/null
 	stop online
 	say "load round $round/$ENABLE_ROUNDS: $(grep "^load,$round," "$RAW" | cut -d, -f3-5 | tr '\n' ' ')"
@@ -193,10 +213,12 @@ start_config() {
 	core) start core off off ;;
 	esac
 }
+part steady || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
 	for k in 0 1 2 3; do
 		cfg=${configs[$(( (k + round - 1) % 4 ))]}
 		start_config "$cfg"
+		warm
 		pgbench_tps -S -T 5 >/dev/null
 		record steady "$round" "$cfg" select_tps "$(pgbench_tps -S -T "$SECONDS_PER_RUN")"
 		record steady "$round" "$cfg" tpcb_tps "$(pgbench_tps -T "$SECONDS_PER_RUN")"
@@ -232,7 +254,9 @@ INSERT INTO cg_writes SELECT g, repeat('x', 100) FROM generate_series(1, $rows) 
 CHECKPOINT;
 DROP TABLE cg_writes;
 SQL
-for cfg in "${configs[@]}"; do
+cg_configs=("${configs[@]}")
+part instructions || cg_configs=()
+for cfg in "${cg_configs[@]}"; do
 	say "callgrind: $cfg"
 	p=$WORK/cg-read-$cfg
 	single_user "$cfg" pg_prewarm 16MB "$WORK/reads.sql" "$p"
@@ -274,47 +298,53 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 	bench_environment "$WORK"
 	echo "Database: pgbench scale $SCALE, $(( db_bytes / 1024 / 1024 )) MB; shared_buffers 128MB; synchronous_commit = $SYNC_COMMIT."
 	echo
-	echo "## Enabling: online sweep against pg_checksums --enable, cold page cache, $ENABLE_ROUNDS rounds"
-	echo
-	echo "| | median ms | per-round ratio online/offline, median [range] |"
-	echo "|---|---|---|"
-	echo "| pg_checksums --enable (server down) | $(median_of enable ms offline) | |"
-	echo "| pgrac_enable_checksums(0), until on | $(median_of enable ms online) | $(ratio enable ms online offline) |"
-	echo
-	echo "WAL written by one online enable: $(median_of enable wal_bytes online) bytes (full-page images of every page; pg_checksums writes none)."
-	echo
-	echo "## pgbench TPC-B (2 clients, $LOAD_SECONDS s) during the sweep, default throttling (cost_delay 0)"
-	echo
-	echo "| | median TPS | ratio to no sweep, per round |"
-	echo "|---|---|---|"
-	echo "| no sweep (state off) | $(median_of load tps idle) | |"
-	echo "| during the sweep | $(median_of load tps sweep) | $(ratio load tps sweep idle) |"
-	echo
-	echo "Sweep wall time under that load: $(median_of load sweep_ms sweep) ms (median); runs where the sweep was still running when pgbench ended: $(awk -F, '$4 == "still_sweeping_at_end" { s += $5; n++ } END { printf "%d of %d", s, n }' "$RAW")."
-	echo
-	echo "## Steady state, $ROUNDS rounds, order rotated; 2 clients, $SECONDS_PER_RUN s per run"
-	echo
-	echo "| config | select-only TPS | /core | /none | TPC-B TPS | /core | /none |"
-	echo "|---|---|---|---|---|---|---|"
-	for cfg in "${configs[@]}"; do
-		echo "| $cfg | $(median_of steady select_tps "$cfg") | $(ratio steady select_tps "$cfg" core) | $(ratio steady select_tps "$cfg" none) | $(median_of steady tpcb_tps "$cfg") | $(ratio steady tpcb_tps "$cfg" core) | $(ratio steady tpcb_tps "$cfg" none) |"
-	done
-	echo
-	echo "Verification failures counted by the layer during its runs: $(awk -F, '$4 == "failures" { print $5 }' "$RAW" | sort -u | tr '\n' ' ')"
-	echo
-	echo "## Instructions (callgrind)"
-	echo
-	echo "Per block read: pg_prewarm('pgbench_accounts', 'buffer') over $CG_BLOCKS blocks, 16 MB of shared buffers. Per buffer written: CHECKPOINT after an INSERT of $rows rows."
-	echo
-	echo "| config | per read, all | per read, checksum (core / layer) | per buffer written, CheckPointBuffers | per write, checksum (core / layer) | buffers written |"
-	echo "|---|---|---|---|---|---|"
-	for cfg in "${configs[@]}"; do
-		w=$(value instructions buffers_written "$cfg")
-		echo "| $cfg | $(per "$(value instructions read_total "$cfg")" "$CG_BLOCKS") | $(per "$(value instructions read_core_checksum "$cfg")" "$CG_BLOCKS") / $(per "$(value instructions read_layer "$cfg")" "$CG_BLOCKS") | $(per "$(value instructions write_total "$cfg")" "$w") | $(per "$(value instructions write_core_checksum "$cfg")" "$w") / $(per "$(value instructions write_layer "$cfg")" "$w") | $w |"
-	done
-	echo
-	echo "(core: pg_checksum_page, inclusive; layer: pgrac_page_verify on reads and pgrac_page_copy_set_checksum on writes, inclusive: the copy and the checksum.)"
-	echo
+	if part enable; then
+		echo "## Enabling: online sweep against pg_checksums --enable, cold page cache, $ENABLE_ROUNDS rounds"
+		echo
+		echo "| | median ms | per-round ratio online/offline, median [range] |"
+		echo "|---|---|---|"
+		echo "| pg_checksums --enable (server down) | $(median_of enable ms offline) | |"
+		echo "| pgrac_enable_checksums(0), until on | $(median_of enable ms online) | $(ratio enable ms online offline) |"
+		echo
+		echo "WAL written by one online enable: $(median_of enable wal_bytes online) bytes (full-page images of every page; pg_checksums writes none)."
+		echo
+		echo "## pgbench TPC-B (2 clients, $LOAD_SECONDS s) during the sweep, default throttling (cost_delay 0)"
+		echo
+		echo "| | median TPS | ratio to no sweep, per round |"
+		echo "|---|---|---|"
+		echo "| no sweep (state off) | $(median_of load tps idle) | |"
+		echo "| during the sweep | $(median_of load tps sweep) | $(ratio load tps sweep idle) |"
+		echo
+		echo "TPS during the sweep: the mean of pgbench's per-second reports (-P 1) over the seconds the sweep lasted. Sweep wall time under that load: $(median_of load sweep_ms sweep) ms (median); it ended within the $LOAD_SECONDS s run in $(awk -F, '$4 == "sweep_within_run" { s += $5; n++ } END { printf "%d of %d", s, n }' "$RAW") rounds (if not, the TPS covers only the part of the sweep the run saw)."
+		echo
+	fi
+	if part steady; then
+		echo "## Steady state, $ROUNDS rounds, order rotated; 2 clients, $SECONDS_PER_RUN s per run"
+		echo
+		echo "| config | select-only TPS | /core | /none | TPC-B TPS | /core | /none |"
+		echo "|---|---|---|---|---|---|---|"
+		for cfg in "${configs[@]}"; do
+			echo "| $cfg | $(median_of steady select_tps "$cfg") | $(ratio steady select_tps "$cfg" core) | $(ratio steady select_tps "$cfg" none) | $(median_of steady tpcb_tps "$cfg") | $(ratio steady tpcb_tps "$cfg" core) | $(ratio steady tpcb_tps "$cfg" none) |"
+		done
+		echo
+		echo "Verification failures counted by the layer during its runs: $(awk -F, '$4 == "failures" { print $5 }' "$RAW" | sort -u | tr '\n' ' ')"
+		echo
+	fi
+	if part instructions; then
+		echo "## Instructions (callgrind)"
+		echo
+		echo "Per block read: pg_prewarm('pgbench_accounts', 'buffer') over $CG_BLOCKS blocks, 16 MB of shared buffers. Per buffer written: CHECKPOINT after an INSERT of $rows rows."
+		echo
+		echo "| config | per read, all | per read, checksum (core / layer) | per buffer written, CheckPointBuffers | per write, checksum (core / layer) | buffers written |"
+		echo "|---|---|---|---|---|---|"
+		for cfg in "${configs[@]}"; do
+			w=$(value instructions buffers_written "$cfg")
+			echo "| $cfg | $(per "$(value instructions read_total "$cfg")" "$CG_BLOCKS") | $(per "$(value instructions read_core_checksum "$cfg")" "$CG_BLOCKS") / $(per "$(value instructions read_layer "$cfg")" "$CG_BLOCKS") | $(per "$(value instructions write_total "$cfg")" "$w") | $(per "$(value instructions write_core_checksum "$cfg")" "$w") / $(per "$(value instructions write_layer "$cfg")" "$w") | $w |"
+		done
+		echo
+		echo "(core: pg_checksum_page, inclusive; layer: pgrac_page_verify on reads and pgrac_page_copy_set_checksum on writes, inclusive: the copy and the checksum.)"
+		echo
+	fi
 	echo "Raw values (part, round, config, metric, value): raw.csv beside this file."
 } >"$OUT/results.md"
 cat "$OUT/results.md"

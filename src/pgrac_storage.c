@@ -371,6 +371,15 @@ define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pgrac.checksum_sweep_workers",
+							"Background workers that share the sweep of each database when checksums are turned on.",
+							"Each sweeps its share of every fork (chunks of 16 MB); each takes a max_worker_processes slot. Read when a sweep starts.",
+							&pgrac_checksum_sweep_workers,
+							2, 1, CHECKSUM_MAX_SWEEP_WORKERS,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 #ifdef PGRAC_TEST_HOOKS
 	DefineCustomBoolVariable("pgrac.checksum_test_skip_inprogress_off",
 							 "Test builds only: pgrac_disable_checksums() goes from on to off directly.",

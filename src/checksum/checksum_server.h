@@ -24,6 +24,7 @@
 /* ---- settings (defined in pgrac_storage.c) ---- */
 
 extern PGDLLIMPORT bool pgrac_checksum_layer;
+extern PGDLLIMPORT int pgrac_checksum_sweep_workers;
 #ifdef PGRAC_TEST_HOOKS
 extern PGDLLIMPORT bool pgrac_checksum_test_skip_inprogress_off;
 extern PGDLLIMPORT int pgrac_checksum_test_pause_ms;
@@ -52,23 +53,6 @@ typedef enum ChecksumSweepPhase
 	CHECKSUM_PHASE_RETRY_WAIT,
 } ChecksumSweepPhase;
 
-typedef struct ChecksumProgress
-{
-	ChecksumSweepPhase phase;
-	int			worker_pid;		/* the database worker sweeping, or 0 */
-	TimestampTz started;
-	int64		databases_total;
-	int64		databases_done;
-	int64		relations_total;
-	int64		relations_done;
-	int64		blocks_total;	/* of the current relation fork */
-	int64		blocks_done;
-	Oid			current_database;
-	char		current_database_name[NAMEDATALEN];
-	Oid			current_relation;
-	char		current_relation_name[2 * NAMEDATALEN + 2];
-} ChecksumProgress;
-
 /* What the launcher asks of a database worker, and what it reports */
 typedef enum ChecksumDbResult
 {
@@ -77,6 +61,41 @@ typedef enum ChecksumDbResult
 	CHECKSUM_DB_ABORTED,		/* the state left inprogress-on */
 	CHECKSUM_DB_FAILED,
 } ChecksumDbResult;
+
+/*
+ * The sweep of a database is shared by pgrac.checksum_sweep_workers
+ * workers: in every fork, chunk c of CHECKSUM_SWEEP_CHUNK blocks belongs to
+ * worker (c + relation OID) % nworkers.  The owner of a block depends on
+ * nothing a worker measures (such as the fork's size), so every block
+ * that existed before the sweep began has exactly one owner, and a long
+ * run of blocks stays one sequential stream for the kernel's read-ahead.
+ */
+#define CHECKSUM_MAX_SWEEP_WORKERS	8
+#define CHECKSUM_SWEEP_CHUNK		2048	/* blocks: 16 MB of 8 kB pages */
+
+typedef struct ChecksumWorkerProgress
+{
+	int			pid;			/* 0: the slot is not in use */
+	ChecksumDbResult result;
+	int64		relations_total;
+	int64		relations_done;
+	int64		blocks_total;	/* of the current fork, this worker's share */
+	int64		blocks_done;
+	Oid			current_relation;
+	char		current_relation_name[2 * NAMEDATALEN + 2];
+} ChecksumWorkerProgress;
+
+typedef struct ChecksumProgress
+{
+	ChecksumSweepPhase phase;
+	TimestampTz started;
+	int64		databases_total;
+	int64		databases_done;
+	Oid			current_database;
+	char		current_database_name[NAMEDATALEN];
+	int			nworkers;		/* sweeping the current database */
+	ChecksumWorkerProgress workers[CHECKSUM_MAX_SWEEP_WORKERS];
+} ChecksumProgress;
 
 typedef struct ChecksumShared
 {
@@ -101,7 +120,6 @@ typedef struct ChecksumShared
 	uint64		sweep_word;		/* the word that made the state inprogress-on */
 	Oid			db_oid;
 	bool		db_do_shared;
-	ChecksumDbResult db_result;
 
 	/*
 	 * One slot per process: the word it sampled for the I/O it is doing, or

@@ -181,41 +181,57 @@ phase_name(ChecksumSweepPhase phase)
 	return "unknown";
 }
 
-/* The sweep, in the style of pg_stat_progress_*: a row while one runs. */
+/*
+ * The sweep, in the style of pg_stat_progress_*: while one runs, a row per
+ * database worker sweeping (pgrac.checksum_sweep_workers of them, each
+ * with its share of every fork), or one row without worker columns
+ * between databases and in the other phases.
+ */
 Datum
 pgrac_checksum_sweep_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ChecksumProgress p;
+	ChecksumProgress *p = palloc(sizeof(ChecksumProgress));
 	int			launcher;
-	Datum		values[13];
-	bool		nulls[13] = {0};
+	int			rows = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	SpinLockAcquire(&checksum_shared->mutex);
-	p = checksum_shared->progress;
+	*p = checksum_shared->progress;
 	launcher = checksum_shared->launcher_pid;
 	SpinLockRelease(&checksum_shared->mutex);
-	if (p.phase == CHECKSUM_PHASE_IDLE)
+	if (p->phase == CHECKSUM_PHASE_IDLE)
 		return (Datum) 0;
 
-	values[0] = Int32GetDatum(launcher);
-	values[1] = Int32GetDatum(p.worker_pid);
-	nulls[1] = p.worker_pid == 0;
-	values[2] = CStringGetTextDatum(phase_name(p.phase));
-	values[3] = timestamp_or_null(p.started, &nulls[3]);
-	values[4] = Int64GetDatum(p.databases_total);
-	values[5] = Int64GetDatum(p.databases_done);
-	values[6] = Int64GetDatum(p.relations_total);
-	values[7] = Int64GetDatum(p.relations_done);
-	values[8] = Int64GetDatum(p.blocks_total);
-	values[9] = Int64GetDatum(p.blocks_done);
-	values[10] = CStringGetTextDatum(p.current_database_name);
-	nulls[10] = p.current_database_name[0] == '\0';
-	values[11] = ObjectIdGetDatum(p.current_relation);
-	nulls[11] = p.current_relation == InvalidOid;
-	values[12] = CStringGetTextDatum(p.current_relation_name);
-	nulls[12] = p.current_relation_name[0] == '\0';
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	for (int i = 0; i <= CHECKSUM_MAX_SWEEP_WORKERS; i++)
+	{
+		ChecksumWorkerProgress none = {0};
+		ChecksumWorkerProgress *w = i < CHECKSUM_MAX_SWEEP_WORKERS ? &p->workers[i] : &none;
+		Datum		values[13];
+		bool		nulls[13] = {0};
+
+		/* the worker-less row only when no worker has one */
+		if (i < CHECKSUM_MAX_SWEEP_WORKERS ? w->pid == 0 : rows > 0)
+			continue;
+		rows++;
+		values[0] = Int32GetDatum(launcher);
+		values[1] = Int32GetDatum(w->pid);
+		nulls[1] = w->pid == 0;
+		values[2] = CStringGetTextDatum(phase_name(p->phase));
+		values[3] = timestamp_or_null(p->started, &nulls[3]);
+		values[4] = Int64GetDatum(p->databases_total);
+		values[5] = Int64GetDatum(p->databases_done);
+		values[6] = Int64GetDatum(w->relations_total);
+		values[7] = Int64GetDatum(w->relations_done);
+		values[8] = Int64GetDatum(w->blocks_total);
+		values[9] = Int64GetDatum(w->blocks_done);
+		values[10] = CStringGetTextDatum(p->current_database_name);
+		nulls[10] = p->current_database_name[0] == '\0';
+		values[11] = ObjectIdGetDatum(w->current_relation);
+		nulls[11] = w->current_relation == InvalidOid;
+		values[12] = CStringGetTextDatum(w->current_relation_name);
+		nulls[12] = w->current_relation_name[0] == '\0';
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

@@ -102,6 +102,12 @@ static uint32 wait_event_wait_xact = 0;
 /* the word that made the state inprogress-on, in the database worker */
 static uint64 sweep_word = 0;
 
+/* in a database worker: its slot, and how many share the database */
+static int	my_slot = 0;
+static int	my_nworkers = 1;
+
+#define MY_PROGRESS (checksum_shared->progress.workers[my_slot])
+
 /* ---- progress ---- */
 
 static void
@@ -145,9 +151,19 @@ throttle(int *cost)
 	ResetLatch(MyLatch);
 }
 
+/* Is chunk c of this relation's forks this worker's (checksum_server.h)? */
+static bool
+owns_chunk(Relation rel, BlockNumber c)
+{
+	return (c + RelationGetRelid(rel)) % my_nworkers == my_slot;
+}
+
 /*
- * Dirty every non-new page of one fork, logging a full-page image where
- * the fork is WAL-logged.  False when the state left the sweep's word.
+ * Dirty every non-new page of this worker's share of one fork, logging a
+ * full-page image where the fork is WAL-logged.  False when the state left
+ * the sweep's word.  The size is read once: a block added later was
+ * written by a process that had absorbed inprogress-on (the launcher
+ * waited for every transaction older than it), so it has its checksum.
  */
 static bool
 sweep_fork(Relation rel, ForkNumber fork, BufferAccessStrategy strategy, int *cost)
@@ -163,15 +179,27 @@ sweep_fork(Relation rel, ForkNumber fork, BufferAccessStrategy strategy, int *co
 	 */
 	bool		page_std = fork == MAIN_FORKNUM && rel->rd_rel->relam == HEAP_TABLE_AM_OID;
 
+	int64		owned = 0;
+	int64		done = 0;
+
+	for (BlockNumber c = 0; c * (uint64) CHECKSUM_SWEEP_CHUNK < nblocks; c++)
+		if (owns_chunk(rel, c))
+			owned += Min(CHECKSUM_SWEEP_CHUNK, nblocks - c * CHECKSUM_SWEEP_CHUNK);
 	SpinLockAcquire(&checksum_shared->mutex);
-	checksum_shared->progress.blocks_total = nblocks;
-	checksum_shared->progress.blocks_done = 0;
+	MY_PROGRESS.blocks_total = owned;
+	MY_PROGRESS.blocks_done = 0;
 	SpinLockRelease(&checksum_shared->mutex);
 
 	for (BlockNumber blkno = 0; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
 
+		/* to the next chunk of this worker's */
+		if (!owns_chunk(rel, blkno / CHECKSUM_SWEEP_CHUNK))
+		{
+			blkno = (blkno / CHECKSUM_SWEEP_CHUNK + 1) * CHECKSUM_SWEEP_CHUNK - 1;
+			continue;
+		}
 		CHECK_FOR_INTERRUPTS();
 		if (!sweep_still_current())
 			return false;
@@ -189,7 +217,7 @@ sweep_fork(Relation rel, ForkNumber fork, BufferAccessStrategy strategy, int *co
 		UnlockReleaseBuffer(buf);
 
 		SpinLockAcquire(&checksum_shared->mutex);
-		checksum_shared->progress.blocks_done = blkno + 1;
+		MY_PROGRESS.blocks_done = ++done;
 		SpinLockRelease(&checksum_shared->mutex);
 		throttle(cost);
 	}
@@ -217,10 +245,9 @@ sweep_relation(Oid relid, BufferAccessStrategy strategy, int *cost)
 		char	   *nspname = get_namespace_name(RelationGetNamespace(rel));
 
 		SpinLockAcquire(&checksum_shared->mutex);
-		checksum_shared->progress.current_relation = relid;
-		snprintf(checksum_shared->progress.current_relation_name,
-				 sizeof(checksum_shared->progress.current_relation_name), "%s.%s",
-				 nspname ? nspname : "?", RelationGetRelationName(rel));
+		MY_PROGRESS.current_relation = relid;
+		snprintf(MY_PROGRESS.current_relation_name, sizeof(MY_PROGRESS.current_relation_name),
+				 "%s.%s", nspname ? nspname : "?", RelationGetRelationName(rel));
 		SpinLockRelease(&checksum_shared->mutex);
 
 		for (ForkNumber fork = MAIN_FORKNUM; fork <= MAX_FORKNUM && current; fork++)
@@ -305,7 +332,7 @@ sweep_database_relations(bool do_shared)
 		List	   *rels = list_relations(do_shared, done);
 
 		SpinLockAcquire(&checksum_shared->mutex);
-		checksum_shared->progress.relations_total += list_length(rels);
+		MY_PROGRESS.relations_total += list_length(rels);
 		SpinLockRelease(&checksum_shared->mutex);
 
 		foreach_oid(relid, rels)
@@ -314,7 +341,7 @@ sweep_database_relations(bool do_shared)
 				return CHECKSUM_DB_ABORTED;
 			done = lappend_oid(done, relid);
 			SpinLockAcquire(&checksum_shared->mutex);
-			checksum_shared->progress.relations_done++;
+			MY_PROGRESS.relations_done++;
 			SpinLockRelease(&checksum_shared->mutex);
 		}
 		if (rels == NIL)
@@ -330,6 +357,7 @@ pgrac_checksum_db_main(Datum arg)
 	bool		do_shared;
 	ChecksumDbResult result;
 
+	memcpy(&my_slot, MyBgworkerEntry->bgw_extra, sizeof(int));
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, BGWORKER_BYPASS_ALLOWCONN);
@@ -337,14 +365,16 @@ pgrac_checksum_db_main(Datum arg)
 	SpinLockAcquire(&checksum_shared->mutex);
 	do_shared = checksum_shared->db_do_shared;
 	sweep_word = checksum_shared->sweep_word;
-	checksum_shared->progress.worker_pid = MyProcPid;
+	my_nworkers = checksum_shared->progress.nworkers;
+	MY_PROGRESS.pid = MyProcPid;
 	SpinLockRelease(&checksum_shared->mutex);
+	Assert(my_slot >= 0 && my_slot < my_nworkers);
 
 	result = sweep_database_relations(do_shared);
 
 	SpinLockAcquire(&checksum_shared->mutex);
-	checksum_shared->db_result = result;
-	checksum_shared->progress.worker_pid = 0;
+	MY_PROGRESS.result = result;
+	MY_PROGRESS.pid = 0;
 	SpinLockRelease(&checksum_shared->mutex);
 }
 
@@ -420,28 +450,50 @@ wait_for_older_transactions(void)
 	return true;
 }
 
-/* Start a database worker for one database and wait for its result. */
+/* A handle's worker gone, whatever happens to the launcher meanwhile. */
+static void
+wait_for_worker(BackgroundWorkerHandle *handle)
+{
+	pid_t		pid;
+
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		return;
+	PG_TRY();
+	{
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+	PG_CATCH();
+	{
+		/* the launcher is going away: so are its workers */
+		TerminateBackgroundWorker(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Start the database workers for one database (pgrac.checksum_sweep_workers
+ * of them, each sweeping its share) and wait for their results: done only
+ * if every one is done.
+ */
 static ChecksumDbResult
 sweep_one_database(SweptDatabase *db, bool do_shared)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	BgwHandleStatus status;
-	pid_t		pid;
-	ChecksumDbResult result;
+	BackgroundWorkerHandle *handles[CHECKSUM_MAX_SWEEP_WORKERS];
+	int			nworkers = pgrac_checksum_sweep_workers;
+	int			started = 0;
+	ChecksumDbResult result = CHECKSUM_DB_DONE;
 
 	SpinLockAcquire(&checksum_shared->mutex);
 	checksum_shared->db_oid = db->oid;
 	checksum_shared->db_do_shared = do_shared;
-	checksum_shared->db_result = CHECKSUM_DB_RUNNING;
 	checksum_shared->progress.current_database = db->oid;
 	strlcpy(checksum_shared->progress.current_database_name, db->name, NAMEDATALEN);
-	checksum_shared->progress.current_relation = InvalidOid;
-	checksum_shared->progress.current_relation_name[0] = '\0';
-	checksum_shared->progress.relations_total = 0;
-	checksum_shared->progress.relations_done = 0;
-	checksum_shared->progress.blocks_total = 0;
-	checksum_shared->progress.blocks_done = 0;
+	checksum_shared->progress.nworkers = nworkers;
+	memset(checksum_shared->progress.workers, 0, sizeof(checksum_shared->progress.workers));
+	for (int i = 0; i < nworkers; i++)
+		checksum_shared->progress.workers[i].result = CHECKSUM_DB_RUNNING;
 	SpinLockRelease(&checksum_shared->mutex);
 
 	memset(&worker, 0, sizeof(worker));
@@ -450,35 +502,42 @@ sweep_one_database(SweptDatabase *db, bool do_shared)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	pgrac_library_path(worker.bgw_library_name, sizeof(worker.bgw_library_name));
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgrac_checksum_db_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pgrac checksum worker for database %s", db->name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pgrac checksum worker");
 	worker.bgw_main_arg = ObjectIdGetDatum(db->oid);
 	worker.bgw_notify_pid = MyProcPid;
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	for (int i = 0; i < nworkers; i++)
 	{
-		checksum_set_error("could not start a worker for database \"%s\": no background worker slot is free (max_worker_processes)",
-						   db->name);
-		return CHECKSUM_DB_FAILED;
-	}
-	status = WaitForBackgroundWorkerStartup(handle, &pid);
-	if (status == BGWH_STARTED)
-	{
-		PG_TRY();
+		snprintf(worker.bgw_name, BGW_MAXLEN, "pgrac checksum worker %d of %d for database %s",
+				 i + 1, nworkers, db->name);
+		memcpy(worker.bgw_extra, &i, sizeof(int));
+		if (!RegisterDynamicBackgroundWorker(&worker, &handles[i]))
 		{
-			status = WaitForBackgroundWorkerShutdown(handle);
+			checksum_set_error("could not start checksum worker %d of %d for database \"%s\": no background worker slot is free (raise max_worker_processes or lower pgrac.checksum_sweep_workers)",
+							   i + 1, nworkers, db->name);
+			/* the ones started cannot finish the database alone */
+			for (int k = 0; k < started; k++)
+				TerminateBackgroundWorker(handles[k]);
+			for (int k = 0; k < started; k++)
+				wait_for_worker(handles[k]);
+			return CHECKSUM_DB_FAILED;
 		}
-		PG_CATCH();
-		{
-			/* the launcher is going away: so is its worker */
-			TerminateBackgroundWorker(handle);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		started++;
 	}
+	for (int i = 0; i < nworkers; i++)
+		wait_for_worker(handles[i]);
 
+	/* one worker that did not finish fails the database; aborted wins */
 	SpinLockAcquire(&checksum_shared->mutex);
-	result = checksum_shared->db_result;
+	for (int i = 0; i < nworkers; i++)
+	{
+		ChecksumDbResult r = checksum_shared->progress.workers[i].result;
+
+		if (r == CHECKSUM_DB_ABORTED)
+			result = CHECKSUM_DB_ABORTED;
+		else if (r != CHECKSUM_DB_DONE && result != CHECKSUM_DB_ABORTED)
+			result = CHECKSUM_DB_FAILED;
+	}
 	SpinLockRelease(&checksum_shared->mutex);
 	return result;
 }

@@ -12,8 +12,9 @@ use Test::More;
 use IPC::Run;
 use PgracTest;
 
-# a sweep slow enough to be caught in inprogress-on: 50 pages per 10 ms
-my $slow = 'cost_delay => 10, cost_limit => 50';
+# a sweep slow enough to be caught in inprogress-on: 20 pages per 10 ms per
+# worker (two workers by default), some 2 s for the database below
+my $slow = 'cost_delay => 10, cost_limit => 20';
 
 sub state_of { my ($node) = @_; return $node->safe_psql('postgres', 'SELECT state FROM pgrac.pgrac_checksum_status'); }
 
@@ -124,9 +125,10 @@ for my $backend ('md', 'block_device')
 	my $interrupted = 0;
 	for my $round (1 .. 2)
 	{
-		$node->poll_query_until('postgres',
-			q{SELECT count(*) = 1 FROM pgrac.pgrac_checksum_progress WHERE phase = 'sweeping' AND relations_done > 0})
-		  or die 'the sweep did not start';
+		# both database workers (pgrac.checksum_sweep_workers = 2) at work
+		ok($node->poll_query_until('postgres',
+				q{SELECT count(DISTINCT worker_pid) = 2 FROM pgrac.pgrac_checksum_progress WHERE phase = 'sweeping' AND relations_done > 0}),
+			"$backend: two workers share the sweep (round $round)");
 		$node->safe_psql('postgres', 'CHECKPOINT');
 		stop_pgbench($bench);
 		$node->stop('immediate');

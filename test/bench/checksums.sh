@@ -145,9 +145,8 @@ as_os_user "$BINDIR/pg_checksums" --enable -D "$WORK/core" >/dev/null
 # ---- 1 and 2: enabling ----
 part enable || ENABLE_ROUNDS=0
 for round in $(seq 1 "$ENABLE_ROUNDS"); do
-	order="offline online"
-	[ $(( round % 2 )) -eq 0 ] && order="online offline"
-	for how in $order; do
+	orders=("offline online online1" "online online1 offline" "online1 offline online")
+	for how in ${orders[$(( (round - 1) % 3 ))]}; do
 		if [ "$how" = offline ]; then
 			copy_cluster plain copy
 			cold
@@ -159,12 +158,16 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 			cold
 			start online on on
 			[ "$(state)" = off ] || die "online cluster not off at round $round"
+			workers=$([ "$how" = online1 ] && echo 1 || echo 2)
+			sql "ALTER SYSTEM SET pgrac.checksum_sweep_workers = $workers" >/dev/null
+			sql "SELECT pg_reload_conf()" >/dev/null
+			sleep 1
 			lsn0=$(sql "SELECT pg_current_wal_lsn()")
 			t0=$(now_ms)
 			sql "SELECT pgrac.pgrac_enable_checksums(0)" >/dev/null
 			wait_state on 3600 >/dev/null
-			record enable "$round" online ms $(( $(now_ms) - t0 ))
-			record enable "$round" online wal_bytes "$(sql "SELECT pg_current_wal_lsn() - '$lsn0'")"
+			record enable "$round" "$how" ms $(( $(now_ms) - t0 ))
+			record enable "$round" "$how" wal_bytes "$(sql "SELECT pg_current_wal_lsn() - '$lsn0'")"
 			sql "SELECT pgrac.pgrac_disable_checksums()" >/dev/null
 			stop online
 		fi
@@ -172,6 +175,8 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 	done
 
 	start online on on
+	sql "ALTER SYSTEM RESET pgrac.checksum_sweep_workers" >/dev/null
+	sql "SELECT pg_reload_conf()" >/dev/null
 	warm
 	pgbench_tps -T 5 >/dev/null
 	record load "$round" idle tps "$(pgbench_tps -T "$LOAD_SECONDS")"
@@ -304,7 +309,8 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 		echo "| | median ms | per-round ratio online/offline, median [range] |"
 		echo "|---|---|---|"
 		echo "| pg_checksums --enable (server down) | $(median_of enable ms offline) | |"
-		echo "| pgrac_enable_checksums(0), until on | $(median_of enable ms online) | $(ratio enable ms online offline) |"
+		echo "| pgrac_enable_checksums(0), until on, 2 sweep workers (the default) | $(median_of enable ms online) | $(ratio enable ms online offline) |"
+		echo "| the same, 1 sweep worker | $(median_of enable ms online1) | $(ratio enable ms online1 offline) |"
 		echo
 		echo "WAL written by one online enable: $(median_of enable wal_bytes online) bytes (full-page images of every page; pg_checksums writes none)."
 		echo

@@ -22,8 +22,10 @@
 #    2 clients, LOAD_SECONDS s, on the online cluster with the state off,
 #    then again started together with pgrac_enable_checksums() (cost_delay
 #    0, the default), its TPS the mean of pgbench's per-second reports over
-#    the seconds the sweep lasted; the ratio per round.  The sweep's wall
-#    time under that load is taken by polling the state.
+#    the seconds the sweep lasted; the ratio per round; and once more
+#    with a throttled sweep (THROTTLE: the arguments of
+#    pgrac_enable_checksums(), default "10, 100": 100 pages per 10 ms).
+#    The sweep's wall time under that load is taken by polling the state.
 # 3. Steady state, ROUNDS rounds, the order rotated each round:
 #    none     the layer not in the stack (pgrac.checksum_layer = off),
 #             wal_log_hints = off: a cluster without checksums
@@ -42,7 +44,7 @@
 #    compute checksums (core's pg_checksum_page, the layer's
 #    pgrac_page_verify and pgrac_page_copy_set_checksum).
 #
-# Settings: PARTS ("enable steady instructions": 1 and 2, 3, 4), SCALE
+# Settings: PARTS ("enable steady instructions": 1 and 2, 3, 4), THROTTLE, SCALE
 # (150), ENABLE_ROUNDS (3), LOAD_SECONDS (30), ROUNDS (5),
 # BENCH_SECONDS (10), CG_BLOCKS (20000), SYNC_COMMIT (off), BENCH_PORT
 # (55651), BENCH_DIR.  Writes results.md and raw.csv into
@@ -62,6 +64,7 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CG_BLOCKS=${CG_BLOCKS:-20000}
 SYNC_COMMIT=${SYNC_COMMIT:-off}
 PORT=${BENCH_PORT:-55651}
+THROTTLE=${THROTTLE:-"10, 100"}
 PARTS=${PARTS:-"enable steady instructions"}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -142,10 +145,30 @@ copy_cluster online plain
 copy_cluster online core
 as_os_user "$BINDIR/pg_checksums" --enable -D "$WORK/core" >/dev/null
 
+# pgbench in the background, reporting every second, while a sweep runs
+# with the given pgrac_enable_checksums() arguments; the sweep is timed by
+# polling its state, and its TPS is the mean of the seconds it covered
+load_sweep() {	# round label arguments
+	local round=$1 label=$2 t0 sweep_ms load_pid
+	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -c 2 -j 2 -P 1 -T "$LOAD_SECONDS" \
+		postgres >/dev/null 2>"$WORK/load.progress" &
+	load_pid=$!
+	t0=$(now_ms)
+	sql "SELECT pgrac.pgrac_enable_checksums($3)" >/dev/null
+	wait_state on 3600 >/dev/null
+	sweep_ms=$(( $(now_ms) - t0 ))
+	record load "$round" "$label" sweep_ms "$sweep_ms"
+	record load "$round" "$label" sweep_within_run "$(kill -0 "$load_pid" 2>/dev/null && echo 1 || echo 0)"
+	wait "$load_pid"
+	record load "$round" "$label" tps "$(awk -v lim="$(( sweep_ms / 1000 ))" '
+		/^progress: / { t = $2 + 0; if (t <= lim || n == 0) { s += $4; n++ } }
+		END { if (n) printf "%.1f", s / n }' "$WORK/load.progress")"
+}
+
 # ---- 1 and 2: enabling ----
 part enable || ENABLE_ROUNDS=0
 for round in $(seq 1 "$ENABLE_ROUNDS"); do
-	orders=("offline online online1" "online online1 offline" "online1 offline online")
+	orders=("offline online online2" "online online2 offline" "online2 offline online")
 	for how in ${orders[$(( (round - 1) % 3 ))]}; do
 		if [ "$how" = offline ]; then
 			copy_cluster plain copy
@@ -158,7 +181,7 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 			cold
 			start online on on
 			[ "$(state)" = off ] || die "online cluster not off at round $round"
-			workers=$([ "$how" = online1 ] && echo 1 || echo 2)
+			workers=$([ "$how" = online2 ] && echo 2 || echo 1)
 			sql "ALTER SYSTEM SET pgrac.checksum_sweep_workers = $workers" >/dev/null
 			sql "SELECT pg_reload_conf()" >/dev/null
 			sleep 1
@@ -180,22 +203,9 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 	warm
 	pgbench_tps -T 5 >/dev/null
 	record load "$round" idle tps "$(pgbench_tps -T "$LOAD_SECONDS")"
-	# pgbench in the background, reporting every second; the sweep is
-	# timed by polling its state, and its TPS is the mean of the seconds
-	# it covered
-	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -c 2 -j 2 -P 1 -T "$LOAD_SECONDS" \
-		postgres >/dev/null 2>"$WORK/load.progress" &
-	load_pid=$!
-	t0=$(now_ms)
-	sql "SELECT pgrac.pgrac_enable_checksums()" >/dev/null
-	wait_state on 3600 >/dev/null
-	sweep_ms=$(( $(now_ms) - t0 ))
-	record load "$round" sweep sweep_ms "$sweep_ms"
-	record load "$round" sweep sweep_within_run "$(kill -0 "$load_pid" 2>/dev/null && echo 1 || echo 0)"
-	wait "$load_pid"
-	record load "$round" sweep tps "$(awk -v lim="$(( sweep_ms / 1000 ))" '
-		/^progress: / { t = $2 + 0; if (t <= lim || n == 0) { s += $4; n++ } }
-		END { if (n) printf "%.1f", s / n }' "$WORK/load.progress")"
+	load_sweep "$round" sweep ""
+	sql "SELECT pgrac.pgrac_disable_checksums()" >/dev/null
+	load_sweep "$round" throttled "$THROTTLE"
 	sql "SELECT pgrac.pgrac_disable_checksums()" >/dev/null
 	stop online
 	say "load round $round/$ENABLE_ROUNDS: $(grep "^load,$round," "$RAW" | cut -d, -f3-5 | tr '\n' ' ')"
@@ -309,8 +319,8 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 		echo "| | median ms | per-round ratio online/offline, median [range] |"
 		echo "|---|---|---|"
 		echo "| pg_checksums --enable (server down) | $(median_of enable ms offline) | |"
-		echo "| pgrac_enable_checksums(0), until on, 2 sweep workers (the default) | $(median_of enable ms online) | $(ratio enable ms online offline) |"
-		echo "| the same, 1 sweep worker | $(median_of enable ms online1) | $(ratio enable ms online1 offline) |"
+		echo "| pgrac_enable_checksums(0), until on, 1 sweep worker (the default) | $(median_of enable ms online) | $(ratio enable ms online offline) |"
+		echo "| the same, 2 sweep workers | $(median_of enable ms online2) | $(ratio enable ms online2 offline) |"
 		echo
 		echo "WAL written by one online enable: $(median_of enable wal_bytes online) bytes (full-page images of every page; pg_checksums writes none)."
 		echo
@@ -320,8 +330,9 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 		echo "|---|---|---|"
 		echo "| no sweep (state off) | $(median_of load tps idle) | |"
 		echo "| during the sweep | $(median_of load tps sweep) | $(ratio load tps sweep idle) |"
+		echo "| during a sweep throttled with pgrac_enable_checksums($THROTTLE) | $(median_of load tps throttled) | $(ratio load tps throttled idle) |"
 		echo
-		echo "TPS during the sweep: the mean of pgbench's per-second reports (-P 1) over the seconds the sweep lasted. Sweep wall time under that load: $(median_of load sweep_ms sweep) ms (median); it ended within the $LOAD_SECONDS s run in $(awk -F, '$4 == "sweep_within_run" { s += $5; n++ } END { printf "%d of %d", s, n }' "$RAW") rounds (if not, the TPS covers only the part of the sweep the run saw)."
+		echo "TPS during the sweep: the mean of pgbench's per-second reports (-P 1) over the seconds the sweep lasted. Sweep wall time under that load: $(median_of load sweep_ms sweep) ms, throttled $(median_of load sweep_ms throttled) ms (medians); it ended within the $LOAD_SECONDS s run in $(awk -F, '$3 == "sweep" && $4 == "sweep_within_run" { s += $5; n++ } END { printf "%d of %d", s, n }' "$RAW") rounds, throttled in $(awk -F, '$3 == "throttled" && $4 == "sweep_within_run" { s += $5; n++ } END { printf "%d of %d", s, n }' "$RAW") (if not, the TPS covers only the part of the sweep the run saw)."
 		echo
 	fi
 	if part steady; then

@@ -375,7 +375,7 @@ define_settings(void)
 							"Background workers that share the sweep of each database when checksums are turned on.",
 							"Each sweeps its share of every fork (chunks of 16 MB); each takes a max_worker_processes slot. Read when a sweep starts.",
 							&pgrac_checksum_sweep_workers,
-							2, 1, CHECKSUM_MAX_SWEEP_WORKERS,
+							1, 1, CHECKSUM_MAX_SWEEP_WORKERS,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -44,7 +44,7 @@ ChecksumShared *checksum_shared = NULL;
 
 /* settings (pgrac_storage.c defines them) */
 bool		pgrac_checksum_layer = false;
-int			pgrac_checksum_sweep_workers = 2;
+int			pgrac_checksum_sweep_workers = 1;
 #ifdef PGRAC_TEST_HOOKS
 bool		pgrac_checksum_test_skip_inprogress_off = false;
 int			pgrac_checksum_test_pause_ms = 0;

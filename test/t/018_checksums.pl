@@ -13,7 +13,7 @@ use IPC::Run;
 use PgracTest;
 
 # a sweep slow enough to be caught in inprogress-on: 20 pages per 10 ms per
-# worker (two workers by default), some 2 s for the database below
+# worker (two workers here), some 2 s for the database below
 my $slow = 'cost_delay => 10, cost_limit => 20';
 
 sub state_of { my ($node) = @_; return $node->safe_psql('postgres', 'SELECT state FROM pgrac.pgrac_checksum_status'); }
@@ -92,7 +92,7 @@ sub flip_byte
 for my $backend ('md', 'block_device')
 {
 	my $node = pgrac_node("cks_$backend",
-		settings => "pgrac.storage_backend = '$backend'\npgrac.checksum_layer = on\n"
+		settings => "pgrac.storage_backend = '$backend'\npgrac.checksum_layer = on\npgrac.checksum_sweep_workers = 2\n"
 		  . "autovacuum_naptime = 1s\nmax_wal_size = 256MB\nlog_min_messages = log\n");
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage; CREATE EXTENSION pageinspect');
@@ -125,7 +125,7 @@ for my $backend ('md', 'block_device')
 	my $interrupted = 0;
 	for my $round (1 .. 2)
 	{
-		# both database workers (pgrac.checksum_sweep_workers = 2) at work
+		# both database workers (pgrac.checksum_sweep_workers = 2 here) at work
 		ok($node->poll_query_until('postgres',
 				q{SELECT count(DISTINCT worker_pid) = 2 FROM pgrac.pgrac_checksum_progress WHERE phase = 'sweeping' AND relations_done > 0}),
 			"$backend: two workers share the sweep (round $round)");

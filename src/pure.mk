@@ -1,7 +1,7 @@
 # The pure library: the code that needs c.h and nothing of the backend
 # (on-disk formats, WAL record and journal encodings, the image loader and
 # verifier, the write-behind policy, the fsync rules, the checksum state
-# machine and page checksum, the device transport).  It is the one list of
+# machine and page checksum, the 2PC coordinator log, the device transport).  It is the one list of
 # those sources, and it builds them
 # into a static archive in one of two flavours (docs/architecture.md):
 #
@@ -41,6 +41,10 @@ PURE_SRCS = \
 	src/fsync_checker/fsync_rules.c \
 	src/checksum/checksum_state.c \
 	src/checksum/checksum_page.c \
+	src/twophase/twophase_record.c \
+	src/twophase/twophase_segment.c \
+	src/twophase/twophase_recovery.c \
+	src/twophase/twophase_store.c \
 	src/transport/transport.c \
 	src/transport/transport_fd.c
 

@@ -1,8 +1,8 @@
 /*
  * Writes the fuzz targets' seed corpus into DIR/<target>/: the superblock
  * pair and metadata of a freshly formatted small device, WAL records of
- * the kinds the server writes (full images and byte patches), and device
- * edits.  Generated, so the seeds always match the current format.
+ * the kinds the server writes (full images and byte patches), device
+ * edits, the checksum state file and record, and 2PC log frames and segments.  Generated, so the seeds always match the current format.
  */
 #include "fuzz_device.h"
 
@@ -13,6 +13,7 @@
 
 #include "pgrac/bd_wal.h"
 #include "pgrac/checksum_state.h"
+#include "pgrac/twophase_log.h"
 
 static void
 put_seed(const char *dir, const char *target, const char *name,
@@ -157,6 +158,67 @@ main(int argc, char **argv)
 		kind = 1;
 		pgrac_checksum_wal_encode(&wr, cbuf);
 		put_seed(argv[1], "checksum_state", "record", &kind, 1, cbuf, PGRAC_CHECKSUM_WAL_SIZE);
+	}
+
+	/* the 2PC log: a frame, a segment, a directory of two segments */
+	{
+		static uint8 seg[8192];
+		static uint8 dirbuf[16384];
+		PgracTwophaseSegmentHeader h = {.version = PGRAC_2PC_FORMAT_VERSION,
+			.system_identifier = UINT64CONST(7301234567890123456),.start = 0,
+		.size_limit = PGRAC_2PC_SEGMENT_SIZE_MIN};
+		PgracTwophaseRecord r = {.kind = PGRAC_2PC_CHECKPOINT};
+		PgracTwophaseLive none;
+		size_t		slen = PGRAC_2PC_SEGMENT_HEADER_SIZE;
+		size_t		dlen;
+		uint64		txn;
+		uint8		k;
+
+		pgrac_twophase_segment_header_encode(&h, seg);
+		r.u.checkpoint.nlive = 0;
+		r.u.checkpoint.live = &none;
+		slen += pgrac_twophase_record_encode(&r, seg + slen);
+		txn = slen - PGRAC_2PC_SEGMENT_HEADER_SIZE;
+		memset(&r, 0, sizeof(r));
+		r.kind = PGRAC_2PC_BEGIN;
+		r.u.begin.txn = txn;
+		r.u.begin.dboid = 5;
+		pgrac_twophase_format_gid(r.u.begin.gid, sizeof(r.u.begin.gid),
+								  UINT64CONST(7301234567890123456), 5, txn);
+		r.u.begin.nparticipants = 2;
+		for (int i = 0; i < 2; i++)
+		{
+			r.u.begin.participants[i].server_oid = 16384 + i;
+			snprintf(r.u.begin.participants[i].server_name, 64, "shard_%d", i + 1);
+		}
+		{
+			uint8		f[4096];
+			size_t		flen = pgrac_twophase_record_encode(&r, f);
+			uint8		posb[9] = {0};
+
+			posb[0] = 0;
+			pgrac_put64(posb + 1, txn);
+			put_seed(argv[1], "twophase_log", "frame", posb, 9, f, flen);
+			memcpy(seg + slen, f, flen);
+			slen += flen;
+		}
+		memset(&r, 0, sizeof(r));
+		r.kind = PGRAC_2PC_COMMITTING;
+		r.u.committing.txn = txn;
+		r.u.committing.local_xid = 1234;
+		slen += pgrac_twophase_record_encode(&r, seg + slen);
+		k = 1;
+		put_seed(argv[1], "twophase_log", "segment", &k, 1, seg, slen);
+		/* two segments: this one, and an empty next one */
+		dirbuf[0] = 2;
+		pgrac_put16(dirbuf + 1, (uint16) slen);
+		memcpy(dirbuf + 3, seg, slen);
+		dlen = 3 + slen;
+		h.start = slen - PGRAC_2PC_SEGMENT_HEADER_SIZE;
+		pgrac_put16(dirbuf + dlen, PGRAC_2PC_SEGMENT_HEADER_SIZE);
+		pgrac_twophase_segment_header_encode(&h, dirbuf + dlen + 2);
+		dlen += 2 + PGRAC_2PC_SEGMENT_HEADER_SIZE;
+		put_seed(argv[1], "twophase_log", "directory", dirbuf, dlen, NULL, 0);
 	}
 	return 0;
 }

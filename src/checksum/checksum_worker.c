@@ -197,7 +197,11 @@ sweep_fork(Relation rel, ForkNumber fork, BufferAccessStrategy strategy, int *co
 		/* to the next chunk of this worker's */
 		if (!owns_chunk(rel, blkno / CHECKSUM_SWEEP_CHUNK))
 		{
-			blkno = (blkno / CHECKSUM_SWEEP_CHUNK + 1) * CHECKSUM_SWEEP_CHUNK - 1;
+			uint64		next = ((uint64) blkno / CHECKSUM_SWEEP_CHUNK + 1) * CHECKSUM_SWEEP_CHUNK;
+
+			if (next >= nblocks)
+				break;
+			blkno = (BlockNumber) next - 1;
 			continue;
 		}
 		CHECK_FOR_INTERRUPTS();

@@ -28,19 +28,41 @@
 #include "pgrac/byte_order.h"
 #include "pgrac/twophase_log.h"
 
+static void
+			set_error(char *error, size_t errlen, const char *fmt, va_list ap) pg_attribute_printf(3, 0);
+
+static void
+set_error(char *error, size_t errlen, const char *fmt, va_list ap)
+{
+	if (error && errlen > 0)
+		vsnprintf(error, errlen, fmt, ap);
+}
+
 /* An error message into a caller's buffer (NULL: none wanted); false. */
 bool
 pgrac_twophase_error(char *error, size_t errlen, const char *fmt,...)
 {
 	va_list		ap;
 
-	if (error && errlen > 0)
-	{
-		va_start(ap, fmt);
-		vsnprintf(error, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	set_error(error, errlen, fmt, ap);
+	va_end(ap);
 	return false;
+}
+
+/* The error message, and the verdict on the frame. */
+static PgracTwophaseFrameResult
+			corrupt(char *error, size_t errlen, const char *fmt,...) pg_attribute_printf(3, 4);
+
+static PgracTwophaseFrameResult
+corrupt(char *error, size_t errlen, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	set_error(error, errlen, fmt, ap);
+	va_end(ap);
+	return PGRAC_2PC_FRAME_CORRUPT;
 }
 
 static bool
@@ -288,22 +310,13 @@ pgrac_twophase_frame_decode(const uint8 *buf, size_t avail, uint64 pos,
 		return PGRAC_2PC_FRAME_INCOMPLETE;
 	len = pgrac_get32(buf);
 	if (len < PGRAC_2PC_MIN_FRAME_LENGTH || len > PGRAC_2PC_MAX_FRAME_LENGTH)
-	{
-		pgrac_twophase_error(error, errlen, "frame length %u out of range", len);
-		return PGRAC_2PC_FRAME_CORRUPT;
-	}
+		return corrupt(error, errlen, "frame length %u out of range", len);
 	/* a known kind and version are visible before the whole frame is */
 	if (avail >= PGRAC_2PC_FRAME_HEADER_SIZE + 1 &&
 		(buf[8] < PGRAC_2PC_BEGIN || buf[8] > PGRAC_2PC_CHECKPOINT))
-	{
-		pgrac_twophase_error(error, errlen, "unknown record kind %u", buf[8]);
-		return PGRAC_2PC_FRAME_CORRUPT;
-	}
+		return corrupt(error, errlen, "unknown record kind %u", buf[8]);
 	if (avail >= PGRAC_2PC_FRAME_HEADER_SIZE + 2 && buf[9] != PGRAC_2PC_RECORD_VERSION)
-	{
-		pgrac_twophase_error(error, errlen, "record version %u of kind %u unknown", buf[9], buf[8]);
-		return PGRAC_2PC_FRAME_CORRUPT;
-	}
+		return corrupt(error, errlen, "record version %u of kind %u unknown", buf[9], buf[8]);
 	if (avail < PGRAC_2PC_FRAME_HEADER_SIZE + (size_t) len)
 		return PGRAC_2PC_FRAME_INCOMPLETE;
 
@@ -311,10 +324,7 @@ pgrac_twophase_frame_decode(const uint8 *buf, size_t avail, uint64 pos,
 	COMP_CRC32C(crc, buf + PGRAC_2PC_FRAME_HEADER_SIZE, len);
 	FIN_CRC32C(crc);
 	if (crc != pgrac_get32(buf + 4))
-	{
-		pgrac_twophase_error(error, errlen, "CRC mismatch (computed %08x, stored %08x)", crc, pgrac_get32(buf + 4));
-		return PGRAC_2PC_FRAME_CORRUPT;
-	}
+		return corrupt(error, errlen, "CRC mismatch (computed %08x, stored %08x)", crc, pgrac_get32(buf + 4));
 
 	kind = buf[8];
 	r.p = buf + PGRAC_2PC_FRAME_HEADER_SIZE + 2;
@@ -327,64 +337,40 @@ pgrac_twophase_frame_decode(const uint8 *buf, size_t avail, uint64 pos,
 			if (!begin_get(&r, &rec->u.begin, error, errlen))
 				return PGRAC_2PC_FRAME_CORRUPT;
 			if (rec->u.begin.txn != pos)
-			{
-				pgrac_twophase_error(error, errlen, "Begin of transaction %llu found at position %llu",
-									 (unsigned long long) rec->u.begin.txn, (unsigned long long) pos);
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "Begin of transaction %llu found at position %llu",
+							   (unsigned long long) rec->u.begin.txn, (unsigned long long) pos);
 			break;
 		case PGRAC_2PC_COMMITTING:
 			if (!take(&r, 24, &at))
-			{
-				pgrac_twophase_error(error, errlen, "Committing payload truncated");
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "Committing payload truncated");
 			rec->u.committing.txn = pgrac_get64(at);
 			rec->u.committing.local_xid = pgrac_get64(at + 8);
 			rec->u.committing.decided_at = (int64) pgrac_get64(at + 16);
 			if (rec->u.committing.txn >= pos)
-			{
-				pgrac_twophase_error(error, errlen, "Committing at position %llu names transaction %llu",
-									 (unsigned long long) pos, (unsigned long long) rec->u.committing.txn);
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "Committing at position %llu names transaction %llu",
+							   (unsigned long long) pos, (unsigned long long) rec->u.committing.txn);
 			break;
 		case PGRAC_2PC_END:
 			if (!take(&r, 9, &at))
-			{
-				pgrac_twophase_error(error, errlen, "End payload truncated");
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "End payload truncated");
 			rec->u.end.txn = pgrac_get64(at);
 			rec->u.end.outcome = (PgracTwophaseEndOutcome) at[8];
 			if (at[8] != PGRAC_2PC_ENDED_COMMITTED && at[8] != PGRAC_2PC_ENDED_ROLLED_BACK)
-			{
-				pgrac_twophase_error(error, errlen, "End with outcome %u", at[8]);
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "End with outcome %u", at[8]);
 			if (rec->u.end.txn >= pos)
-			{
-				pgrac_twophase_error(error, errlen, "End at position %llu names transaction %llu",
-									 (unsigned long long) pos, (unsigned long long) rec->u.end.txn);
-				return PGRAC_2PC_FRAME_CORRUPT;
-			}
+				return corrupt(error, errlen, "End at position %llu names transaction %llu",
+							   (unsigned long long) pos, (unsigned long long) rec->u.end.txn);
 			break;
 		case PGRAC_2PC_CHECKPOINT:
 			{
 				int			n;
 
 				if (!take(&r, 2, &at))
-				{
-					pgrac_twophase_error(error, errlen, "Checkpoint payload truncated");
-					return PGRAC_2PC_FRAME_CORRUPT;
-				}
+					return corrupt(error, errlen, "Checkpoint payload truncated");
 				n = pgrac_get16(at);
 				if (n > PGRAC_2PC_MAX_LIVE || n > cp_capacity)
-				{
-					pgrac_twophase_error(error, errlen, "Checkpoint of %d transactions (at most %d)", n,
-										 Min(cp_capacity, PGRAC_2PC_MAX_LIVE));
-					return PGRAC_2PC_FRAME_CORRUPT;
-				}
+					return corrupt(error, errlen, "Checkpoint of %d transactions (at most %d)", n,
+								   Min(cp_capacity, PGRAC_2PC_MAX_LIVE));
 				rec->u.checkpoint.nlive = n;
 				rec->u.checkpoint.live = cp_live;
 				for (int i = 0; i < n; i++)
@@ -394,42 +380,27 @@ pgrac_twophase_frame_decode(const uint8 *buf, size_t avail, uint64 pos,
 					if (!begin_get(&r, &l->begin, error, errlen))
 						return PGRAC_2PC_FRAME_CORRUPT;
 					if (!take(&r, 17, &at))
-					{
-						pgrac_twophase_error(error, errlen, "Checkpoint entry %d truncated", i + 1);
-						return PGRAC_2PC_FRAME_CORRUPT;
-					}
+						return corrupt(error, errlen, "Checkpoint entry %d truncated", i + 1);
 					l->committing = at[0] == 1;
 					l->local_xid = pgrac_get64(at + 1);
 					l->decided_at = (int64) pgrac_get64(at + 9);
 					l->first_position = pos;
 					if (at[0] > 1 || (!l->committing && (l->local_xid != 0 || l->decided_at != 0)))
-					{
-						pgrac_twophase_error(error, errlen, "Checkpoint entry %d has an impossible decision", i + 1);
-						return PGRAC_2PC_FRAME_CORRUPT;
-					}
+						return corrupt(error, errlen, "Checkpoint entry %d has an impossible decision", i + 1);
 					if (l->begin.txn >= pos)
-					{
-						pgrac_twophase_error(error, errlen, "Checkpoint at position %llu names transaction %llu",
-											 (unsigned long long) pos, (unsigned long long) l->begin.txn);
-						return PGRAC_2PC_FRAME_CORRUPT;
-					}
+						return corrupt(error, errlen, "Checkpoint at position %llu names transaction %llu",
+									   (unsigned long long) pos, (unsigned long long) l->begin.txn);
 					for (int j = 0; j < i; j++)
 						if (cp_live[j].begin.txn == l->begin.txn)
-						{
-							pgrac_twophase_error(error, errlen, "Checkpoint names transaction %llu twice",
-												 (unsigned long long) l->begin.txn);
-							return PGRAC_2PC_FRAME_CORRUPT;
-						}
+							return corrupt(error, errlen, "Checkpoint names transaction %llu twice",
+										   (unsigned long long) l->begin.txn);
 				}
 			}
 			break;
 	}
 	if (r.p != r.end)
-	{
-		pgrac_twophase_error(error, errlen, "%zu bytes after the payload of a kind %u record",
-							 (size_t) (r.end - r.p), kind);
-		return PGRAC_2PC_FRAME_CORRUPT;
-	}
+		return corrupt(error, errlen, "%zu bytes after the payload of a kind %u record",
+					   (size_t) (r.end - r.p), kind);
 	*consumed = PGRAC_2PC_FRAME_HEADER_SIZE + len;
 	return PGRAC_2PC_FRAME_COMPLETE;
 }

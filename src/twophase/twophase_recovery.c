@@ -38,6 +38,17 @@ find_live(PgracTwophaseRecovery *out, uint64 txn)
 	return -1;
 }
 
+/* The live transaction a Committing or End names, counting one unknown. */
+static int
+find_named(PgracTwophaseRecovery *out, uint64 txn)
+{
+	int			i = find_live(out, txn);
+
+	if (i < 0)
+		out->norphans++;
+	return i;
+}
+
 static void
 add_live(ApplyState *st, const PgracTwophaseLive *l)
 {
@@ -69,24 +80,18 @@ apply_record(void *arg, uint64 pos, const PgracTwophaseRecord *rec)
 			add_live(st, &l);
 			break;
 		case PGRAC_2PC_COMMITTING:
-			i = find_live(out, rec->u.committing.txn);
-			if (i < 0)
+			i = find_named(out, rec->u.committing.txn);
+			if (i >= 0)
 			{
-				out->norphans++;
-				break;
+				out->live[i].committing = true;
+				out->live[i].local_xid = rec->u.committing.local_xid;
+				out->live[i].decided_at = rec->u.committing.decided_at;
 			}
-			out->live[i].committing = true;
-			out->live[i].local_xid = rec->u.committing.local_xid;
-			out->live[i].decided_at = rec->u.committing.decided_at;
 			break;
 		case PGRAC_2PC_END:
-			i = find_live(out, rec->u.end.txn);
-			if (i < 0)
-			{
-				out->norphans++;
-				break;
-			}
-			out->live[i] = out->live[--out->nlive];
+			i = find_named(out, rec->u.end.txn);
+			if (i >= 0)
+				out->live[i] = out->live[--out->nlive];
 			break;
 		case PGRAC_2PC_CHECKPOINT:
 			for (int k = 0; k < rec->u.checkpoint.nlive; k++)

@@ -11,12 +11,14 @@
 #   plain    never enabled
 #   core     enabled offline with pg_checksums: core data_checksums = on
 #
-# 1. Time to enable, interleaved (the order alternates by round):
+# 1. Time to enable, interleaved (the order rotates by round):
 #    offline  pg_checksums --enable on a fresh copy of plain (the server
 #             down, as pg_checksums needs)
 #    online   pgrac_enable_checksums(0) on the running server (no other
 #             load), from the call until the state is on: the sweep, its
-#             full-page images and the closing checkpoint
+#             full-page images and the closing checkpoint; one sweep
+#             worker (pgrac.checksum_sweep_workers, the default)
+#    online2  the same with two sweep workers
 #    The ratio online/offline is taken per round (goal: at most 1.5).
 # 2. TPS during the sweep at the default throttling: pgbench TPC-B,
 #    2 clients, LOAD_SECONDS s, on the online cluster with the state off,
@@ -33,9 +35,10 @@
 #    layer    the layer in the stack, state on (the online cluster)
 #    core     data_checksums = on (the core cluster), layer off
 #    pgbench select-only and TPC-B, 2 clients, BENCH_SECONDS s each, after
-#    the database is read into the page cache and a 5 s warm-up; shared_buffers 128MB, so that reads and writes reach
-#    the storage manager (from and into the kernel's page cache).  Ratios
-#    per round against core and against none.
+#    the database is read into the page cache and a 5 s warm-up;
+#    shared_buffers 128MB, so that reads and writes reach the storage
+#    manager (from and into the kernel's page cache).  Ratios per round
+#    against core and against none.
 # 4. Instructions (callgrind, deterministic), a single-user backend each:
 #    per block read by pg_prewarm(..., 'buffer') over CG_BLOCKS blocks of
 #    pgbench_accounts with 16 MB of shared buffers (every block a miss),
@@ -47,8 +50,9 @@
 # Settings: PARTS ("enable steady instructions": 1 and 2, 3, 4), THROTTLE, SCALE
 # (150), ENABLE_ROUNDS (3), LOAD_SECONDS (30), ROUNDS (5),
 # BENCH_SECONDS (10), CG_BLOCKS (20000), SYNC_COMMIT (off), BENCH_PORT
-# (55651), BENCH_DIR.  Writes results.md and raw.csv into
-# build/bench-results/checksums-<time>/ and prints the report.  Not part
+# (55651), BENCH_DIR.  Writes results.md, raw.csv and checksums.png
+# (test/bench/checksums-plot.sh) into build/bench-results/checksums-<time>/
+# and prints the report.  Not part
 # of the test suite: no timing is ever asserted.  About 35 minutes at the
 # defaults on the 2-core machine.
 set -euo pipefail
@@ -364,5 +368,6 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 	fi
 	echo "Raw values (part, round, config, metric, value): raw.csv beside this file."
 } >"$OUT/results.md"
+"$PGRAC_ROOT/test/bench/checksums-plot.sh" "$OUT" >/dev/null
 cat "$OUT/results.md"
-echo "results: $OUT"
+echo "results: $OUT (raw.csv, results.md, checksums.png)"

@@ -42,6 +42,11 @@ OBJS = \
 	src/checksum/checksum_worker.o \
 	src/checksum/checksum_refusals.o \
 	src/checksum/checksum_sql.o \
+	src/twophase/twophase_shmem.o \
+	src/twophase/twophase_remote.o \
+	src/twophase/twophase_xact.o \
+	src/twophase/twophase_resolver.o \
+	src/twophase/twophase_sql.o \
 	src/wal/pgrac_rmgr.o \
 	src/util/file_copy_statements.o \
 	src/util/library_path.o
@@ -52,12 +57,16 @@ DATA = \
 	sql/pgrac_storage--1.0.sql \
 	sql/pgrac_storage--1.0.control \
 	sql/pgrac_storage--1.0--1.1.sql \
-	sql/pgrac_storage--1.1--1.2.sql
+	sql/pgrac_storage--1.1--1.2.sql \
+	sql/pgrac_storage--1.2--1.3.sql
 # PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM -DPGRAC_TEST_HOOKS for the
 # test-only build (test/modules/powerloss); never set for an installed build.
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)
 # the pure library (src/pure.mk), built once for the server and the tool
 SHLIB_LINK = $(PURE_LIB) -luring
+# libpq: connections to the participants of distributed transactions
+SHLIB_LINK_INTERNAL = $(libpq)
+PG_CPPFLAGS += -I$(libpq_srcdir)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -35,6 +35,7 @@
 #include "checksum/checksum_server.h"
 #include "pgrac/fsync_checker.h"
 #include "pgrac/smgr_layer.h"
+#include "twophase/twophase_server.h"
 #include "wal/pgrac_rmgr.h"
 
 PG_MODULE_MAGIC;
@@ -380,7 +381,70 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pgrac.twophase",
+							 "Coordinate distributed transactions across servers with a 2PC log of this server's own.",
+							 "Turns on pgrac.pgrac_remote_exec() and pgrac.pgrac_remote_query(), the log in pg_pgrac/twophase and the resolver; see docs/twophase.md.",
+							 &pgrac_twophase,
+							 false,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.twophase_max_transactions",
+							"Distributed transactions that can be live (begun and not ended) at once.",
+							"Each takes an entry in shared memory of about 4 kB; a full table refuses new ones.",
+							&pgrac_twophase_max_transactions,
+							128, 1, PGRAC_2PC_MAX_LIVE,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.twophase_segment_size",
+							"Size limit of the segments of the 2PC coordinator log.",
+							"Applies to segments created after the change.",
+							&pgrac_twophase_segment_size_mb,
+							16, PGRAC_2PC_SEGMENT_SIZE_MIN / (1024 * 1024),
+							PGRAC_2PC_SEGMENT_SIZE_MAX / (1024 * 1024),
+							PGC_SIGHUP,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.twophase_commit_delay",
+							"How long the writer of a batch of the 2PC log waits for others to join it, when others are appending.",
+							"In the spirit of commit_delay; 0: no wait.",
+							&pgrac_twophase_commit_delay_us,
+							0, 0, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.twophase_resolver_interval",
+							"How often the resolver looks at unfinished distributed transactions, and the longest backoff of a participant that does not answer.",
+							NULL,
+							&pgrac_twophase_resolver_interval_ms,
+							10000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgrac.twophase_finish_timeout",
+							"How long a COMMIT PREPARED or ROLLBACK PREPARED sent at the end of a distributed transaction may take before the resolver is left to finish it.",
+							NULL,
+							&pgrac_twophase_finish_timeout_ms,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 #ifdef PGRAC_TEST_HOOKS
+	DefineCustomStringVariable("pgrac.twophase_test_stop_at",
+							   "Test builds only: the step of the 2PC commit protocol at which the committing backend kills itself.",
+							   "after_begin, after_prepare_1, after_committing, after_local_commit, after_commit_prepared_1, before_end; empty: none.",
+							   &pgrac_twophase_test_stop_at,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("pgrac.checksum_test_skip_inprogress_off",
 							 "Test builds only: pgrac_disable_checksums() goes from on to off directly.",
 							 "To show the race that the inprogress-off state closes (docs/checksums.md).",
@@ -471,6 +535,13 @@ _PG_init(void)
 		checksum_layer_install();
 		checksum_worker_register();
 		checksum_refusals_install();
+	}
+
+	if (pgrac_twophase)
+	{
+		twophase_shmem_install();
+		twophase_xact_install();
+		twophase_resolver_register();
 	}
 
 	pgrac_stack_install();

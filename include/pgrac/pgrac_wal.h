@@ -13,7 +13,10 @@
  *				pgrac/bd_wal.h)
  *	  12		a transition of the checksum layer's state
  *				(pgrac/checksum_state.h)
- *	  13 .. 15	free
+ *	  13		a distributed transaction about to be decided: makes its
+ *				local xid durable before the decision names it
+ *				(docs/twophase.md); nothing to redo
+ *	  14 .. 15	free
  *
  * The id is RM_EXPERIMENTAL_ID, 128 (docs/block-device.md, "Record names",
  * says why and what it means for other extensions).
@@ -29,6 +32,7 @@
 #define PGRAC_RMGR_NAME		"pgrac"
 
 #define PGRAC_WAL_KIND_CHECKSUM_STATE	12
+#define PGRAC_WAL_KIND_TWOPHASE_DECIDING 13
 
 #define PGRAC_WAL_KIND(info)	(((info) & 0xF0) >> 4)
 

@@ -38,7 +38,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 PGRAC_PACKAGES=(
 	gcc make patch bzip2 xz-utils perl pkg-config   # toolchain, unpacking
 	dpkg-dev curl                                   # apt-get source, Debian's pool
-	bison flex libreadline-dev zlib1g-dev           # PostgreSQL build
+	bison flex libreadline-dev zlib1g-dev liblz4-dev # PostgreSQL build
 	libipc-run-perl                                 # PostgreSQL TAP tests
 	libcmocka-dev                                   # unit tests
 	liburing-dev                                    # pgrac.io_method = io_uring

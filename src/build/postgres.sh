@@ -19,7 +19,9 @@ case "$PGRAC_PG_VARIANT" in
 bench) CONFIGURE_OPTS=() ;;
 *) die "unknown PGRAC_PG_VARIANT '$PGRAC_PG_VARIANT' (known: bench)" ;;
 esac
-CONFIGURE_OPTS+=(--enable-debug --enable-tap-tests --enable-depend --without-icu)
+# lz4 as Debian builds postgresql-17: wal_compression = lz4 is what makes an
+# online checksum enable cheap in WAL (docs/checksums.md)
+CONFIGURE_OPTS+=(--enable-debug --enable-tap-tests --enable-depend --without-icu --with-lz4)
 APT_DIR=$PGRAC_BUILD/apt
 STAMP=$PG_INSTALL_DIR/.pgrac-build-stamp
 

@@ -40,6 +40,10 @@ pgrac_rm_redo(XLogReaderState *record)
 
 	if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_CHECKSUM_STATE)
 		checksum_redo(record);
+	else if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_TWOPHASE_DECIDING)
+	{
+		/* its header's xid is what counts: recovery advances past it */
+	}
 	else if (bd_rmgr_is_block_device_kind(info) && block_device_base)
 		bd_rmgr_redo(record);
 	else if (bd_rmgr_is_block_device_kind(info))
@@ -62,6 +66,15 @@ pgrac_rm_desc(StringInfo buf, XLogReaderState *record)
 
 	if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_CHECKSUM_STATE)
 		checksum_desc(buf, record);
+	else if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_TWOPHASE_DECIDING &&
+			 XLogRecGetDataLen(record) == sizeof(uint64))
+	{
+		uint64		txn;
+
+		memcpy(&txn, XLogRecGetData(record), sizeof(txn));
+		appendStringInfo(buf, "distributed transaction %llu, local xid %u",
+						 (unsigned long long) txn, XLogRecGetXid(record));
+	}
 	else if (bd_rmgr_is_block_device_kind(info))
 		bd_rmgr_desc(buf, record);
 	else
@@ -73,6 +86,8 @@ pgrac_rm_identify(uint8 info)
 {
 	if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_CHECKSUM_STATE)
 		return "CHECKSUM_STATE";
+	if (PGRAC_WAL_KIND(info) == PGRAC_WAL_KIND_TWOPHASE_DECIDING)
+		return "TWOPHASE_DECIDING";
 	return bd_rmgr_identify(info);
 }
 

@@ -54,7 +54,7 @@ say "a git tree of $(basename "$tarball") in $WORK"
 "$PGRAC_ROOT/test/patchset/git-tree.sh" --base "$WORK"
 cd "$WORK"
 ./configure --enable-cassert --enable-debug --enable-tap-tests --enable-depend \
-	--without-icu --prefix="$WORK/install" >"$WORK/configure.log" 2>&1 ||
+	--without-icu --with-lz4 --prefix="$WORK/install" >"$WORK/configure.log" 2>&1 ||
 	die "configure failed, see $WORK/configure.log"
 
 # git am takes the patch's author and date as committer too, so the

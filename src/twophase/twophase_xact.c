@@ -31,7 +31,9 @@
 #include "foreign/foreign.h"
 #include "libpq/libpq-be-fe-helpers.h"
 #include "miscadmin.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -50,6 +52,71 @@ typedef struct Participant
 	bool		broken;			/* cannot commit: broken_reason says why */
 	char		broken_reason[256];
 } Participant;
+
+/*
+ * Connections kept between transactions, idle, by (server, user): a
+ * connection per transaction would cost a participant backend's start
+ * every time.  A change to any foreign server or user mapping drops them
+ * (the options may have changed); a broken one is replaced at first use.
+ */
+typedef struct CachedConn
+{
+	Oid			serverid;
+	Oid			userid;
+	PGconn	   *conn;
+} CachedConn;
+
+#define CONN_CACHE_SIZE 32
+static CachedConn conn_cache[CONN_CACHE_SIZE];
+static int	nconn_cache = 0;
+static bool conn_cache_callbacks = false;
+
+static void
+conn_cache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	for (int i = 0; i < nconn_cache; i++)
+		libpqsrv_disconnect(conn_cache[i].conn);
+	nconn_cache = 0;
+}
+
+/* an idle cached connection to (serverid, userid), taken out; or NULL */
+static PGconn *
+conn_cache_take(Oid serverid, Oid userid)
+{
+	if (!conn_cache_callbacks)
+	{
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, conn_cache_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, conn_cache_invalidate, (Datum) 0);
+		conn_cache_callbacks = true;
+	}
+	for (int i = 0; i < nconn_cache; i++)
+		if (conn_cache[i].serverid == serverid && conn_cache[i].userid == userid)
+		{
+			PGconn	   *conn = conn_cache[i].conn;
+
+			conn_cache[i] = conn_cache[--nconn_cache];
+			return conn;
+		}
+	return NULL;
+}
+
+/* keep conn if it is healthy and idle, else close it */
+static void
+conn_cache_put(Oid serverid, Oid userid, PGconn *conn)
+{
+	if (conn == NULL)
+		return;
+	if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE ||
+		nconn_cache == CONN_CACHE_SIZE)
+	{
+		libpqsrv_disconnect(conn);
+		return;
+	}
+	conn_cache[nconn_cache].serverid = serverid;
+	conn_cache[nconn_cache].userid = userid;
+	conn_cache[nconn_cache].conn = conn;
+	nconn_cache++;
+}
 
 static Participant parts[PGRAC_2PC_MAX_PARTICIPANTS];
 static int	nparts = 0;
@@ -136,8 +203,23 @@ open_participant(Oid serverid, Oid userid)
 	p->serverid = serverid;
 	p->userid = userid;
 	strlcpy(p->name, server->servername, sizeof(p->name));
-	p->conn = twophase_connect(serverid, userid, true);
+	p->conn = conn_cache_take(serverid, userid);
 	nparts++;
+	snprintf(sql, sizeof(sql), "START TRANSACTION ISOLATION LEVEL %s", isolation_level_sql());
+	if (p->conn != NULL)
+	{
+		TwophaseConnError err;
+
+		/* checked when it was opened; a participant restarted since breaks it */
+		if (twophase_command(p->conn, sql, pgrac_twophase_finish_timeout_ms, &err))
+		{
+			p->depth = 1;
+			return p;
+		}
+		libpqsrv_disconnect(p->conn);
+		p->conn = NULL;
+	}
+	p->conn = twophase_connect(serverid, userid, true);
 
 	/* without prepared transactions it cannot take part */
 	res = libpqsrv_exec(p->conn, "SHOW max_prepared_transactions", twophase_wait_event_remote());
@@ -151,7 +233,6 @@ open_participant(Oid serverid, Oid userid)
 						server->servername),
 				 errdetail("Its max_prepared_transactions is 0, so it cannot PREPARE TRANSACTION."),
 				 errhint("Set max_prepared_transactions on that server to at least the number of concurrent distributed transactions, and restart it.")));
-	snprintf(sql, sizeof(sql), "START TRANSACTION ISOLATION LEVEL %s", isolation_level_sql());
 	exec_or_error(p, sql);
 	p->depth = 1;
 	return p;
@@ -205,7 +286,7 @@ static void
 reset_state(void)
 {
 	for (int i = 0; i < nparts; i++)
-		libpqsrv_disconnect(parts[i].conn);
+		conn_cache_put(parts[i].serverid, parts[i].userid, parts[i].conn);
 	nparts = 0;
 	my_slot = -1;
 	begun = false;
@@ -371,6 +452,20 @@ at_abort(void)
 	TwophaseConnError err = {{0}};
 	char		why[256] = "";
 
+	/* the participants' open transactions end here (or with the connection) */
+	for (int i = 0; i < nparts; i++)
+	{
+		if (parts[i].prepared || parts[i].conn == NULL ||
+			PQtransactionStatus(parts[i].conn) == PQTRANS_IDLE)
+			continue;
+		if (PQtransactionStatus(parts[i].conn) == PQTRANS_ACTIVE ||
+			!twophase_command(parts[i].conn, "ROLLBACK", pgrac_twophase_finish_timeout_ms, &err))
+		{
+			/* an interrupted statement, or no answer: closing ends it */
+			libpqsrv_disconnect(parts[i].conn);
+			parts[i].conn = NULL;
+		}
+	}
 	if (my_slot < 0)
 		return;
 	if (!begun)

@@ -132,7 +132,8 @@ if part log; then
 			record log "$round" "k$k" appends_per_batch "$(awk -v a=$(( a1 - a0 )) -v b=$(( b1 - b0 )) 'BEGIN { printf "%.1f", a / b }')"
 			say "log round $round: $k clients: $(( a1 - a0 )) appends in $(( b1 - b0 )) batches, $ms ms"
 		done
-		sql c "ALTER SYSTEM SET pgrac.twophase_commit_delay = $COMMIT_DELAY; SELECT pg_reload_conf()" >/dev/null
+		sql c "ALTER SYSTEM SET pgrac.twophase_commit_delay = $COMMIT_DELAY" >/dev/null
+		sql c "SELECT pg_reload_conf()" >/dev/null
 		sleep 1
 		read -r a0 b0 < <(counters)
 		t0=$(date +%s%3N)
@@ -141,7 +142,8 @@ if part log; then
 		read -r a1 b1 < <(counters)
 		record log "$round" k64delay appends_per_s "$(awk -v a=$(( a1 - a0 )) -v ms="$ms" 'BEGIN { printf "%.0f", a * 1000 / ms }')"
 		record log "$round" k64delay appends_per_batch "$(awk -v a=$(( a1 - a0 )) -v b=$(( b1 - b0 )) 'BEGIN { printf "%.1f", a / b }')"
-		sql c "ALTER SYSTEM RESET pgrac.twophase_commit_delay; SELECT pg_reload_conf()" >/dev/null
+		sql c "ALTER SYSTEM RESET pgrac.twophase_commit_delay" >/dev/null
+		sql c "SELECT pg_reload_conf()" >/dev/null
 	done
 fi
 

@@ -179,6 +179,27 @@ like($err, qr/cannot PREPARE a transaction that ran statements on participants/,
 	'PREPARE TRANSACTION of a distributed transaction is refused');
 is(prepared($p1), '0', '... and nothing is left prepared');
 
+# a session keeps its participant connections between transactions
+{
+	my $txn = "BEGIN; SELECT t.exec('s1', 'UPDATE accounts SET balance = balance WHERE id = 9'); COMMIT;";
+	my $backend = q{SELECT pid FROM pg_stat_activity WHERE application_name = 'pgrac_storage 2PC'};
+	my $s = $c->background_psql('postgres');
+	$s->query_safe($txn);
+	my $pid1 = $p1->safe_psql('postgres', $backend);
+	$s->query_safe($txn);
+	is($p1->safe_psql('postgres', $backend), $pid1,
+		'a session keeps its connection to a participant between transactions');
+	$p1->restart;
+	$s->query_safe($txn);
+	my $pid2 = $p1->safe_psql('postgres', $backend);
+	ok($pid2 ne '' && $pid2 ne $pid1, '... and connects again when the participant restarted');
+	$c->safe_psql('postgres', "ALTER USER MAPPING FOR CURRENT_USER SERVER s1 OPTIONS (SET user '$user')");
+	$s->query_safe($txn);
+	my $pid3 = $p1->safe_psql('postgres', $backend);
+	ok($pid3 ne '' && $pid3 ne $pid2, '... and when the user mapping changed');
+	$s->quit;
+}
+
 # ---- a crash of the coordinator at every step ----
 
 # a transfer of $amount from p1's account 5 to p2's account 5, with a
@@ -255,12 +276,18 @@ like(slurp_file($c->logfile), qr/distributed transaction pgrac_\d+_\d+_\d+ commi
 		'participant down: the resolver commits the other and shows this one pending');
 	is(balance($p1, 6), $before1 - 50, '... the reachable participant is committed');
 	my ($gid) = split / /, $row;
+	# back, but not reachable by the resolver yet: its mapping names a role
+	# that does not exist there, so that what it holds can be looked at
+	$c->safe_psql('postgres', "ALTER USER MAPPING FOR CURRENT_USER SERVER s2 OPTIONS (SET user 'nobody_here')");
 	$p2->start;
+	$c->poll_query_until('postgres', q{SELECT last_error LIKE '%nobody_here%' FROM t.in_doubt()})
+	  or diag($c->safe_psql('postgres', 'SELECT * FROM t.in_doubt()'));
 	my $sysid = $c->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
 	my $seen = $p2->safe_psql('postgres', 'SELECT gid FROM pg_prepared_xacts');
 	like($seen, qr/^pgrac_${sysid}_\d+_\d+\.2$/,
 		"... its prepared transaction is recognisable in pg_prepared_xacts ($seen)");
 	is($seen, "$gid.2", '... by the exact global id');
+	$c->safe_psql('postgres', "ALTER USER MAPPING FOR CURRENT_USER SERVER s2 OPTIONS (SET user '$user')");
 	is(wait_resolved('p2 back'), '00', '... and the resolver finishes it once it is back');
 	is(balance($p2, 6), $before2 + 50, '... committed there too');
 }

@@ -20,7 +20,7 @@
 #            commits each participant on its own at COMMIT (no 2PC)
 #    on three local servers; the ratio 2pc/fdw per round.
 #
-# Settings: PARTS ("log latency"), ROUNDS (3), SECONDS (10), APPENDS (20),
+# Settings: PARTS ("log latency"), ROUNDS (3), RUN_SECONDS (10), APPENDS (20),
 # COMMIT_DELAY (100), BENCH_PORT (55661, and the next two), BENCH_DIR.
 # Writes results.md and raw.csv into build/bench-results/twophase-<time>/
 # and prints the report.  Not part of the test suite: no timing is ever
@@ -31,7 +31,7 @@ export PGRAC_PG_VARIANT=${BENCH_PG_VARIANT:-bench}
 . "$(dirname "$0")/../../src/build/common.sh"
 
 ROUNDS=${ROUNDS:-3}
-SECONDS_PER_RUN=${SECONDS:-10}
+SECONDS_PER_RUN=${RUN_SECONDS:-10}
 APPENDS=${APPENDS:-20}
 COMMIT_DELAY=${COMMIT_DELAY:-100}
 PORT=${BENCH_PORT:-55661}

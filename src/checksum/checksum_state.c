@@ -354,6 +354,14 @@ pgrac_checksum_file_decode(const uint8 *buf, size_t len, PgracChecksumFile *file
 
 		if (!valid_stored_state(e[E_FROM]) || !valid_stored_state(e[E_TO]))
 			return fail(error, errorlen, "a transition names a state that does not exist");
+
+		/*
+		 * reserved: zero, so that a file has one encoding (and a reader of a
+		 * later version can give them a meaning)
+		 */
+		for (int b = E_TO + 1; b < PGRAC_CHECKSUM_FILE_ENTRY; b++)
+			if (e[b] != 0)
+				return fail(error, errorlen, "reserved bytes of a transition are not zero");
 		file->entries[i].lsn = pgrac_get64(e + E_LSN);
 		file->entries[i].time = (int64) pgrac_get64(e + E_TIME);
 		file->entries[i].from = (PgracChecksumState) e[E_FROM];

@@ -74,15 +74,26 @@ is_libpq_option(const char *keyword)
 PGconn *
 twophase_connect(Oid serverid, Oid userid, bool check_password)
 {
-	ForeignServer *server = GetForeignServer(serverid);
-	UserMapping *um = GetUserMapping(userid, serverid);
-	List	   *options = list_concat(list_copy(server->options), um->options);
-	int			n = list_length(options) + 4;
-	const char **keywords = palloc0(sizeof(char *) * n);
-	const char **values = palloc0(sizeof(char *) * n);
+	ForeignServer *server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+	UserMapping *um;
+	List	   *options;
+	int			n;
+	const char **keywords;
+	const char **values;
 	bool		has_password = false;
 	int			i = 0;
 	PGconn	   *conn;
+
+	if (server == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("foreign server with OID %u does not exist", serverid),
+				 errhint("A participant's foreign server was dropped while a distributed transaction still needed it: finish the prepared part by hand on that server (COMMIT PREPARED or ROLLBACK PREPARED, as pgrac.pgrac_twophase_in_doubt gives the outcome); this release cannot forget the entry.")));
+	um = GetUserMapping(userid, serverid);
+	options = list_concat(list_copy(server->options), um->options);
+	n = list_length(options) + 4;
+	keywords = palloc0(sizeof(char *) * n);
+	values = palloc0(sizeof(char *) * n);
 
 	foreach_node(DefElem, d, options)
 	{

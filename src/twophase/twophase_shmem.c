@@ -67,6 +67,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* the postmaster's hold on the lock file, kept across crash restarts */
 static int	lock_fd = -1;
 
+static void remove_segments_if_unneeded(void);
+
 /* this process's descriptor of the current segment */
 static int	my_fd = -1;
 static uint64 my_fd_start = 0;
@@ -458,9 +460,17 @@ twophase_insert(PgracTwophaseRecord *rec, int slot)
 		pos = twophase_shared->inserted;
 		if (rec->kind == PGRAC_2PC_BEGIN)
 		{
+			char		error[256];
+
 			rec->u.begin.txn = pos;
 			pgrac_twophase_format_gid(rec->u.begin.gid, sizeof(rec->u.begin.gid),
 									  GetSystemIdentifier(), rec->u.begin.dboid, pos);
+			/* never write what recovery would take for corruption */
+			if (!pgrac_twophase_begin_valid(&rec->u.begin, error, sizeof(error)))
+			{
+				LWLockRelease(twophase_shared->insert_lock);
+				elog(ERROR, "invalid 2PC Begin record: %s", error);
+			}
 		}
 		len = pgrac_twophase_record_size(rec);
 		if (pos + len > twophase_shared->segment_end)
@@ -542,6 +552,8 @@ twophase_flush(uint64 upto)
 					base = twophase_shared->buf_base;
 					LWLockRelease(twophase_shared->insert_lock);
 					ok = write_out(target, base);
+					if (ok)
+						remove_segments_if_unneeded();
 				}
 				if (!ok)
 					fail_log();
@@ -554,6 +566,37 @@ twophase_flush(uint64 upto)
 		pg_atomic_fetch_sub_u32(&twophase_shared->nflushing, 1);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * With write_lock held, after a write: a segment kept at a switch because a
+ * transaction begun in it was live goes as soon as none is.  The check is
+ * the oldest segment's end against the earliest live Begin, so it costs
+ * next to nothing while such a transaction (an in-doubt one, say) stays.
+ */
+static void
+remove_segments_if_unneeded(void)
+{
+	PgracTwophaseStore *st = &twophase_shared->store;
+	uint64		first = PG_UINT64_MAX;
+	PgracTwophaseLive *live;
+	int			nlive;
+
+	if (st->nsegments < 2)
+		return;
+	LWLockAcquire(twophase_shared->insert_lock, LW_SHARED);
+	for (int i = 0; i < twophase_shared->nentries; i++)
+		if (entry_live(&twophase_shared->entries[i]))
+			first = Min(first, twophase_shared->entries[i].live.first_position);
+	if (first < st->segments[1])
+	{
+		LWLockRelease(twophase_shared->insert_lock);
+		return;
+	}
+	live = snapshot_live(&nlive);
+	LWLockRelease(twophase_shared->insert_lock);
+	(void) pgrac_twophase_store_remove_unneeded(st, live, nlive);
+	pfree(live);
 }
 
 /* Remove the segments no live transaction needs; how many were removed. */

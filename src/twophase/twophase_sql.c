@@ -329,6 +329,8 @@ pgrac_twophase_test_append(PG_FUNCTION_ARGS)
 {
 	int32		n = PG_GETARG_INT32(0);
 
+	uint64		end = 0;
+
 	require_on();
 	twophase_check_available();
 	for (int i = 0; i < n; i++)
@@ -339,6 +341,9 @@ pgrac_twophase_test_append(PG_FUNCTION_ARGS)
 
 		rec.u.begin.dboid = MyDatabaseId;
 		rec.u.begin.nparticipants = 1;
+		/* a valid record (no server behind it: nothing ever resolves it) */
+		rec.u.begin.participants[0].server_oid = InvalidOid + 1;
+		rec.u.begin.participants[0].user_oid = GetUserId();
 		strlcpy(rec.u.begin.participants[0].server_name, "bench",
 				sizeof(rec.u.begin.participants[0].server_name));
 		twophase_flush(twophase_insert(&rec, slot));
@@ -351,9 +356,11 @@ pgrac_twophase_test_append(PG_FUNCTION_ARGS)
 		rec.kind = PGRAC_2PC_END;
 		rec.u.end.txn = txn;
 		rec.u.end.outcome = PGRAC_2PC_ENDED_COMMITTED;
-		(void) twophase_insert(&rec, slot);
+		end = twophase_insert(&rec, slot);
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* no participant could finish the last one after a restart */
+	twophase_flush(end);
 	PG_RETURN_INT64((int64) n * 3);
 }
 #endif

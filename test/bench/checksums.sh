@@ -21,6 +21,8 @@
 #    online2  the same with two sweep workers
 #    online_lz4  one worker, wal_compression = lz4 (the build has lz4, as
 #             Debian's postgresql-17 does): the full-page images compressed
+#             by the process that logs them
+#    online2_lz4  two workers, lz4: the compression on both cores
 #    The ratio online/offline is taken per round (goal: at most 1.5).
 # 2. TPS during the sweep at the default throttling: pgbench TPC-B,
 #    2 clients, LOAD_SECONDS s, on the online cluster with the state off,
@@ -174,9 +176,9 @@ load_sweep() {	# round label arguments
 # ---- 1 and 2: enabling ----
 part enable || ENABLE_ROUNDS=0
 for round in $(seq 1 "$ENABLE_ROUNDS"); do
-	hows=(offline online online2 online_lz4)
-	for k in 0 1 2 3; do
-		how=${hows[$(( (k + round - 1) % 4 ))]}
+	hows=(offline online online2 online_lz4 online2_lz4)
+	for k in 0 1 2 3 4; do
+		how=${hows[$(( (k + round - 1) % 5 ))]}
 		if [ "$how" = offline ]; then
 			copy_cluster plain copy
 			cold
@@ -188,9 +190,9 @@ for round in $(seq 1 "$ENABLE_ROUNDS"); do
 			cold
 			start online on on
 			[ "$(state)" = off ] || die "online cluster not off at round $round"
-			workers=$([ "$how" = online2 ] && echo 2 || echo 1)
+			workers=$([[ $how == online2* ]] && echo 2 || echo 1)
 			sql "ALTER SYSTEM SET pgrac.checksum_sweep_workers = $workers" >/dev/null
-			sql "ALTER SYSTEM SET wal_compression = $([ "$how" = online_lz4 ] && echo lz4 || echo off)" >/dev/null
+			sql "ALTER SYSTEM SET wal_compression = $([[ $how == *_lz4 ]] && echo lz4 || echo off)" >/dev/null
 			sql "SELECT pg_reload_conf()" >/dev/null
 			sleep 1
 			lsn0=$(sql "SELECT pg_current_wal_lsn()")
@@ -331,6 +333,7 @@ per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else p
 		echo "| pgrac_enable_checksums(0), until on, 1 sweep worker (the default) | $(median_of enable ms online) | $(ratio enable ms online offline) |"
 		echo "| the same, 2 sweep workers | $(median_of enable ms online2) | $(ratio enable ms online2 offline) |"
 		echo "| 1 sweep worker, wal_compression = lz4 | $(median_of enable ms online_lz4) | $(ratio enable ms online_lz4 offline) |"
+		echo "| 2 sweep workers, wal_compression = lz4 | $(median_of enable ms online2_lz4) | $(ratio enable ms online2_lz4 offline) |"
 		echo
 		echo "WAL written by one online enable: $(median_of enable wal_bytes online) bytes (full-page images of every page; pg_checksums writes none); with wal_compression = lz4 $(median_of enable wal_bytes online_lz4) bytes."
 		echo

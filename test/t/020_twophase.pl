@@ -52,8 +52,9 @@ my $p2 = participant('p2', 20);
 my $p3 = participant('p3', 0);
 
 my $c = pgrac_node('coordinator',
-	settings => "shared_preload_libraries = '$lib'\nlog_min_messages = log\n"
-	  . "pgrac.twophase_resolver_interval = '1s'\nrestart_after_crash = on\n");
+	settings => "shared_preload_libraries = '$lib'\nlog_min_messages = info\n"
+	  . "pgrac.twophase_resolver_interval = '1s'\nrestart_after_crash = on\n"
+	  . "pgrac.twophase_segment_size = '4MB'\n");
 $c->start;
 
 # The SQL functions of the test build itself: CREATE EXTENSION would bind
@@ -339,6 +340,47 @@ COMMIT;
 	my ($appends, $batches) = split /,/,
 	  $c->safe_psql('postgres', q{SELECT appends || ',' || batches FROM t.log_status()});
 	note("since the last restart: $appends appends in $batches batches");
+}
+
+# ---- rotation, removal, and a torn tail ----
+{
+	$c->safe_psql('postgres', q{
+		CREATE FUNCTION t.append(int) RETURNS bigint AS '} . $lib . q{', 'pgrac_twophase_test_append' LANGUAGE C STRICT;
+});
+	# some 130 bytes a transaction: 40,000 fill more than a 4 MB segment;
+	# four sessions at once, so that they share fdatasyncs
+	my $before = $c->safe_psql('postgres', 'SELECT rotations FROM t.log_status()');
+	my @h = map {
+		IPC::Run::start([ 'psql', '-XAtq', '-d', $c->connstr('postgres'), '-c', 'SELECT t.append(10000)' ],
+			'>', \my $o, '2>', \my $e)
+	} 1 .. 4;
+	$_->finish for @h;
+	my ($rot, $segs, $live) = split /,/, $c->safe_psql('postgres',
+		q{SELECT rotations || ',' || segments || ',' || live_transactions FROM t.log_status()});
+	cmp_ok($rot, '>', $before, "a full segment starts the next one ($rot rotations)");
+	my @files = glob($c->data_dir . '/pg_pgrac/twophase/*.seg');
+	# the current one, and the one before while a transaction begun in it
+	# was live at the switch
+	cmp_ok(scalar(@files), '<=', 2, '... and the ones no live transaction needs are removed');
+	ok(!-e $c->data_dir . '/pg_pgrac/twophase/0000000000000000.seg', '... the first one among them');
+	my $max = 0;
+	-s $_ > $max and $max = -s $_ for @files;
+	cmp_ok($max, '<=', 4 * 1024 * 1024, '... no segment beyond the size limit');
+
+	# a torn write at the end of the last segment: truncated, appending resumes
+	$c->stop;
+	my $seg = (sort glob($c->data_dir . '/pg_pgrac/twophase/*.seg'))[-1];
+	my $size = -s $seg;
+	open(my $fh, '>>', $seg) or die $!;
+	binmode $fh;
+	print $fh pack('V', 64) . "\x12\x34";    # a frame header cut short
+	close $fh;
+	$c->start;
+	like(slurp_file($c->logfile), qr/1 torn tails truncated/, 'a torn tail is truncated at start');
+	is(-s $seg, $size, '... back to the last complete record');
+	is($c->safe_psql('postgres',
+		"BEGIN; SELECT t.exec('s1', 'UPDATE accounts SET balance = balance WHERE id = 9'); COMMIT;"),
+		'1', '... and distributed transactions go on');
 }
 
 # ---- a corrupted segment ----

@@ -8,7 +8,9 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "pgrac/byte_order.h"
 #include "pgrac/checksum_state.h"
+#include "port/pg_crc32c.h"
 
 static const PgracChecksumSettings good = {.wal_log_hints = true,.full_page_writes = true,
 .core_data_checksums = false};
@@ -241,6 +243,26 @@ test_file_damage_refused(void **unused)
 	for (size_t cut = 0; cut < len; cut++)
 		assert_false(pgrac_checksum_file_decode(buf, cut, &g, error, sizeof(error)));
 	assert_true(pgrac_checksum_file_decode(buf, len, &g, error, sizeof(error)));
+
+	/*
+	 * a reserved byte of a transition set, with the CRC made to match (the
+	 * fuzzer's finding of 2026-12-02): refused, so that a file has one
+	 * encoding
+	 */
+	for (int b = 18; b < PGRAC_CHECKSUM_FILE_ENTRY; b++)
+	{
+		uint8		copy[PGRAC_CHECKSUM_FILE_MAX_SIZE];
+		pg_crc32c	crc;
+
+		memcpy(copy, buf, len);
+		copy[PGRAC_CHECKSUM_FILE_HEADER + PGRAC_CHECKSUM_FILE_ENTRY + b] = 0x5a;
+		INIT_CRC32C(crc);
+		COMP_CRC32C(crc, copy, len - 4);
+		FIN_CRC32C(crc);
+		pgrac_put32(copy + len - 4, crc);
+		assert_false(pgrac_checksum_file_decode(copy, len, &g, error, sizeof(error)));
+		assert_string_equal(error, "reserved bytes of a transition are not zero");
+	}
 }
 
 static void

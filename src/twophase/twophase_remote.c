@@ -221,22 +221,13 @@ twophase_command(PGconn *conn, const char *sql, int timeout_ms, TwophaseConnErro
 	return ok;
 }
 
-/*
- * COMMIT PREPARED or ROLLBACK PREPARED of pgid on a participant, raising
- * no error.  *done: the participant no longer has it.  "Does not exist"
- * (42704) counts as done: the ids are exact, so it can only mean that
- * the participant finished it before, or never prepared it.
- */
-void
-twophase_finish_prepared(Oid serverid, Oid userid, const char *pgid, bool commit,
-						 int timeout_ms, bool *done, TwophaseConnError *err)
+/* twophase_connect() raising no error: NULL, and *err says why */
+static PGconn *
+connect_quietly(Oid serverid, Oid userid, TwophaseConnError *err)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	PGconn	   *volatile conn = NULL;
-	char		sql[PGRAC_2PC_GID_MAX + 64];
 
-	*done = false;
-	snprintf(sql, sizeof(sql), "%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", pgid);
 	PG_TRY();
 	{
 		conn = twophase_connect(serverid, userid, false);
@@ -251,9 +242,30 @@ twophase_finish_prepared(Oid serverid, Oid userid, const char *pgid, bool commit
 		set_conn_error(err, unpack_sql_state(edata->sqlerrcode),
 					   edata->detail ? edata->detail : edata->message);
 		FreeErrorData(edata);
-		return;
+		conn = NULL;
 	}
 	PG_END_TRY();
+	return conn;
+}
+
+/*
+ * COMMIT PREPARED or ROLLBACK PREPARED of pgid on a participant, raising
+ * no error.  *done: the participant no longer has it.  "Does not exist"
+ * (42704) counts as done: the ids are exact, so it can only mean that
+ * the participant finished it before, or never prepared it.
+ */
+void
+twophase_finish_prepared(Oid serverid, Oid userid, const char *pgid, bool commit,
+						 int timeout_ms, bool *done, TwophaseConnError *err)
+{
+	PGconn	   *conn;
+	char		sql[PGRAC_2PC_GID_MAX + 64];
+
+	*done = false;
+	snprintf(sql, sizeof(sql), "%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", pgid);
+	conn = connect_quietly(serverid, userid, err);
+	if (conn == NULL)
+		return;
 	if (twophase_command(conn, sql, timeout_ms, err) || strcmp(err->sqlstate, "42704") == 0)
 		*done = true;
 	libpqsrv_disconnect(conn);
@@ -267,30 +279,15 @@ bool
 twophase_has_prepared(Oid serverid, Oid userid, const char *pgid, bool *has,
 					  TwophaseConnError *err)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	PGconn	   *volatile conn = NULL;
+	PGconn	   *conn;
 	PGresult   *res;
 	const char *params[1] = {pgid};
 	bool		ok;
 
 	*has = false;
-	PG_TRY();
-	{
-		conn = twophase_connect(serverid, userid, false);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		set_conn_error(err, unpack_sql_state(edata->sqlerrcode),
-					   edata->detail ? edata->detail : edata->message);
-		FreeErrorData(edata);
+	conn = connect_quietly(serverid, userid, err);
+	if (conn == NULL)
 		return false;
-	}
-	PG_END_TRY();
 	res = PQexecParams(conn, "SELECT count(*) FROM pg_catalog.pg_prepared_xacts WHERE gid = $1",
 					   1, NULL, params, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
@@ -303,9 +300,14 @@ twophase_has_prepared(Oid serverid, Oid userid, const char *pgid, bool *has,
 	return ok;
 }
 
-/* Report an error result of a participant as this session's ERROR. */
-static void
-report_remote_error(PGresult *res, PGconn *conn, const char *servername)
+/*
+ * Report an error result of a participant as this session's ERROR: its
+ * SQLSTATE, message, detail and hint, in the context of the participant
+ * (and of the protocol's statement, when the protocol sent it).
+ */
+void
+twophase_report_remote_error(PGresult *res, PGconn *conn, const char *servername,
+							 const char *protocol_sql)
 {
 	const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	char	   *primary = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
@@ -325,6 +327,8 @@ report_remote_error(PGresult *res, PGconn *conn, const char *servername)
 			 errmsg_internal("%s", primary),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
+			 protocol_sql ?
+			 errcontext("\"%s\" on participant \"%s\"", protocol_sql, servername) :
 			 errcontext("statement on participant \"%s\"", servername)));
 }
 
@@ -349,7 +353,7 @@ remote_run(Name servername, text *sql_text)
 	conn = twophase_participant_conn(server->serverid);
 	res = libpqsrv_exec(conn, sql, twophase_wait_event_remote());
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-		report_remote_error(res, conn, server->servername);
+		twophase_report_remote_error(res, conn, server->servername, NULL);
 	if (PQtransactionStatus(conn) != PQTRANS_INTRANS)
 	{
 		PQclear(res);

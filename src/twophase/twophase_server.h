@@ -108,6 +108,8 @@ typedef struct TwophaseConnError
 } TwophaseConnError;
 
 extern PGconn *twophase_connect(Oid serverid, Oid userid, bool check_password);
+extern void twophase_report_remote_error(PGresult *res, PGconn *conn, const char *servername,
+										 const char *protocol_sql) pg_attribute_noreturn();
 extern bool twophase_command(PGconn *conn, const char *sql, int timeout_ms,
 							 TwophaseConnError *err);
 extern bool twophase_has_prepared(Oid serverid, Oid userid, const char *pgid, bool *has,

@@ -161,20 +161,7 @@ exec_or_error(Participant *p, const char *sql)
 	PGresult   *res = libpqsrv_exec(p->conn, sql, twophase_wait_event_remote());
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		char	   *msg = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-								  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
-								  pchomp(PQerrorMessage(p->conn)));
-		int			code = sqlstate ? MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
-													sqlstate[3], sqlstate[4]) :
-			ERRCODE_CONNECTION_FAILURE;
-
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg("participant \"%s\" failed \"%s\": %s", p->name, sql, msg)));
-	}
+		twophase_report_remote_error(res, p->conn, p->name, sql);
 	PQclear(res);
 }
 

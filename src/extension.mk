@@ -32,6 +32,7 @@ OBJS = \
 	src/blockdev/redo/bd_redo.o \
 	src/blockdev/redo/bd_rmgr.o \
 	src/blockdev/startup/bd_startup.o \
+	src/blockdev/startup/bd_backup_copy.o \
 	src/blockdev/startup/bd_ownership.o \
 	src/blockdev/startup/bd_import.o \
 	src/blockdev/sql/bd_sql.o \

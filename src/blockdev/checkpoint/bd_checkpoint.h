@@ -20,6 +20,7 @@
 extern void bd_journal_write(const uint8 device_uuid[16], uint64 generation,
 							 const uint8 *const *pages, uint32 npages);
 extern void bd_journal_apply(void);
+extern void bd_journal_discard(void);
 
 /* checkpoints (called from the checkpoint hooks) */
 extern void bd_checkpoint_start(int flags);

@@ -156,6 +156,29 @@ same_geometry(const BdSuperblock *a, const BdSuperblock *b)
 }
 
 /*
+ * Remove the journal without applying it (the postmaster, once the pages
+ * it could hold are on the device by other means: a restored base
+ * backup's metadata brought to the backup's end, bd_backup_copy.c).
+ */
+void
+bd_journal_discard(void)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	journal_path(path);
+	if (stat(path, &st) != 0)
+	{
+		if (errno == ENOENT)
+			return;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not stat checkpoint journal \"%s\": %m", path)));
+	}
+	(void) durable_unlink(path, FATAL);
+}
+
+/*
  * Complete the metadata writes of a checkpoint that a crash interrupted
  * (the postmaster, device open and locked, before the metadata is loaded).
  */

@@ -217,6 +217,7 @@ bd_read_geometry(void)
 	bd_check_bound_device(bd_geometry.device_uuid);
 	if (bd_device_embedded())
 		warn_creation_settings(&bd_geometry);
+	bd_backup_copy_grow_file();
 	if ((uint64) bd_geometry.nextents * bd_geometry.extent_pages * BD_PAGE_SIZE > bd_dev->size)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -420,12 +421,14 @@ bd_startup_geometry(void)
 
 /*
  * A cache just created in shared memory: complete a checkpoint a crash cut
- * short before anything reads, then load and verify the metadata.
+ * short (or, in a restored base backup, bring the copied metadata to the
+ * backup's end) before anything reads, then load and verify the metadata.
  */
 void
 bd_startup_load(void)
 {
-	bd_journal_apply();
+	if (!bd_backup_copy_pending() || !bd_backup_copy_settle())
+		bd_journal_apply();
 	bd_load_metadata();
 	bd->sb_generation = bd->sb.generation;
 }

@@ -27,6 +27,11 @@ extern void bd_refuse_file_tools(void);
 extern void bd_check_bound_device(const uint8 device_uuid[16]);
 extern void bd_refuse_missing_embedded(const char *path);
 
+/* a data directory restored from a base backup (bd_backup_copy.c) */
+extern bool bd_backup_copy_pending(void);
+extern bool bd_backup_copy_settle(void);
+extern void bd_backup_copy_grow_file(void);
+
 /* startup in the postmaster (bd_startup.c) */
 extern const BdSuperblock *bd_startup_geometry(void);
 extern void bd_startup_load(void);

@@ -57,6 +57,9 @@ extern bool bd_binding_decode(const char *buf, size_t len, BdBinding *b,
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into out[37] */
 extern void bd_uuid_format(const uint8 uuid[16], char *out);
 
+/* the 36-character form back into 16 bytes; false if it is not one */
+extern bool bd_uuid_parse(const char *text, uint8 uuid[16]);
+
 /* A random (version 4) UUID from pg_strong_random(); false if it has none */
 extern bool bd_uuid_generate(uint8 uuid[16]);
 

@@ -92,6 +92,9 @@ typedef enum BdSuperblockError
 	BD_SB_BAD_DIRECTORY_ROOT,
 } BdSuperblockError;
 
+/* CRC-32C of a buffer, finished (binding file, backup manifest and files) */
+extern uint32 bd_crc32c(const void *data, size_t len);
+
 extern void bd_page_init(uint8 *page, uint16 type, uint64 address, uint64 lsn);
 extern void bd_page_seal(uint8 *page);
 extern BdPageError bd_page_check(const uint8 *page, uint16 expected_type,

@@ -49,8 +49,8 @@ bd_uuid_format(const uint8 uuid[16], char *out)
 	*p = '\0';
 }
 
-static bool
-uuid_parse(const char *text, uint8 uuid[16])
+bool
+bd_uuid_parse(const char *text, uint8 uuid[16])
 {
 	int			n = 0;
 
@@ -69,17 +69,6 @@ uuid_parse(const char *text, uint8 uuid[16])
 		p++;
 	}
 	return n == 16;
-}
-
-static pg_crc32c
-text_crc(const char *buf, size_t len)
-{
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, buf, len);
-	FIN_CRC32C(crc);
-	return crc;
 }
 
 size_t
@@ -105,7 +94,7 @@ bd_binding_encode(const BdBinding *b, char *buf)
 				   BD_BINDING_VERSION, b->system_identifier, uuid,
 				   b->data_checksum_version, b->exported ? "pgdata" : "device", path);
 	len += snprintf(buf + len, BD_BINDING_MAX_SIZE - len, "crc32c=%08x\n",
-					text_crc(buf, len));
+					bd_crc32c(buf, len));
 	return len;
 }
 
@@ -185,7 +174,7 @@ bd_binding_decode(const char *text, size_t len, BdBinding *b,
 		bd_format_error(error, errsize, "its last line is not \"crc32c=<8 hex digits>\"");
 		return false;
 	}
-	if (text_crc(buf, crc_line - buf) != (pg_crc32c) stored_crc)
+	if (bd_crc32c(buf, crc_line - buf) != (pg_crc32c) stored_crc)
 	{
 		bd_format_error(error, errsize, "its CRC-32C does not match its contents");
 		return false;
@@ -223,7 +212,7 @@ bd_binding_decode(const char *text, size_t len, BdBinding *b,
 		return false;
 	}
 	if ((v = take_line(&cursor, end, "device_uuid")) == NULL ||
-		strlen(v) != 36 || !uuid_parse(v, b->device_uuid))
+		strlen(v) != 36 || !bd_uuid_parse(v, b->device_uuid))
 	{
 		bd_format_error(error, errsize, "its device_uuid line is missing or invalid");
 		return false;

@@ -52,6 +52,17 @@ bd_format_error(char *error, size_t size, const char *fmt,...)
 	va_end(ap);
 }
 
+uint32
+bd_crc32c(const void *data, size_t len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, data, len);
+	FIN_CRC32C(crc);
+	return crc;
+}
+
 /* CRC-32C of the page with the CRC field itself taken as zero */
 static uint32
 bd_page_crc(const uint8 *page)

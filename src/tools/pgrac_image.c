@@ -10,6 +10,8 @@
  *	  pgrac_image grow   --device=PATH [--size=SIZE]
  *	  pgrac_image import --device=PATH --pgdata=DIR
  *	  pgrac_image export --device=PATH --target=DIR
+ *	  pgrac_image backup, finish-backup, verify-backup, restore
+ *	                     (pgrac_image_backup.c)
  *
  * Exit status: 0 success; 1 verify found problems; 2 usage error; 3 the
  * device could not be read, written or understood, or the command refused
@@ -74,6 +76,10 @@ usage(void)
 	printf("  %s grow   --device=PATH [--size=SIZE]\n", progname);
 	printf("  %s import --device=PATH --pgdata=DIR\n", progname);
 	printf("  %s export --device=PATH --target=DIR\n", progname);
+	printf("  %s backup --device=PATH --target=DIR --start-lsn=LSN [--timeline=N]\n", progname);
+	printf("  %s finish-backup --target=DIR --stop-lsn=LSN\n", progname);
+	printf("  %s verify-backup --target=DIR\n", progname);
+	printf("  %s restore --device=PATH --target=DIR\n", progname);
 	printf("\nCommands:\n");
 	printf("  format   zero the device and write an empty pgrac_storage layout\n");
 	printf("           (refuses to overwrite anything without --force)\n");
@@ -86,6 +92,14 @@ usage(void)
 	printf("           an empty device and make the cluster its owner\n");
 	printf("  export   write the device's relations as relation files under a\n");
 	printf("           directory (a stopped cluster's data directory, to go back to md)\n");
+	printf("  backup   copy the metadata and the allocated extents of a device into\n");
+	printf("           a directory, while its server runs, between pg_backup_start()\n");
+	printf("           and pg_backup_stop() (docs/backup.md); the device is read\n");
+	printf("           without a lock\n");
+	printf("  finish-backup  write the manifest with pg_backup_stop()'s LSN\n");
+	printf("  verify-backup  check a backup's files against its manifest\n");
+	printf("  restore  write a verified backup onto a device not in use, at least as\n");
+	printf("           large, zeroing everything the backup does not hold\n");
 	printf("\nOptions:\n");
 	printf("  -d, --device=PATH       block device or image file\n");
 	printf("  -s, --size=SIZE         format: size of a new image file (default 64MB;\n");
@@ -103,9 +117,13 @@ usage(void)
 	printf("  -D, --pgdata=DIR        import: data directory of the cluster to import\n");
 	printf("  -t, --target=DIR        export: directory to write the relation files\n");
 	printf("                          under, at their paths relative to a data directory\n");
+	printf("                          backup commands: the backup's directory\n");
+	printf("      --start-lsn=LSN     backup: the LSN pg_backup_start() returned\n");
+	printf("      --timeline=N        backup: the server's timeline (default 1)\n");
+	printf("      --stop-lsn=LSN      finish-backup: the LSN pg_backup_stop() returned\n");
 	printf("  -?, --help              show this help, then exit\n");
 	printf("\nSIZE is a number of bytes with an optional kB, MB, GB or TB suffix (powers of 1024).\n");
-	printf("\nThe device must not be in use: a device a running server holds is refused.\n");
+	printf("\nThe device must not be in use (a device a running server holds is refused),\nexcept by backup, which reads it while the server runs.\n");
 	printf("\nExit status: 0 success, 1 verify found problems, 2 usage error,\n");
 	printf("3 the device could not be read, written or understood, or the command\n");
 	printf("refused to act (nothing was changed then).\n");
@@ -182,6 +200,23 @@ open_device(const char *path, bool create, bool writable)
 		}
 		transport_error(dev);
 	}
+	return dev;
+}
+
+/*
+ * Open the device to read it while a server may be running on it, without
+ * a lock (backup: what it reads may change under it, and the restore
+ * repairs that from the WAL; docs/backup.md).
+ */
+PgracTransport *
+open_device_unlocked(const char *path)
+{
+	PgracTransportOptions options = {.writable = false,.create = false};
+	PgracTransportError error;
+	PgracTransport *dev = pgrac_transport_open(path, &options, &error);
+
+	if (dev == NULL)
+		device_error("%s", error.message);
 	return dev;
 }
 
@@ -856,10 +891,15 @@ typedef enum Command
 	CMD_GROW,
 	CMD_IMPORT,
 	CMD_EXPORT,
+	CMD_BACKUP,
+	CMD_FINISH_BACKUP,
+	CMD_VERIFY_BACKUP,
+	CMD_RESTORE,
 } Command;
 
 static const char *const command_names[] = {
-	"format", "verify", "ls", "grow", "import", "export"
+	"format", "verify", "ls", "grow", "import", "export",
+	"backup", "finish-backup", "verify-backup", "restore"
 };
 
 /* an option given to a command that does not take it */
@@ -882,6 +922,9 @@ main(int argc, char **argv)
 		{"force", no_argument, NULL, 'f'},
 		{"pgdata", required_argument, NULL, 'D'},
 		{"target", required_argument, NULL, 't'},
+		{"start-lsn", required_argument, NULL, 'S'},
+		{"stop-lsn", required_argument, NULL, 'P'},
+		{"timeline", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -889,6 +932,10 @@ main(int argc, char **argv)
 	const char *device = NULL;
 	const char *pgdata = NULL;
 	const char *target = NULL;
+	const char *start_lsn = NULL;
+	const char *stop_lsn = NULL;
+	uint32		timeline = 1;
+	bool		timeline_given = false;
 	uint64		size = UINT64CONST(64) << 20;
 
 	/*
@@ -922,16 +969,16 @@ main(int argc, char **argv)
 		exit(0);
 	}
 	if (argc < 2 || argv[1][0] == '-')
-		usage_error("no command given (format, verify, ls, grow, import or export)");
+		usage_error("no command given (format, verify, ls, grow, import, export, backup, finish-backup, verify-backup or restore)");
 	for (i = 0; i < (int) lengthof(command_names); i++)
 		if (strcmp(argv[1], command_names[i]) == 0)
 			break;
 	if (i == (int) lengthof(command_names))
-		usage_error("unknown command \"%s\" (format, verify, ls, grow, import or export)", argv[1]);
+		usage_error("unknown command \"%s\" (format, verify, ls, grow, import, export, backup, finish-backup, verify-backup or restore)", argv[1]);
 	command = (Command) i;
 
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:S:P:T:", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -970,6 +1017,23 @@ main(int argc, char **argv)
 			case 't':
 				target = optarg;
 				break;
+			case 'S':
+				start_lsn = optarg;
+				break;
+			case 'P':
+				stop_lsn = optarg;
+				break;
+			case 'T':
+				{
+					char	   *end;
+					unsigned long v = strtoul(optarg, &end, 10);
+
+					if (*end != '\0' || v < 1 || v > PG_UINT32_MAX)
+						usage_error("--timeline must be a timeline ID (1 or more), not \"%s\"", optarg);
+					timeline = (uint32) v;
+					timeline_given = true;
+				}
+				break;
 			case 'h':
 				usage();
 				exit(0);
@@ -981,15 +1045,28 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("too many command-line arguments (first is \"%s\")", argv[optind]);
-	if (device == NULL)
+	if (device == NULL && command != CMD_FINISH_BACKUP && command != CMD_VERIFY_BACKUP)
 		usage_error("no device specified (--device)");
+	check_option(command, "--device", device != NULL,
+				 ~((1 << CMD_FINISH_BACKUP) | (1 << CMD_VERIFY_BACKUP)));
 	check_option(command, "--size", size_given, (1 << CMD_FORMAT) | (1 << CMD_GROW));
 	check_option(command, "--max-size", max_size_given, 1 << CMD_FORMAT);
 	check_option(command, "--extent-size", extent_size_given, 1 << CMD_FORMAT);
 	check_option(command, "--metadata-pages", metadata_pages != 0, 1 << CMD_FORMAT);
 	check_option(command, "--force", force, 1 << CMD_FORMAT);
 	check_option(command, "--pgdata", pgdata != NULL, 1 << CMD_IMPORT);
-	check_option(command, "--target", target != NULL, 1 << CMD_EXPORT);
+	check_option(command, "--target", target != NULL,
+				 (1 << CMD_EXPORT) | (1 << CMD_BACKUP) | (1 << CMD_FINISH_BACKUP) |
+				 (1 << CMD_VERIFY_BACKUP) | (1 << CMD_RESTORE));
+	check_option(command, "--start-lsn", start_lsn != NULL, 1 << CMD_BACKUP);
+	check_option(command, "--timeline", timeline_given, 1 << CMD_BACKUP);
+	check_option(command, "--stop-lsn", stop_lsn != NULL, 1 << CMD_FINISH_BACKUP);
+	if (target == NULL && command >= CMD_EXPORT)
+		usage_error("no target directory specified (--target)");
+	if (command == CMD_BACKUP && start_lsn == NULL)
+		usage_error("no start LSN specified (--start-lsn: the LSN pg_backup_start() returned)");
+	if (command == CMD_FINISH_BACKUP && stop_lsn == NULL)
+		usage_error("no stop LSN specified (--stop-lsn: the LSN pg_backup_stop() returned)");
 
 	switch (command)
 	{
@@ -1007,9 +1084,15 @@ main(int argc, char **argv)
 				usage_error("no data directory specified (--pgdata)");
 			return cmd_import(device, pgdata);
 		case CMD_EXPORT:
-			if (target == NULL)
-				usage_error("no target directory specified (--target)");
 			return cmd_export(device, target);
+		case CMD_BACKUP:
+			return cmd_backup(device, target, start_lsn, timeline);
+		case CMD_FINISH_BACKUP:
+			return cmd_finish_backup(target, stop_lsn);
+		case CMD_VERIFY_BACKUP:
+			return cmd_verify_backup(target);
+		case CMD_RESTORE:
+			return cmd_restore(device, target);
 	}
 	return EXIT_USAGE;			/* not reached */
 }

@@ -34,6 +34,7 @@ extern void fail(int code, const char *fmt,...) pg_attribute_printf(2, 3) pg_att
 
 extern PgracTransport *open_device(const char *path, bool create,
 								   bool writable);
+extern PgracTransport *open_device_unlocked(const char *path);
 extern BdIo device_io(PgracTransport *dev);
 extern void load_or_die(PgracTransport *dev, const BdIo *io,
 						BdLoadedLayout *layout);
@@ -44,6 +45,13 @@ extern void check_layout_or_die(PgracTransport *dev, const BdIo *io,
 /* pgrac_image_import.c, pgrac_image_export.c */
 extern int	cmd_import(const char *path, const char *pgdata);
 extern int	cmd_export(const char *path, const char *target);
+
+/* pgrac_image_backup.c */
+extern int	cmd_backup(const char *path, const char *target, const char *start_lsn,
+					   uint32 timeline);
+extern int	cmd_finish_backup(const char *target, const char *stop_lsn);
+extern int	cmd_verify_backup(const char *target);
+extern int	cmd_restore(const char *path, const char *target);
 
 /* pgrac_image_import.c: the data directory's control file, checked */
 extern ControlFileData *read_control_file(const char *pgdata);

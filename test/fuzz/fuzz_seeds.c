@@ -14,6 +14,7 @@
 #include "pgrac/bd_wal.h"
 #include "pgrac/checksum_state.h"
 #include "pgrac/twophase_log.h"
+#include "pgrac/bd_manifest.h"
 
 static void
 put_seed(const char *dir, const char *target, const char *name,
@@ -219,6 +220,34 @@ main(int argc, char **argv)
 		pgrac_twophase_segment_header_encode(&h, dirbuf + dlen + 2);
 		dlen += 2 + PGRAC_2PC_SEGMENT_HEADER_SIZE;
 		put_seed(argv[1], "twophase_log", "directory", dirbuf, dlen, NULL, 0);
+	}
+
+	/* a backup manifest with a few extents, and one with none */
+	{
+		static BdManifestExtent items[] = {{65, 0x01234567}, {66, 0x89abcdef}, {4000, 0}};
+		BdManifest	m;
+		char text[	2048];
+		size_t		len;
+
+		memset(&m, 0, sizeof(m));
+		for (int i = 0; i < 16; i++)
+			m.device_uuid[i] = (uint8) (i * 17);
+		m.system_identifier = UINT64CONST(7412345678901234567);
+		m.extent_size = 131072;
+		m.nextents = 4096;
+		m.max_extents = 8192;
+		m.start_lsn = UINT64CONST(0x810C418);
+		m.stop_lsn = UINT64CONST(0x8EED6D8);
+		m.timeline = 1;
+		m.metadata_pages = 66;
+		m.metadata_crc = 0x1a2b3c4d;
+		m.items = items;
+		m.nitems = lengthof(items);
+		len = bd_manifest_encode(&m, text, sizeof(text));
+		put_seed(argv[1], "manifest", "extents", text, len, NULL, 0);
+		m.nitems = 0;
+		len = bd_manifest_encode(&m, text, sizeof(text));
+		put_seed(argv[1], "manifest", "empty", text, len, NULL, 0);
 	}
 	return 0;
 }

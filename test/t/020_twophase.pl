@@ -387,6 +387,8 @@ COMMIT;
 {
 	$c->append_conf('postgresql.conf', "restart_after_crash = off\n");
 	$c->reload;
+	# read before the crash: the postmaster removes its pid file as it goes
+	my $pmpid = (split /\n/, slurp_file($c->data_dir . '/postmaster.pid'))[0];
 	# T: prepared on p1 only when the coordinator dies; p1 down at restart
 	$c->psql('postgres', q{
 		BEGIN;
@@ -395,7 +397,6 @@ COMMIT;
 		SET LOCAL pgrac.twophase_test_stop_at = 'after_prepare_1';
 		COMMIT;});
 	# restart_after_crash = off: the postmaster goes away
-	my $pmpid = (split /\n/, slurp_file($c->data_dir . '/postmaster.pid'))[0];
 	for (1 .. 600) { last unless kill 0, $pmpid; select(undef, undef, undef, 0.1); }
 	ok(!kill(0, $pmpid), 'the coordinator is down');
 	$c->_update_pid(0);

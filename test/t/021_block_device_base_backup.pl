@@ -19,18 +19,19 @@
 #    refused before the restore brought it up to date); the restore
 #    starts, and everything checks out.
 # 3. The same torn copy without its WAL: the start says the WAL is not
-#    there, naming the missing segment, loads the copy as it is, and
-#    refuses its torn pages (a copy is brought up to date only with the
-#    WAL; without it, only a copy that verifies as copied starts).
+#    there, naming the missing segment, loads the copy as it is (as every
+#    start did before: the copied checkpoint journal applied, the pages
+#    verified), and does not open: its torn pages are refused, or, where
+#    the journal repaired them, core refuses for the missing WAL.
 use strict;
 use warnings FATAL => 'all';
-use File::Copy;
 use File::Path qw(make_path);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgracTest;
 use PgracCrash;
+use PgracBackup;
 
 my $rounds = $ENV{PGRAC_BACKUP_ROUNDS} // 3;
 
@@ -38,84 +39,8 @@ my $primary = pgrac_node('primary', allows_streaming => 1,
 	settings => "pgrac.storage_backend = 'block_device'\n"
 	  . "wal_keep_size = '1GB'\nmax_wal_size = '1GB'\n");
 $primary->start;
-$primary->safe_psql('postgres', q{
-	CREATE EXTENSION pgrac_storage;
-	CREATE EXTENSION amcheck;
-	CREATE TABLE ledger (id bigserial PRIMARY KEY, at timestamptz DEFAULT now());
-	CREATE TABLE fixed AS SELECT g AS a, md5(g::text) AS b FROM generate_series(1, 20000) g;
-	CREATE INDEX ON fixed (b);
-	CREATE FUNCTION churn_tables_not_whole() RETURNS int LANGUAGE plpgsql AS $$
-	DECLARE
-		r record;
-		n bigint;
-		bad int := 0;
-	BEGIN
-		FOR r IN SELECT relname FROM pg_class WHERE relname ~ '^churn_\d+$' AND relkind = 'r' LOOP
-			EXECUTE format('SELECT count(*) FROM %I', r.relname) INTO n;
-			IF n <> 3000 THEN
-				bad := bad + 1;
-			END IF;
-		END LOOP;
-		RETURN bad;
-	END $$;
-});
-$primary->command_ok([ 'pgbench', '-i', '-q', '-s', '5', '-p', $primary->port, '-h', $primary->host, 'postgres' ],
-	'pgbench tables');
-
-my $fixed_q = q{SELECT md5(string_agg(a || ':' || b, ',' ORDER BY a)) FROM fixed};
-my $fixed = $primary->safe_psql('postgres', $fixed_q);
-
-my $scripts = PostgreSQL::Test::Utils::tempdir;
-PostgreSQL::Test::Utils::append_to_file("$scripts/ledger.sql", "INSERT INTO ledger DEFAULT VALUES;\n");
-PostgreSQL::Test::Utils::append_to_file("$scripts/churn.sql", q{\set t random(1, 12)
-DROP TABLE IF EXISTS churn_:t;
-CREATE TABLE churn_:t AS SELECT g AS a, repeat('x', 200) AS pad FROM generate_series(1, 3000) g;
-CHECKPOINT;
-});
-
-sub start_load
-{
-	my @common = ('-n', '-T', '600', '-p', $primary->port, '-h', $primary->host, 'postgres');
-	my @runs;
-	for my $args ([ '-c', '2', '-b', 'tpcb-like' ], [ '-c', '1', '-f', "$scripts/ledger.sql" ],
-		[ '-c', '1', '-f', "$scripts/churn.sql" ])
-	{
-		my ($out, $err) = ('', '');
-		push @runs, IPC::Run::start([ 'pgbench', @$args, @common ], '>', \$out, '2>', \$err);
-	}
-	return \@runs;
-}
-
-sub stop_load
-{
-	my ($runs) = @_;
-	for my $h (@$runs)
-	{
-		$h->signal('INT');
-		$h->finish;
-	}
-}
-
-# What a restored cluster must hold; $acked: ledger rows acknowledged
-# before the backup began.
-sub check_restored
-{
-	my ($node, $acked, $what) = @_;
-	is($node->safe_psql('postgres', $fixed_q), $fixed, "$what: the table made before the backup is unchanged");
-	is($node->safe_psql('postgres', q{
-		SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)
-		   AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers)
-		   AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)}),
-		't', "$what: TPC-B balances agree");
-	# one client inserts the ledger, so its commits are in id order
-	my ($n, $max) = split /\|/, $node->safe_psql('postgres', 'SELECT count(*), coalesce(max(id), 0) FROM ledger');
-	my $upto = $primary->safe_psql('postgres', "SELECT count(*) FROM ledger WHERE id <= $max");
-	ok($n == $upto && $n >= $acked,
-		"$what: the ledger is a prefix of the primary's and holds the $acked rows acknowledged before the backup (has $n up to id $max; the primary $upto)");
-	is($node->safe_psql('postgres', 'SELECT churn_tables_not_whole()'),
-		'0', "$what: every churn table holds the rows it was created with");
-	ok(amcheck_all($node) > 0, "$what: amcheck clean");
-}
+$primary->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
+my $w = backup_workload_init($primary);
 
 sub verify_image
 {
@@ -140,14 +65,14 @@ sub checkpoint_inside
 my ($inside, $rewrote) = (0, 0);
 for my $round (1 .. $rounds)
 {
-	my $load = start_load();
+	my $load = backup_load_start($w);
 	sleep 1;
 	my $acked = $primary->safe_psql('postgres', 'SELECT count(*) FROM ledger');
 	# slowed: about 10 s for the image, so that checkpoints land in it
 	my $size = -s $primary->data_dir . '/pg_pgrac/device.img';
 	my $rate = int($size / 10 / 1024) + 32;
 	$primary->backup("bb$round", backup_options => [ "--max-rate=${rate}k" ]);
-	stop_load($load);
+	backup_load_stop($load);
 	my $bdir = $primary->backup_dir . "/bb$round";
 	$inside += checkpoint_inside($bdir);
 
@@ -158,7 +83,7 @@ for my $round (1 .. $rounds)
 	like($log, qr/metadata copied by a base backup brought to the backup's end/,
 		"round $round: the restore brought the copied metadata to the backup's end");
 	$rewrote++ if $log =~ /rewrote [1-9]\d* metadata pages/;
-	check_restored($node, $acked, "round $round");
+	backup_check_restored($w, $node, $acked, "round $round");
 	$node->stop;
 	verify_image($node, "round $round");
 	$node->clean_node;
@@ -167,20 +92,6 @@ note("pg_basebackup rounds: $inside of $rounds had a checkpoint complete inside 
 ok($inside >= 1, "a checkpoint completed inside the copy in $inside of $rounds rounds");
 
 # ---- 2. a copy torn on purpose ----
-sub copy_tree
-{
-	my ($from, $to, $skip) = @_;
-	make_path($to);
-	opendir(my $dh, $from) or die "opendir $from: $!";
-	for my $e (grep { $_ ne '.' && $_ ne '..' } readdir $dh)
-	{
-		next if $skip->("$from/$e", $e);
-		if (-d "$from/$e") { copy_tree("$from/$e", "$to/$e", $skip) }
-		else { copy("$from/$e", "$to/$e") or die "copy $from/$e: $!" }
-	}
-	closedir $dh;
-}
-
 my $acked = $primary->safe_psql('postgres', 'SELECT count(*) FROM ledger');
 my $bg = $primary->background_psql('postgres');
 $bg->query_safe(q{SELECT pg_backup_start('torn', true)});
@@ -234,11 +145,28 @@ my ($rc, $vout, $verr) = run_pgrac_image('verify', "--device=$torn/pg_pgrac/devi
 isnt($rc, 0, 'the torn copy of the image does not verify as copied');
 like($vout . $verr, qr/checksum mismatch/, '... its pages torn (checksum mismatch)');
 
+# first a start that stops before the backup's end (a recovery target
+# before it), so that the next one finds the backup's start only in
+# pg_control, as after a crash during recovery
+my ($torn_start) = $stop =~ /^START WAL LOCATION: (\S+)/m;
 my $node = PostgreSQL::Test::Cluster->new('restored_torn');
 $node->init_from_backup($primary, 'torn');
+$node->append_conf('postgresql.conf', "recovery_target_lsn = '$torn_start'\nrestore_command = 'false'\n");
+PostgreSQL::Test::Utils::append_to_file($node->data_dir . '/recovery.signal', '');
+ok(!$node->start(fail_ok => 1), 'the torn copy with a recovery target before the backup\'s end stops');
+my $first_log = slurp_file($node->logfile);
+like($first_log, qr/rewrote [1-9]\d* metadata pages/, '... after its metadata was rewritten from the WAL');
+like($first_log, qr/FATAL:  requested recovery stop point is before consistent recovery point/, '... at the target, as core does');
+ok(!-e $node->data_dir . '/backup_label', '... having renamed backup_label');
+$node->append_conf('postgresql.conf', "recovery_target_lsn = ''\n");
+unlink($node->data_dir . '/recovery.signal');
 $node->start;
-like(slurp_file($node->logfile), qr/rewrote [1-9]\d* metadata pages/, 'the torn copy: metadata pages rewritten from the WAL');
-check_restored($node, $acked + 500, 'the torn copy');
+like(slurp_file($node->logfile), qr/block-device records from \S+ \(pg_control\) rewrote/,
+	'the torn copy started again: the backup\'s start found in pg_control, the WAL replayed over the metadata again');
+# a crash right after: the next start is an ordinary crash recovery
+$node->stop('immediate');
+$node->start;
+backup_check_restored($w, $node, $acked + 500, 'the torn copy');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM torn_new'), '40000', 'the torn copy: the table created during the copy');
 $node->stop;
 verify_image($node, 'the torn copy');
@@ -247,14 +175,15 @@ $node->clean_node;
 # ---- 3. without its WAL ----
 $node = PostgreSQL::Test::Cluster->new('restored_nowal');
 $node->init_from_backup($primary, 'torn_nowal');
-my $md5 = file_md5($node->data_dir . '/pg_pgrac/device.img');
 ok(!$node->start(fail_ok => 1), 'the torn copy without its WAL does not start');
 my $nowal_log = slurp_file($node->logfile);
 like($nowal_log, qr/WARNING:  cannot bring the block-device metadata copied by a base backup to the backup's end.*\n.*WAL segment ".*pg_wal\/[0-9A-F]{24}" is missing/,
 	'... it says the WAL is not there, naming the missing segment');
-like($nowal_log, qr/FATAL:  block device .* has corrupt metadata: .* checksum mismatch/,
-	'... and the copy as it is was refused for its torn pages');
-is(file_md5($node->data_dir . '/pg_pgrac/device.img'), $md5, '... leaving the copied image as it was');
+# loaded as copied, with the copied checkpoint journal applied as at any
+# start: refused for pages the journal does not repair, or else by core
+# for the missing WAL
+like($nowal_log, qr/FATAL:  (block device .* has corrupt metadata: .* checksum mismatch|could not locate required checkpoint record)/,
+	'... and refused, for its torn pages or by core for the missing WAL');
 
 $primary->stop;
 done_testing();

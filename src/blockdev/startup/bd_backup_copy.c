@@ -319,9 +319,9 @@ apply_record(XLogReaderState *r, bool *changed, uint32 *nextents)
  * copied journal is removed, so that no later start applies it.
  *
  * False, with a WARNING and nothing written, if the WAL to the backup's
- * end is not within reach: the caller loads the copy as it is (as
- * every start did before this existed), and its checks refuse a torn
- * page or a layout that does not verify.
+ * end is not within reach: the caller loads the copy as it is (the
+ * copied journal applied, as every start did before this existed), and
+ * its checks refuse a torn page or a layout that does not verify.
  */
 bool
 bd_backup_copy_settle(void)
@@ -373,9 +373,9 @@ bd_backup_copy_settle(void)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot bring the block-device metadata copied by a base backup to the backup's end: the WAL ends at %X/%X, before the end of the backup that started at %X/%X",
 							LSN_FORMAT_ARGS(reader->EndRecPtr), LSN_FORMAT_ARGS(c->backup_start)),
-					 files.missing[0] ? errdetail("WAL segment \"%s\" is missing%s.  The metadata is loaded as it was copied, and refused if a page was copied torn or the layout does not verify.", files.missing,
+					 files.missing[0] ? errdetail("WAL segment \"%s\" is missing%s.  The metadata is loaded as it was copied (with the copied checkpoint journal, as at any start), and refused if a page is torn or the layout does not verify.", files.missing,
 												  files.use_archive ? ", and restore_command did not restore it" : "")
-					 : errdetail("%s.  The metadata is loaded as it was copied, and refused if a page was copied torn or the layout does not verify.", errormsg ? errormsg : "The WAL ends there"),
+					 : errdetail("%s.  The metadata is loaded as it was copied (with the copied checkpoint journal, as at any start), and refused if a page is torn or the layout does not verify.", errormsg ? errormsg : "The WAL ends there"),
 					 errhint("Give the first start the backup's WAL, from pg_wal or, with recovery.signal or standby.signal, through restore_command: take the backup with pg_basebackup -X stream or -X fetch, copy the segments into pg_wal, or set restore_command to an archive that has them.  WAL that only streaming replication brings arrives too late for this.")));
 			if (files.fd >= 0)
 				close(files.fd);

@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * bd_manifest.h
+ *	  The manifest of a backup of a block device (docs/backup.md): what was
+ *	  copied, from which device and cluster, between which LSNs, with a
+ *	  CRC-32C of every copied piece and of the manifest itself.
+ *
+ * Text, one item per line, in this order, each line ending in '\n':
+ *
+ *	  pgrac block device backup manifest
+ *	  version 1
+ *	  device-uuid <36-character UUID>
+ *	  system-identifier <decimal>
+ *	  extent-size <bytes>
+ *	  extents <the device's extent count when copied>
+ *	  max-extents <the capacity its metadata was formatted for>
+ *	  start-lsn <X/X>
+ *	  stop-lsn <X/X>
+ *	  timeline <decimal>
+ *	  metadata <first page> <page count> crc32c <8 hex digits>
+ *	  extent <number> crc32c <8 hex digits>			(zero or more, numbers
+ *													 strictly increasing)
+ *	  manifest-crc32c <8 hex digits>				(over every byte before
+ *													 this line)
+ *
+ * An extent's device offset is its number times the extent size.  Kinds
+ * of line are never reused for another meaning; a reader refuses a
+ * version it does not know.
+ *
+ * Pure code (c.h and PostgreSQL's CRC-32C), shared by pgrac_image and the
+ * unit tests.
+ *
+ * include/pgrac/bd_manifest.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGRAC_BD_MANIFEST_H
+#define PGRAC_BD_MANIFEST_H
+
+#define BD_MANIFEST_VERSION		1
+#define BD_MANIFEST_TITLE		"pgrac block device backup manifest"
+
+typedef struct BdManifestExtent
+{
+	uint32		extent;
+	uint32		crc;
+} BdManifestExtent;
+
+typedef struct BdManifest
+{
+	uint32		version;
+	uint8		device_uuid[16];
+	uint64		system_identifier;
+	uint64		extent_size;	/* bytes */
+	uint32		nextents;
+	uint32		max_extents;
+	uint64		start_lsn;
+	uint64		stop_lsn;
+	uint32		timeline;
+	uint64		metadata_first_page;
+	uint64		metadata_pages;
+	uint32		metadata_crc;
+	uint32		nitems;
+	BdManifestExtent *items;	/* nitems, extent numbers increasing */
+} BdManifest;
+
+/*
+ * Write m as text into buf (size bytes); returns the length the whole
+ * manifest needs, which is more than size if it did not fit (then buf
+ * holds a truncated prefix).  No terminating zero is counted.
+ */
+extern size_t bd_manifest_encode(const BdManifest *m, char *buf, size_t size);
+
+/*
+ * The number of extent lines in text: what bd_manifest_decode() needs
+ * room for.
+ */
+extern uint32 bd_manifest_count_extents(const char *text, size_t len);
+
+/*
+ * Parse and check a manifest: every line, its order, the numbers, and the
+ * closing CRC.  items must have room for bd_manifest_count_extents()
+ * entries.  On failure returns false with a sentence naming the line and
+ * what is wrong in error.
+ */
+extern bool bd_manifest_decode(const char *text, size_t len, BdManifest *m,
+							   BdManifestExtent *items, uint32 capacity,
+							   char *error, size_t error_size);
+
+#endif							/* PGRAC_BD_MANIFEST_H */

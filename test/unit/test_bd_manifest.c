@@ -1,0 +1,249 @@
+/*
+ * Unit tests of a block-device backup's manifest (bd_manifest.c): what is
+ * written reads back the same, and a manifest that is cut anywhere, has
+ * any byte changed, or is well-formed but wrong (a version this code does
+ * not know, extents out of order or beyond the device, bytes after the
+ * checksum) is refused with the line it stopped at.
+ */
+#include "c.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#include "port/pg_crc32c.h"
+
+#include "pgrac/bd_manifest.h"
+
+#define NITEMS 5
+
+static BdManifestExtent sample_items[NITEMS] = {
+	{3, 0x01234567}, {4, 0x89abcdef}, {17, 0}, {18, 0xffffffff}, {1279, 0x5a5a5a5a},
+};
+
+static void
+sample(BdManifest *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (int i = 0; i < 16; i++)
+		m->device_uuid[i] = (uint8) (0x10 + i * 7);
+	m->system_identifier = UINT64CONST(7412345678901234567);
+	m->extent_size = 131072;
+	m->nextents = 1280;
+	m->max_extents = 524288;
+	m->start_lsn = UINT64CONST(0x4C000200);
+	m->stop_lsn = UINT64CONST(0x14D000100);
+	m->timeline = 3;
+	m->metadata_first_page = 2;
+	m->metadata_pages = 64;
+	m->metadata_crc = 0xdeadbeef;
+	m->nitems = NITEMS;
+	m->items = sample_items;
+}
+
+static size_t
+encode(const BdManifest *m, char *buf, size_t size)
+{
+	size_t		len = bd_manifest_encode(m, buf, size);
+
+	assert_true(len <= size);
+	return len;
+}
+
+static bool
+decode(const char *text, size_t len, BdManifest *out, char *error)
+{
+	static BdManifestExtent items[NITEMS + 4];
+
+	assert_true(bd_manifest_count_extents(text, len) <= lengthof(items));
+	return bd_manifest_decode(text, len, out, items,
+							  bd_manifest_count_extents(text, len), error, 256);
+}
+
+/* the sample encoded, and room to decode it: what most tests start from */
+typedef struct Encoded
+{
+	BdManifest	m;
+	BdManifest	back;
+	char		buf[4096];
+	char		error[256];
+	size_t		len;
+} Encoded;
+
+static Encoded *
+encoded_sample(void)
+{
+	static Encoded e;
+
+	memset(&e, 0, sizeof(e));
+	sample(&e.m);
+	e.len = encode(&e.m, e.buf, sizeof(e.buf));
+	return &e;
+}
+
+static void
+test_round_trip(void **state)
+{
+	Encoded    *e = encoded_sample();
+	BdManifest *m = &e->m;
+	BdManifest *back = &e->back;
+
+	(void) state;
+	assert_true(decode(e->buf, e->len, back, e->error));
+	assert_memory_equal(back->device_uuid, m->device_uuid, 16);
+	assert_true(back->system_identifier == m->system_identifier);
+	assert_true(back->extent_size == m->extent_size);
+	assert_int_equal(back->nextents, m->nextents);
+	assert_int_equal(back->max_extents, m->max_extents);
+	assert_true(back->start_lsn == m->start_lsn);
+	assert_true(back->stop_lsn == m->stop_lsn);
+	assert_int_equal(back->timeline, m->timeline);
+	assert_true(back->metadata_first_page == 2 && back->metadata_pages == 64);
+	assert_int_equal(back->metadata_crc, m->metadata_crc);
+	assert_int_equal(back->nitems, NITEMS);
+	assert_memory_equal(back->items, sample_items, sizeof(sample_items));
+	assert_int_equal(bd_manifest_count_extents(e->buf, e->len), NITEMS);
+
+	/* the text is what the header file documents */
+	assert_true(strncmp(e->buf, BD_MANIFEST_TITLE "\nversion 1\ndevice-uuid ", 47) == 0);
+	assert_non_null(strstr(e->buf, "\nstart-lsn 0/4C000200\nstop-lsn 1/4D000100\n"));
+	assert_non_null(strstr(e->buf, "\nextent 1279 crc32c 5a5a5a5a\nmanifest-crc32c "));
+
+	/* no extents at all is a valid manifest */
+	m->nitems = 0;
+	e->len = encode(m, e->buf, sizeof(e->buf));
+	assert_true(decode(e->buf, e->len, back, e->error));
+	assert_int_equal(back->nitems, 0);
+}
+
+/* a buffer too small: the length needed comes back, nothing overruns */
+static void
+test_encode_reports_length(void **state)
+{
+	BdManifest	m;
+	char		buf[4096];
+	char		small[64];
+	size_t		len;
+
+	(void) state;
+
+	sample(&m);
+	len = bd_manifest_encode(&m, buf, sizeof(buf));
+	memset(small, 'x', sizeof(small));
+	assert_true(bd_manifest_encode(&m, small, 40) == len);
+	assert_int_equal(small[40], 'x');
+}
+
+static void
+test_every_prefix_refused(void **state)
+{
+	Encoded    *e = encoded_sample();
+
+	(void) state;
+	for (size_t cut = 0; cut < e->len; cut++)
+		if (decode(e->buf, cut, &e->back, e->error))
+			fail_msg("a manifest cut at byte %zu of %zu was accepted", cut, e->len);
+	/* and the message of a cut between lines says truncated */
+	assert_false(decode(e->buf, (size_t) (strstr(e->buf, "\nextent 17") - e->buf) + 1,
+						&e->back, e->error));
+	assert_non_null(strstr(e->error, "truncated"));
+}
+
+static void
+test_every_byte_change_refused(void **state)
+{
+	Encoded    *e = encoded_sample();
+
+	(void) state;
+	for (size_t i = 0; i < e->len; i++)
+		for (int bit = 0; bit < 8; bit++)
+		{
+			e->buf[i] ^= (char) (1 << bit);
+			if (decode(e->buf, e->len, &e->back, e->error))
+				fail_msg("a manifest with bit %d of byte %zu flipped was accepted", bit, i);
+			e->buf[i] ^= (char) (1 << bit);
+		}
+	assert_true(decode(e->buf, e->len, &e->back, e->error));
+}
+
+/* rewrite the text and give it a correct closing CRC again */
+static size_t
+reseal(char *buf)
+{
+	char	   *crcline = strstr(buf, "manifest-crc32c ");
+	pg_crc32c	crc;
+
+	assert_non_null(crcline);
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf, crcline - buf);
+	FIN_CRC32C(crc);
+	return (size_t) (crcline - buf) + sprintf(crcline, "manifest-crc32c %08x\n", crc);
+}
+
+static void
+expect_refused(const char *from, const char *to, const char *message)
+{
+	BdManifest	m,
+				back;
+	char		buf[4096];
+	char		edited[4096];
+	char		error[256];
+	size_t		len;
+	char	   *at;
+
+	sample(&m);
+	len = encode(&m, buf, sizeof(buf));
+	buf[len] = '\0';
+	at = strstr(buf, from);
+	assert_non_null(at);
+	snprintf(edited, sizeof(edited), "%.*s%s%s", (int) (at - buf), buf, to, at + strlen(from));
+	len = reseal(edited);
+	if (decode(edited, len, &back, error))
+		fail_msg("accepted with \"%s\" in place of \"%s\"", to, from);
+	if (strstr(error, message) == NULL)
+		fail_msg("refused with \"%s\", expected \"%s\"", error, message);
+}
+
+static void
+test_wrong_contents_refused(void **state)
+{
+	(void) state;
+	expect_refused("version 1\n", "version 2\n", "manifest version 2 is not supported");
+	expect_refused("extent 17 ", "extent 4 ", "extent 4 is not after extent 4");
+	expect_refused("extent 1279 ", "extent 1280 ", "is not an extent of the device");
+	expect_refused("extent-size 131072", "extent-size 131000", "not a whole number of 8 kB pages");
+	expect_refused("max-extents 524288", "max-extents 1000", "out of range");
+	expect_refused("stop-lsn 1/4D000100", "stop-lsn 0/100", "stop LSN is before the start LSN");
+	expect_refused("metadata 2 64", "metadata 2 99999", "does not fit in the device");
+	expect_refused("device-uuid ", "device-uid ", "expected \"device-uuid <UUID>\"");
+	expect_refused("timeline 3\n", "", "expected \"timeline\"");
+	expect_refused("extent 18 crc32c ffffffff\n", "extent 18 crc32c fffffff\n", "expected \" crc32c <8 hex digits>\"");
+	expect_refused("pgrac block device", "pgrac block devise", "not a block-device backup manifest");
+	expect_refused("timeline 3\n", "timeline 03\n", "is not a number");
+}
+
+static void
+test_trailing_bytes_refused(void **state)
+{
+	Encoded    *e = encoded_sample();
+
+	(void) state;
+	memcpy(e->buf + e->len, "extent 1 crc32c 00000000\n", 25);
+	assert_false(decode(e->buf, e->len + 25, &e->back, e->error));
+	assert_non_null(strstr(e->error, "bytes after the manifest's checksum"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_encode_reports_length),
+		cmocka_unit_test(test_every_prefix_refused),
+		cmocka_unit_test(test_every_byte_change_refused),
+		cmocka_unit_test(test_wrong_contents_refused),
+		cmocka_unit_test(test_trailing_bytes_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -147,6 +147,21 @@ fresh_user_dir() {
 
 # The machine and the builds, for a benchmark's results: data directory
 # as the argument; BINDIR is the benchmarked PostgreSQL's bin directory.
+# For a benchmark: PostgreSQL of PGRAC_PG_VARIANT built, the extension and
+# pgrac_image installed into it (each in its own build directory); sets
+# PG_CONFIG and BINDIR.
+bench_install() {
+	local ext=$PGRAC_BUILD/extension-${PGRAC_PG_VARIANT:-default}
+	"$PGRAC_ROOT/src/build/postgres.sh"
+	PG_CONFIG=$PG_INSTALL_DIR/bin/pg_config
+	BINDIR=$PG_INSTALL_DIR/bin
+	mkdir -p "$ext/extension" "$ext/tools"
+	make --no-print-directory -s -C "$ext/extension" -f "$PGRAC_ROOT/src/extension.mk" \
+		PG_CONFIG="$PG_CONFIG" install >/dev/null
+	make --no-print-directory -s -C "$ext/tools" -f "$PGRAC_ROOT/src/tools/pgrac_image.mk" \
+		PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
 bench_environment() {
 	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), data on $(df -h "$1" | awk 'NR==2{print $1" ("$2")"}') at $1."
 	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."

@@ -206,15 +206,27 @@ open_device(const char *path, bool create, bool writable)
 /*
  * Open the device to read it while a server may be running on it, without
  * a lock (backup: what it reads may change under it, and the restore
- * repairs that from the WAL; docs/backup.md).
+ * repairs that from the WAL; docs/backup.md).  With direct I/O and
+ * io_uring where the device allows them, so that several large reads are
+ * in flight; through the page cache, one at a time, where it does not
+ * (said on standard error).
  */
 PgracTransport *
 open_device_unlocked(const char *path)
 {
-	PgracTransportOptions options = {.writable = false,.create = false};
+	PgracTransportOptions options = {.writable = false,.create = false,
+	.direct = true,.async = true,.queue_depth = 8};
 	PgracTransportError error;
 	PgracTransport *dev = pgrac_transport_open(path, &options, &error);
 
+	if (dev == NULL && error.kind == PGRAC_TE_UNSUPPORTED)
+	{
+		pg_log_info("direct I/O or io_uring is not available on \"%s\" (%s): reading through the page cache",
+					path, error.message);
+		options.direct = false;
+		options.async = false;
+		dev = pgrac_transport_open(path, &options, &error);
+	}
 	if (dev == NULL)
 		device_error("%s", error.message);
 	return dev;

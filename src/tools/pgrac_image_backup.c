@@ -48,6 +48,29 @@
 #define PARTIAL_FILE		"backup_manifest.partial"
 #define METADATA_FILE		"metadata"
 #define EXTENT_FILE_BYTES	(UINT64CONST(1) << 30)
+#define READ_RUN_BYTES		(UINT64CONST(4) << 20)
+#define READ_DEPTH			8
+
+/* one read of adjacent extents in flight */
+typedef struct ExtentRun
+{
+	uint32		first;			/* index in the manifest's extents */
+	uint32		n;
+	char	   *buf;
+	struct iovec iov;
+	PgracIo		io;
+} ExtentRun;
+
+/* a buffer direct I/O accepts (PG_IO_ALIGN_SIZE, as the server's) */
+static void *
+aligned_buffer(size_t size)
+{
+	void	   *p = aligned_alloc(PG_IO_ALIGN_SIZE, TYPEALIGN(PG_IO_ALIGN_SIZE, size));
+
+	if (p == NULL)
+		device_error("out of memory");
+	return p;
+}
 #define TORN_READ_RETRIES	200 /* 10 ms apart: a checkpoint's write of one
 								 * page is over long before */
 
@@ -272,8 +295,9 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	BdManifest	m;
 	BdManifestExtent *items;
 	Progress	progress;
-	char	   *buf;
+	ExtentRun	runs[READ_DEPTH];
 	uint32		per_file;
+	uint32		run_extents;
 	int			fd = -1;
 	char	   *file_path = NULL;
 	struct stat st;
@@ -309,7 +333,7 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	reserved = bd_reserved_extents(sb.extent_pages, end_page - 1);
 
 	/* the metadata area: the allocation map read whole, the rest as it is */
-	meta = pg_malloc((size_t) end_page * BD_PAGE_SIZE);
+	meta = aligned_buffer((size_t) end_page * BD_PAGE_SIZE);
 	if (pgrac_read(dev, 0, meta, (size_t) end_page * BD_PAGE_SIZE) < 0)
 		transport_error(dev);
 	for (uint32 i = 0; i < sb.alloc_map_pages; i++)
@@ -345,28 +369,72 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	m.metadata_first_page = 0;
 	m.metadata_pages = end_page;
 	m.metadata_crc = bd_crc32c(meta, (size_t) end_page * BD_PAGE_SIZE);
-	pg_free(meta);
+	free(meta);
 
-	/* the allocated extents, in order, into files of at most 1 GB */
+	/*
+	 * The allocated extents, in order, into files of at most 1 GB: runs of
+	 * adjacent extents (up to READ_RUN_BYTES, never across an extent file)
+	 * read as one transfer, READ_DEPTH of them in flight, each written out in
+	 * order as it completes.
+	 */
 	items = pg_malloc(sizeof(BdManifestExtent) * Max(nallocated, 1));
-	buf = pg_malloc(extent_size);
+	run_extents = (uint32) Max(1, READ_RUN_BYTES / extent_size);
 	per_file = extents_per_file(extent_size);
+	for (int r = 0; r < READ_DEPTH; r++)
+		runs[r].buf = aligned_buffer((size_t) run_extents * extent_size);
 	progress_start(&progress, (uint64) nallocated * extent_size);
-	for (uint32 i = 0; i < nallocated; i++)
+	for (uint32 next = 0, head = 0, queued = 0;;)
 	{
-		if (i % per_file == 0)
+		ExtentRun  *run;
+
+		while (queued < READ_DEPTH && next < nallocated)
+		{
+			PgracIo    *io;
+
+			run = &runs[(head + queued) % READ_DEPTH];
+			run->first = next;
+			run->n = 1;
+			while (run->n < run_extents && next + run->n < nallocated &&
+				   allocated[next + run->n] == allocated[next] + run->n &&
+				   (next + run->n) % per_file != 0)
+				run->n++;
+			run->iov.iov_base = run->buf;
+			run->iov.iov_len = (size_t) run->n * extent_size;
+			memset(&run->io, 0, sizeof(run->io));
+			run->io.offset = (uint64) allocated[next] * extent_size;
+			run->io.iov = &run->iov;
+			run->io.iovcnt = 1;
+			run->io.len = run->iov.iov_len;
+			io = &run->io;
+			if (pgrac_submit(dev, &io, 1) < 0)
+				transport_error(dev);
+			next += run->n;
+			queued++;
+		}
+		if (queued == 0)
+			break;
+		run = &runs[head];
+		while (run->io.state != PGRAC_IO_DONE)
+			if (pgrac_reap(dev, &run->io) < 0)
+				transport_error(dev);
+		if (pgrac_io_finish(dev, &run->io) < 0)
+			transport_error(dev);
+		if (run->first % per_file == 0)
 		{
 			if (fd >= 0)
 				close_durably(fd, file_path);
-			file_path = backup_path(target, extent_file_name(i / per_file));
+			file_path = backup_path(target, extent_file_name(run->first / per_file));
 			fd = create_file(file_path);
 		}
-		if (pgrac_read(dev, (uint64) allocated[i] * extent_size, buf, extent_size) < 0)
-			transport_error(dev);
-		items[i].extent = allocated[i];
-		items[i].crc = bd_crc32c(buf, extent_size);
-		write_all(fd, file_path, buf, extent_size);
-		progress_add(&progress, extent_size, false);
+		for (uint32 k = 0; k < run->n; k++)
+		{
+			items[run->first + k].extent = allocated[run->first + k];
+			items[run->first + k].crc = bd_crc32c(run->buf + (size_t) k * extent_size, extent_size);
+		}
+		write_all(fd, file_path, run->buf, run->iov.iov_len);
+		progress_add(&progress, run->iov.iov_len, false);
+		head = (head + 1) % READ_DEPTH;
+		queued--;
 	}
 	if (fd >= 0 && nallocated > 0)
 		close_durably(fd, file_path);

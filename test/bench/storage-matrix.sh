@@ -66,15 +66,7 @@ wb_stats="SELECT writes || ' ' || blocks_written FROM pgrac.pgrac_write_behind_s
 read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image image_dio loop loop_uring loop_dio loop_dio_uring loop_dio_wb loop_dio_uring_wb md_again}"
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches a loop device and drops the page cache"
-"$PGRAC_ROOT/src/build/postgres.sh"
-PG_CONFIG=$PG_INSTALL_DIR/bin/pg_config
-BINDIR=$PG_INSTALL_DIR/bin
-EXT_BUILD=$PGRAC_BUILD/extension-${PGRAC_PG_VARIANT:-default}
-mkdir -p "$EXT_BUILD/extension" "$EXT_BUILD/tools"
-make --no-print-directory -s -C "$EXT_BUILD/extension" -f "$PGRAC_ROOT/src/extension.mk" \
-	PG_CONFIG="$PG_CONFIG" install >/dev/null
-make --no-print-directory -s -C "$EXT_BUILD/tools" -f "$PGRAC_ROOT/src/tools/pgrac_image.mk" \
-	PG_CONFIG="$PG_CONFIG" install >/dev/null
+bench_install
 ensure_packages gnuplot-nox fio
 ensure_os_user
 

@@ -4,7 +4,11 @@
 # verified offline and restored onto another device with a copy of the
 # data directory; the restored cluster holds what was committed, and
 # damaged or incomplete backups and unsafe restores are refused by name,
-# leaving the target device unchanged.
+# leaving the target device unchanged.  Then point-in-time recovery of
+# that backup onto new devices: to a restore point (core's
+# pg_create_restore_point(): a WAL record, which the device's metadata
+# follows like everything else in WAL), to an LSN and to a time, each
+# holding exactly what was committed before its target.
 use strict;
 use warnings FATAL => 'all';
 use File::Copy;
@@ -27,6 +31,7 @@ my $primary = pgrac_node('primary', allows_streaming => 1,
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage');
 my $w = backup_workload_init($primary);
+$primary->safe_psql('postgres', 'CREATE TABLE pitr (id int PRIMARY KEY)');
 
 # ---- the backup, under load ----
 my $load = backup_load_start($w);
@@ -95,6 +100,61 @@ backup_check_restored($w, $node, $acked, 'restored from the device backup');
 $node->stop;
 ($rc, $out, $err) = run_pgrac_image('verify', "--device=$dev2");
 is($rc, 0, 'the restored device verifies once the server stopped') or diag($out . $err);
+
+# ---- point-in-time recovery onto restored devices ----
+# after the backup: batch A, a restore point, batch B, a time, batch C
+$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1, 1000)');
+$primary->safe_psql('postgres', "SELECT pg_create_restore_point('after_a')");
+$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1001, 2000)');
+my $lsn_b = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+sleep 1;
+my $time_b = $primary->safe_psql('postgres', 'SELECT now()');
+sleep 1;
+$primary->safe_psql('postgres', q{
+	INSERT INTO pitr SELECT generate_series(2001, 3000);
+	CREATE TABLE after_targets AS SELECT generate_series(1, 50000) AS a;
+});
+$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+
+my $round = 0;
+for my $target ([ "recovery_target_name = 'after_a'", 1000 ],
+	[ "recovery_target_lsn = '$lsn_b'", 2000 ],
+	[ "recovery_target_time = '$time_b'", 2000 ])
+{
+	my ($setting, $rows) = @$target;
+	$round++;
+	my $devp = "$dir/pitr$round.img";
+	open($fh, '>', $devp) or die;
+	truncate($fh, 400 * 1024 * 1024) or die;
+	close $fh;
+	($rc, $out, $err) = run_pgrac_image('restore', "--target=$bdir/device", "--device=$devp");
+	is($rc, 0, "PITR $round: the device restored") or diag($err);
+	my $pn = PostgreSQL::Test::Cluster->new("pitr$round");
+	PostgreSQL::Test::Utils::system_or_bail('cp', '-a', "$bdir/pgdata", $pn->data_dir);
+	chmod 0700, $pn->data_dir;
+	copy_tree("$pgdata/pg_wal", $pn->data_dir . '/pg_wal', sub { return $_[1] !~ /^[0-9A-F]{24}$/ });
+	append_to_file($pn->data_dir . '/recovery.signal', '');
+	$pn->append_conf('postgresql.conf', "port = " . $pn->port . "
+pgrac.device = '$devp'
+"
+		  . "$setting
+recovery_target_action = 'promote'
+restore_command = 'false'
+");
+	$pn->start;
+	$pn->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die "PITR $round did not promote";
+	is($pn->safe_psql('postgres', 'SELECT count(*) || \',\' || coalesce(max(id), 0) FROM pitr'), "$rows,$rows",
+		"PITR $round ($setting): exactly the $rows rows committed before the target");
+	is($pn->safe_psql('postgres', "SELECT to_regclass('after_targets') IS NULL"), 't',
+		"PITR $round: a table created after the target is not there");
+	$pn->safe_psql('postgres', 'CREATE TABLE after_pitr AS SELECT generate_series(1, 20000) AS a; CHECKPOINT');
+	is($pn->safe_psql('postgres', 'SELECT count(*) FROM after_pitr'), '20000', "PITR $round: the recovered cluster takes writes");
+	$pn->stop;
+	($rc, $out, $err) = run_pgrac_image('verify', "--device=$devp");
+	is($rc, 0, "PITR $round: the device verifies") or diag($out . $err);
+	$pn->clean_node;
+	unlink $devp;
+}
 
 # ---- refusals ----
 my $before = file_md5($dev2);

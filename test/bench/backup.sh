@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Backup throughput of a named block device (docs/backup.md) against the
+# device's sequential-read limit, side by side in one run, on a PostgreSQL
+# build without assertions (PGRAC_PG_VARIANT=bench).  Run as root: it
+# attaches a loop device and drops the page cache before every timed read.
+#
+# A loop device of LOOP_GB over a file on the build's file system is
+# formatted, a cluster imported onto it and filled with pgbench scale
+# SCALE; then, ROUNDS times, interleaved, each from a cold page cache:
+#   backup     pgrac_image backup of the device with its server running
+#              (idle), into BACKUP_TARGET (tmpfs by default, so that the
+#              copy's writes do not compete with its reads on one disk):
+#              MB/s of the extents copied
+#   fio        fio's sequential read of the whole device, 4 MB blocks,
+#              one at a time, buffered as pgrac_image reads (psync), and
+#              direct with 8 in flight (io_uring): the device's limit
+# The ratio backup / fio's faster figure is taken per round (goal: at
+# least 0.8).  Incremental backups are not built, so there is no
+# incremental figure.  Not part of the test suite: no timing is asserted.
+#
+# Settings: LOOP_GB (6), SCALE (100: about 1.5 GB), ROUNDS (3), BENCH_PORT
+# (55641), BACKUP_TARGET (/dev/shm/pgrac-bench-backup).  Writes results.md
+# and raw.csv into build/bench-results/backup-<time>/.
+set -euo pipefail
+export PGRAC_PG_VARIANT=${BENCH_PG_VARIANT:-bench}
+[ "$PGRAC_PG_VARIANT" = default ] && unset PGRAC_PG_VARIANT
+. "$(dirname "$0")/../../src/build/common.sh"
+
+LOOP_GB=${LOOP_GB:-6}
+SCALE=${SCALE:-100}
+ROUNDS=${ROUNDS:-3}
+PORT=${BENCH_PORT:-55641}
+TARGET=${BACKUP_TARGET:-/dev/shm/pgrac-bench-backup}
+
+[ "$(id -u)" = 0 ] || die "run as root: the benchmark attaches a loop device and drops the page cache"
+bench_install
+ensure_packages fio
+ensure_os_user
+
+OUT=$PGRAC_BUILD/bench-results/backup-$(date -u +%Y%m%dT%H%M%SZ)
+WORK=$PGRAC_BUILD/bench-backup
+LOOP=
+cleanup() {
+	stop_servers_under "$BINDIR" "$WORK"
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null || true
+	rm -rf "$WORK/loop.img" "$TARGET"
+}
+stop_servers_under "$BINDIR" "$WORK"
+trap cleanup EXIT
+fresh_user_dir "$WORK"
+mkdir -p "$OUT"
+
+sql() { as_os_user "$BINDIR/psql" -X -At -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+record() { echo "$1,$2,$3" >>"$OUT/raw.csv"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+now_ms() { date +%s%3N; }
+
+truncate -s "${LOOP_GB}G" "$WORK/loop.img"
+LOOP=$(losetup --find --show "$WORK/loop.img") || die "could not attach a loop device"
+chown "$PGRAC_OS_USER" "$LOOP"
+as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --force >/dev/null
+as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
+printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\nshared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.device = '%s'\n" \
+	"$PORT" "$WORK" "$LOOP" >>"$WORK/data/postgresql.conf"
+as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
+say "pgbench scale $SCALE on $LOOP"
+as_os_user "$BINDIR/pgbench" -i -q -s "$SCALE" -h "$WORK" -p "$PORT" -U postgres postgres >/dev/null 2>&1
+sql "CHECKPOINT" >/dev/null
+start_lsn=$(sql "SELECT pg_current_wal_lsn()")
+
+: >"$OUT/raw.csv"
+fio_mb_s() {			# direct, ioengine, queue depth
+	drop_caches
+	fio --name=limit --filename="$LOOP" --rw=read --bs=4M --direct="$1" --ioengine="$2" --iodepth="$3" \
+		--size="${LOOP_GB}G" --output-format=terse --terse-version=3 | awk -F';' '{printf "%.0f\n", $7 / 1024}'
+}
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$TARGET"
+	drop_caches
+	t0=$(now_ms)
+	line=$(as_os_user "$BINDIR/pgrac_image" backup --device="$LOOP" --target="$TARGET" --start-lsn="$start_lsn" | head -1)
+	ms=$(($(now_ms) - t0))
+	mb=$(echo "$line" | sed -E 's/.*extents \(([0-9]+) MB\).*/\1/')
+	copied=$(echo "$line" | sed -E 's/copied ([0-9]+) of ([0-9]+) extents.*/\1 \2/')
+	record "$r" backup_mb "$mb"
+	record "$r" backup_ms "$ms"
+	record "$r" backup_mb_s "$(awk -v m="$mb" -v t="$ms" 'BEGIN {printf "%.0f", m * 1000 / t}')"
+	record "$r" extents "${copied// /_of_}"
+	record "$r" fio_buffered_mb_s "$(fio_mb_s 0 psync 1)"
+	record "$r" fio_direct_qd8_mb_s "$(fio_mb_s 1 io_uring 8)"
+	say "round $r: $(grep "^$r," "$OUT/raw.csv" | tr '\n' ' ')"
+done
+as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
+
+val() { awk -F, -v r="$1" -v m="$2" '$1 == r && $2 == m {print $3}' "$OUT/raw.csv"; }
+ratios=()
+for r in $(seq "$ROUNDS"); do
+	best=$(awk -v a="$(val "$r" fio_buffered_mb_s)" -v b="$(val "$r" fio_direct_qd8_mb_s)" 'BEGIN {print (a > b ? a : b)}')
+	ratios+=("$(awk -v b="$(val "$r" backup_mb_s)" -v f="$best" 'BEGIN {printf "%.2f", b / f}')")
+done
+{
+	echo "# Backup of a named device against fio ($(date -u +%Y-%m-%d))"
+	echo
+	bench_environment "$WORK"
+	echo "Loop device of ${LOOP_GB} GB over a file there; pgbench scale $SCALE; backup target $TARGET; $(fio --version)."
+	echo
+	echo "| round | extents copied (of the device's) | backup MB/s | fio 4 MB buffered, 1 at a time | fio 4 MB direct, 8 in flight | backup / faster fio |"
+	echo "|---|---|---|---|---|---|"
+	for r in $(seq "$ROUNDS"); do
+		echo "| $r | $(val "$r" extents | tr _ ' ') | $(val "$r" backup_mb_s) | $(val "$r" fio_buffered_mb_s) | $(val "$r" fio_direct_qd8_mb_s) | ${ratios[$((r - 1))]} |"
+	done
+	echo
+	echo "Median ratio $(median "${ratios[@]}") (goal: at least 0.8). Cold page cache before every timed read."
+} >"$OUT/results.md"
+cat "$OUT/results.md"

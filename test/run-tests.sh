@@ -189,6 +189,15 @@ suite_tap() {
 	p=$(grep -cE '^\s*ok [0-9]+' "$log" || true)
 	f=$(grep -cE '^\s*not ok [0-9]+' "$log" || true)
 	grep -q '^Result: PASS' "$log" || f=$((f == 0 ? 1 : f))
+	# a script that bailed out stops prove, which may still print PASS for
+	# what it ran: every script must have run, and none bailed out
+	local want ran
+	want=$(tap_scripts | wc -l)
+	ran=$(sed -nE 's/^Files=([0-9]+),.*/\1/p' "$log")
+	if grep -q '^Bailout called' "$log" || [ "${ran:-0}" -ne "$want" ]; then
+		echo "tap: ${ran:-0} of $want scripts ran to the end; $(grep -m1 '^Bailout called' "$log" || echo 'no bail-out reported')"
+		f=$((f + 1))
+	fi
 	record tap "$p" "$f"
 	if [ "$f" -ne 0 ]; then
 		echo "TAP logs: $dir/log"

@@ -158,8 +158,10 @@ my $first_log = slurp_file($node->logfile);
 like($first_log, qr/rewrote [1-9]\d* metadata pages/, '... after its metadata was rewritten from the WAL');
 like($first_log, qr/FATAL:  requested recovery stop point is before consistent recovery point/, '... at the target, as core does');
 ok(!-e $node->data_dir . '/backup_label', '... having renamed backup_label');
+# as an operator would: the target taken back, recovery.signal kept (a
+# start without it after backup_label is gone is crash recovery, which
+# cannot finish a backup's recovery)
 $node->append_conf('postgresql.conf', "recovery_target_lsn = ''\n");
-unlink($node->data_dir . '/recovery.signal');
 $node->start;
 like(slurp_file($node->logfile), qr/block-device records from \S+ \(pg_control\) rewrote/,
 	'the torn copy started again: the backup\'s start found in pg_control, the WAL replayed over the metadata again');

@@ -97,6 +97,8 @@ typedef struct FsrTable
 	uint32_t	used;
 	uint64_t	tracked_writes; /* unbuffered page writes seen */
 	uint64_t	untracked_writes;	/* writes lost because the table was full */
+	FsrLsn		last_synced_redo;	/* redo pointer of the last checkpoint
+									 * whose sync requests were processed */
 	FsrObligation slots[];
 } FsrTable;
 
@@ -169,9 +171,14 @@ extern FsrWriteResult fsr_note_unbuffered_write(FsrTable *table,
 extern void fsr_note_segment_registered(FsrTable *table, const FsrKey *key,
 										FsrLsn redo_now);
 
-/* smgrregistersync() of a whole fork. */
+/*
+ * smgrregistersync() of a whole fork.  delaying_checkpoint: the caller holds
+ * DELAY_CHKPT_START, so a checkpoint whose redo pointer moved after the
+ * caller looked at it has not yet processed sync requests.
+ */
 extern void fsr_note_fork_registered(FsrTable *table, const FsrKey *fork_key,
 									 FsrLsn redo_now,
+									 bool delaying_checkpoint,
 									 const FsrFindingSink *sink);
 
 /* smgrimmedsync() of a whole fork: everything written is durable. */

@@ -391,7 +391,9 @@ checker_registersync(SMgrRelation reln, ForkNumber forknum)
 		return;
 	key = make_key(reln->smgr_rlocator.locator, forknum, 0);
 	LWLockAcquire(checker->lock, LW_EXCLUSIVE);
-	fsr_note_fork_registered(checker->table, &key, GetRedoRecPtr(), &sink);
+	fsr_note_fork_registered(checker->table, &key, GetRedoRecPtr(),
+							 (MyProc->delayChkptFlags & DELAY_CHKPT_START) != 0,
+							 &sink);
 	sync_count();
 	LWLockRelease(checker->lock);
 	report_batch(&batch);
@@ -523,8 +525,10 @@ checker_checkpoint_hook(XLogRecPtr redo, int flags)
 	if (prev_checkpoint_hook)
 		prev_checkpoint_hook(redo, flags);
 
-	if (pg_atomic_read_u32(&checker->nobligations) == 0)
-		return;
+	/*
+	 * Even with no obligation open: the table remembers which checkpoint
+	 * synced last, for registrations that held the checkpoint off.
+	 */
 	LWLockAcquire(checker->lock, LW_EXCLUSIVE);
 	fsr_checkpoint(checker->table, redo,
 				   (flags & (CHECKPOINT_IS_SHUTDOWN | CHECKPOINT_END_OF_RECOVERY)) != 0,

@@ -104,6 +104,7 @@ fsr_table_init(FsrTable *table, uint32_t requested)
 	table->used = 0;
 	table->tracked_writes = 0;
 	table->untracked_writes = 0;
+	table->last_synced_redo = FSR_INVALID_LSN;
 	memset(table->slots, 0, (size_t) table->capacity * sizeof(FsrObligation));
 }
 
@@ -338,16 +339,31 @@ fsr_note_segment_registered(FsrTable *table, const FsrKey *key,
 
 void
 fsr_note_fork_registered(FsrTable *table, const FsrKey *fork_key,
-						 FsrLsn redo_now, const FsrFindingSink *sink)
+						 FsrLsn redo_now, bool delaying_checkpoint,
+						 const FsrFindingSink *sink)
 {
 	for (uint32_t i = 0; i < table->capacity; i++)
 	{
 		FsrObligation *ob = &table->slots[i];
+		FsrLsn		redo = redo_now;
 		bool		refill = false;
 
 		if (!ob->in_use || !fsr_key_matches_fork(&ob->key, fork_key))
 			continue;
-		if (fsr_register_one(table, ob, redo_now, sink, &refill) && refill)
+
+		/*
+		 * The caller holds off checkpoints (DELAY_CHKPT_START) while it
+		 * compares the redo pointer and registers, as bulk_write.c does.  A
+		 * checkpoint that moved the redo pointer after that comparison waits
+		 * for the registration before it processes sync requests, so it
+		 * fsyncs the segment: the registration counts as made at the redo
+		 * pointer of the writes, unless a checkpoint past them has already
+		 * synced (it cannot have waited for this caller).
+		 */
+		if (delaying_checkpoint && redo_now != ob->first_redo &&
+			table->last_synced_redo <= ob->first_redo)
+			redo = ob->first_redo;
+		if (fsr_register_one(table, ob, redo, sink, &refill) && refill)
 			i--;
 	}
 }
@@ -495,6 +511,8 @@ void
 fsr_checkpoint(FsrTable *table, FsrLsn redo_new, bool shutdown,
 			   const FsrOracle *oracle, const FsrFindingSink *sink)
 {
+	if (redo_new > table->last_synced_redo)
+		table->last_synced_redo = redo_new;
 	for (uint32_t i = 0; i < table->capacity; i++)
 	{
 		FsrObligation *ob = &table->slots[i];

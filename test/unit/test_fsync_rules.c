@@ -156,7 +156,16 @@ register_fork(World *w, FsrKey k, FsrLsn redo)
 {
 	FsrFindingSink s = sink_of(w);
 
-	fsr_note_fork_registered(w->table, &k, redo, &s);
+	fsr_note_fork_registered(w->table, &k, redo, false, &s);
+}
+
+/* a registration made holding DELAY_CHKPT_START, as bulk_write.c does */
+static void
+register_fork_delaying(World *w, FsrKey k, FsrLsn redo)
+{
+	FsrFindingSink s = sink_of(w);
+
+	fsr_note_fork_registered(w->table, &k, redo, true, &s);
 }
 
 /* ---- the hash table ---- */
@@ -302,6 +311,55 @@ test_late_registration_is_reported(void **state)
 	end_xact(w, ME, true, false, R1);
 	checkpoint(w, R2, false);
 	assert_int_equal(w->nfound, 1);
+}
+
+/*
+ * bulk_write.c compares the redo pointer and registers while holding
+ * DELAY_CHKPT_START.  A checkpoint that moves the redo pointer between the
+ * two waits for the flag before it processes sync requests, so it fsyncs
+ * the segment: not late (a regression run once reported this as late).
+ */
+static void
+test_registration_holding_checkpoint_is_in_time(void **state)
+{
+	World	   *w = *state;
+
+	w->running = true;
+	write_logged(w, key(7, 0, 0), R0, R0 + 10, ME);
+	/* checkpoint R1 has moved the redo pointer and waits for the flag */
+	register_fork_delaying(w, key(7, 0, 0), R1);
+	assert_int_equal(w->nfound, 0);
+	assert_int_equal(w->table->used, 0);
+	checkpoint(w, R1, false);
+	end_xact(w, ME, true, false, R1);
+	assert_int_equal(w->nfound, 0);
+}
+
+/* ... but the flag cannot hold off a checkpoint that has already synced */
+static void
+test_registration_holding_checkpoint_after_sync_is_late(void **state)
+{
+	World	   *w = *state;
+
+	w->running = true;
+	write_logged(w, key(7, 0, 0), R0, R0 + 10, ME);
+	checkpoint(w, R1, false);
+	assert_int_equal(w->nfound, 0);
+	register_fork_delaying(w, key(7, 0, 0), R2);
+	assert_int_equal(w->nfound, 1);
+	assert_int_equal(w->found[0].reason, FSR_SYNC_REGISTERED_LATE);
+}
+
+/* a checkpoint that finds no obligation still counts as synced */
+static void
+test_checkpoint_with_empty_table_counts(void **state)
+{
+	World	   *w = *state;
+
+	checkpoint(w, R1, false);
+	assert_int_equal(w->table->last_synced_redo, R1);
+	checkpoint(w, R0, false);	/* never backwards */
+	assert_int_equal(w->table->last_synced_redo, R1);
 }
 
 /* injected bug class 1: an unbuffered write never synced */
@@ -672,6 +730,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_logged_bulk_write_registered_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_during_bulk_write_then_immedsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_registration_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registration_holding_checkpoint_is_in_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registration_holding_checkpoint_after_sync_is_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_with_empty_table_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsynced_write_reported_at_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_fork_reported_at_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registered_unlogged_init_fork_reported, setup, teardown),

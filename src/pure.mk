@@ -38,6 +38,7 @@ PURE_SRCS = \
 	src/blockdev/bd_wal.c \
 	src/blockdev/bd_journal.c \
 	src/blockdev/bd_manifest.c \
+	src/blockdev/bd_incremental.c \
 	src/blockdev/bd_wb_policy.c \
 	src/fsync_checker/fsync_rules.c \
 	src/checksum/checksum_state.c \

@@ -158,23 +158,26 @@ tap_scripts() {
 	for t in $PGRAC_TAP_TESTS; do ls "$PGRAC_ROOT"/test/t/"$t"*.pl; done
 }
 
-# A loop device over a sparse file for the tests on a real block device
-# (008), handed to the servers' OS user; detached when the suite ends.
-attach_loop_device() {
-	local img=$1/loop.img
-	truncate -s 2G "$img"
-	LOOP_DEVICE=$(losetup --find --show "$img") ||
+# Loop devices over sparse files for the tests on a real block device
+# (008; 023 backs up the second while its server runs), handed to the
+# servers' OS user; detached when the suite ends.
+attach_loop_devices() {
+	truncate -s 2G "$1/loop.img"
+	truncate -s 1G "$1/loop2.img"
+	LOOP_DEVICE=$(losetup --find --show "$1/loop.img") ||
 		die "could not attach a loop device (losetup needs root and /dev/loop-control)"
-	chown "$PGRAC_OS_USER" "$LOOP_DEVICE"
+	LOOP_DEVICE_2=$(losetup --find --show "$1/loop2.img") ||
+		die "could not attach a second loop device"
+	chown "$PGRAC_OS_USER" "$LOOP_DEVICE" "$LOOP_DEVICE_2"
 }
 
 suite_tap() {
 	local dir=$OUT/tap log
 	fresh_user_dir "$dir"
 	log=$dir/prove.log
-	attach_loop_device "$dir"
+	attach_loop_devices "$dir"
 	if (cd "$dir" && as_os_user env PATH="$BINDIR:$PATH" \
-		PGRAC_TEST_LOOP_DEVICE="$LOOP_DEVICE" \
+		PGRAC_TEST_LOOP_DEVICE="$LOOP_DEVICE" PGRAC_TEST_LOOP_DEVICE_2="$LOOP_DEVICE_2" \
 		PG_REGRESS="$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
 		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
 		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
@@ -182,8 +185,11 @@ suite_tap() {
 		prove -v -j"${TAP_JOBS:-2}" --state=save -I "$PKGLIBDIR/pgxs/src/test/perl" -I "$PGRAC_ROOT/test/t" \
 		$(tap_scripts)) >"$log" 2>&1; then :; fi
 	record_prove_times tap "$dir/.prove"
-	losetup -d "$LOOP_DEVICE" || echo "warning: could not detach $LOOP_DEVICE"
-	rm -f "$dir/loop.img"
+	local d
+	for d in "$LOOP_DEVICE" "$LOOP_DEVICE_2"; do
+		losetup -d "$d" || echo "warning: could not detach $d"
+	done
+	rm -f "$dir/loop.img" "$dir/loop2.img"
 	grep -vE '^\s*$' "$log" | grep -E '^(ok|not ok|#|t/|Files=|Result:|All tests|Failed|Parse errors|Bad plan|Wstat)|^\S+\.pl' || true
 	local p f
 	p=$(grep -cE '^\s*ok [0-9]+' "$log" || true)

@@ -56,7 +56,8 @@ bd_manifest_encode(const BdManifest *m, char *buf, size_t size)
 
 	bd_uuid_format(m->device_uuid, uuid);
 	out_printf(&o, "%s\n", BD_MANIFEST_TITLE);
-	out_printf(&o, "version %u\n", (unsigned) BD_MANIFEST_VERSION);
+	/* a manifest read is written again in its own version */
+	out_printf(&o, "version %u\n", m->version != 0 ? m->version : (unsigned) BD_MANIFEST_VERSION);
 	out_printf(&o, "device-uuid %s\n", uuid);
 	out_printf(&o, "system-identifier %" PRIu64 "\n", m->system_identifier);
 	out_printf(&o, "extent-size %" PRIu64 "\n", m->extent_size);
@@ -65,30 +66,102 @@ bd_manifest_encode(const BdManifest *m, char *buf, size_t size)
 	out_printf(&o, "start-lsn %X/%X\n", (uint32) (m->start_lsn >> 32), (uint32) m->start_lsn);
 	out_printf(&o, "stop-lsn %X/%X\n", (uint32) (m->stop_lsn >> 32), (uint32) m->stop_lsn);
 	out_printf(&o, "timeline %u\n", m->timeline);
+	if (m->incremental && m->version != 1)
+		out_printf(&o, "parent %X/%X %X/%X crc32c %08x\n",
+				   (uint32) (m->parent_start_lsn >> 32), (uint32) m->parent_start_lsn,
+				   (uint32) (m->parent_stop_lsn >> 32), (uint32) m->parent_stop_lsn,
+				   m->parent_manifest_crc);
 	out_printf(&o, "metadata %" PRIu64 " %" PRIu64 " crc32c %08x\n",
 			   m->metadata_first_page, m->metadata_pages, m->metadata_crc);
 	for (uint32 i = 0; i < m->nitems; i++)
 		out_printf(&o, "extent %u crc32c %08x\n", m->items[i].extent, m->items[i].crc);
+	for (uint32 i = 0; m->incremental && m->version != 1 && i < m->nruns; i++)
+		out_printf(&o, "unchanged %u %u\n", m->runs[i].first, m->runs[i].count);
 	/* the CRC covers what is written so far: only if all of it fitted */
 	out_printf(&o, "manifest-crc32c %08x\n",
 			   o.len <= o.size ? bd_crc32c(buf, o.len) : 0);
 	return o.len;
 }
 
-uint32
-bd_manifest_count_extents(const char *text, size_t len)
+static uint32
+count_lines(const char *text, size_t len, const char *prefix)
 {
 	uint32		n = 0;
 	size_t		start = 0;
+	size_t		plen = strlen(prefix);
 
 	for (size_t i = 0; i < len; i++)
 		if (text[i] == '\n')
 		{
-			if (i - start >= 7 && memcmp(text +start, "extent ", 7) == 0)
+			if (i - start >= plen && memcmp(text +start, prefix, plen) == 0)
 				n++;
 			start = i + 1;
 		}
 	return n;
+}
+
+uint32
+bd_manifest_count_extents(const char *text, size_t len)
+{
+	return count_lines(text, len, "extent ");
+}
+
+uint32
+bd_manifest_count_runs(const char *text, size_t len)
+{
+	return count_lines(text, len, "unchanged ");
+}
+
+/* the first of items[0..n) whose extent is at least e */
+static uint32
+lower_bound(const BdManifestExtent *items, uint32 n, uint32 e)
+{
+	uint32		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		uint32		mid = lo + (hi - lo) / 2;
+
+		if (items[mid].extent < e)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool
+bd_manifest_copied(const BdManifest *m, uint32 e, uint32 *index)
+{
+	uint32		lo = lower_bound(m->items, m->nitems, e);
+
+	if (lo < m->nitems && m->items[lo].extent == e)
+	{
+		if (index)
+			*index = lo;
+		return true;
+	}
+	return false;
+}
+
+bool
+bd_manifest_unchanged(const BdManifest *m, uint32 e)
+{
+	uint32		lo = 0,
+				hi = m->nruns;
+
+	/* the last run starting at or before e */
+	while (lo < hi)
+	{
+		uint32		mid = lo + (hi - lo) / 2;
+
+		if (m->runs[mid].first <= e)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && e - m->runs[lo - 1].first < m->runs[lo - 1].count;
 }
 
 /* the reader's position: the current line, zero-terminated */
@@ -255,6 +328,7 @@ read_crc(In *in, const char *s, uint32 *out)
 bool
 bd_manifest_decode(const char *text, size_t len, BdManifest *m,
 				   BdManifestExtent *items, uint32 capacity,
+				   BdManifestRun *runs, uint32 runs_capacity,
 				   char *error, size_t error_size)
 {
 	In			in;
@@ -272,6 +346,7 @@ bd_manifest_decode(const char *text, size_t len, BdManifest *m,
 	in.error_size = error_size;
 	memset(m, 0, sizeof(*m));
 	m->items = items;
+	m->runs = runs;
 
 	if (!next_line(&in, BD_MANIFEST_TITLE))
 		return false;
@@ -279,8 +354,8 @@ bd_manifest_decode(const char *text, size_t len, BdManifest *m,
 		return fail(&in, "not a block-device backup manifest (\"%s\")", in.line);
 	if (!read_number(&in, "version", 1, PG_UINT32_MAX, &v))
 		return false;
-	if (v != BD_MANIFEST_VERSION)
-		return fail(&in, "manifest version %" PRIu64 " is not supported (this pgrac_image reads version %d)",
+	if (v != 1 && v != BD_MANIFEST_VERSION)
+		return fail(&in, "manifest version %" PRIu64 " is not supported (this pgrac_image reads versions 1 to %d)",
 					v, BD_MANIFEST_VERSION);
 	m->version = (uint32) v;
 
@@ -309,8 +384,31 @@ bd_manifest_decode(const char *text, size_t len, BdManifest *m,
 		return false;
 	m->timeline = (uint32) v;
 
-	if (!next_line(&in, "metadata"))
+	if (!next_line(&in, m->version >= 2 ? "parent or metadata" : "metadata"))
 		return false;
+	if (m->version >= 2 && (s = value_of(&in, "parent")) != NULL)
+	{
+		uint64		hi,
+					lo;
+
+		m->incremental = true;
+		if (!parse_hex(s, 8, true, &hi, &end) || *end != '/' ||
+			!parse_hex(end + 1, 8, true, &lo, &end) || *end != ' ')
+			return fail(&in, "expected \"parent <start LSN> <stop LSN> crc32c <crc>\", found \"%s\"", in.line);
+		m->parent_start_lsn = (hi << 32) | lo;
+		if (!parse_hex(end + 1, 8, true, &hi, &end) || *end != '/' ||
+			!parse_hex(end + 1, 8, true, &lo, &end))
+			return fail(&in, "expected \"parent <start LSN> <stop LSN> crc32c <crc>\", found \"%s\"", in.line);
+		m->parent_stop_lsn = (hi << 32) | lo;
+		if (!read_crc(&in, end, &m->parent_manifest_crc))
+			return false;
+		if (m->parent_stop_lsn < m->parent_start_lsn)
+			return fail(&in, "the parent's stop LSN is before its start LSN");
+		if (m->parent_start_lsn >= m->start_lsn)
+			return fail(&in, "the parent does not start before this backup");
+		if (!next_line(&in, "metadata"))
+			return false;
+	}
 	if ((s = value_of(&in, "metadata")) == NULL ||
 		!parse_u64(s, &m->metadata_first_page, &end) || *end != ' ' ||
 		!parse_u64(end + 1, &m->metadata_pages, &end))
@@ -340,14 +438,42 @@ bd_manifest_decode(const char *text, size_t len, BdManifest *m,
 			return false;
 		m->nitems++;
 	}
+	while (m->incremental && (s = value_of(&in, "unchanged")) != NULL)
+	{
+		uint64		count;
+		uint32		at;
+
+		if (!parse_u64(s, &v, &end) || *end != ' ' ||
+			!parse_u64(end + 1, &count, &end) || *end != '\0' ||
+			count == 0 || v >= m->nextents || count > m->nextents - v)
+			return fail(&in, "\"%s\" is not a run of extents of the device (%u extents)",
+						s, m->nextents);
+		if (m->nruns > 0 &&
+			v <= (uint64) runs[m->nruns - 1].first + runs[m->nruns - 1].count - 1)
+			return fail(&in, "unchanged extents %" PRIu64 " are not after the run before", v);
+		if (m->nruns >= runs_capacity)
+			return fail(&in, "more runs than the %u counted", runs_capacity);
+		/* the first copied extent at or after v must be past the run */
+		at = lower_bound(items, m->nitems, (uint32) v);
+		if (at < m->nitems && items[at].extent < v + count)
+			return fail(&in, "unchanged extents %" PRIu64 " to %" PRIu64 " include a copied one",
+						v, v + count - 1);
+		runs[m->nruns].first = (uint32) v;
+		runs[m->nruns].count = (uint32) count;
+		m->nruns++;
+		if (!next_line(&in, "unchanged or manifest-crc32c"))
+			return false;
+	}
 	if ((s = value_of(&in, "manifest-crc32c")) == NULL)
-		return fail(&in, "expected \"extent\" or \"manifest-crc32c\", found \"%s\"", in.line);
+		return fail(&in, "expected \"extent\"%s or \"manifest-crc32c\", found \"%s\"",
+					m->incremental ? ", \"unchanged\"" : "", in.line);
 	if (!parse_hex(s, 8, false, &crc, &end) || end != s + 8 || *end != '\0')
 		return fail(&in, "\"%s\" is not a CRC-32C", s);
 	computed = bd_crc32c(text, in.line_start);
 	if ((uint32) crc != computed)
 		return fail(&in, "manifest checksum mismatch: it says %08x, its contents give %08x",
 					(uint32) crc, computed);
+	m->manifest_crc = computed;
 	if (in.pos != len)
 		return fail(&in, "%zu bytes after the manifest's checksum", len - in.pos);
 	return true;

@@ -77,9 +77,10 @@ usage(void)
 	printf("  %s import --device=PATH --pgdata=DIR\n", progname);
 	printf("  %s export --device=PATH --target=DIR\n", progname);
 	printf("  %s backup --device=PATH --target=DIR --start-lsn=LSN [--timeline=N]\n", progname);
+	printf("         [--incremental-from=PARENT --pgdata=DATADIR]\n");
 	printf("  %s finish-backup --target=DIR --stop-lsn=LSN\n", progname);
-	printf("  %s verify-backup --target=DIR\n", progname);
-	printf("  %s restore --device=PATH --target=DIR\n", progname);
+	printf("  %s verify-backup --target=DIR [--target=DIR ...]\n", progname);
+	printf("  %s restore --device=PATH --target=DIR [--target=DIR ...]\n", progname);
 	printf("\nCommands:\n");
 	printf("  format   zero the device and write an empty pgrac_storage layout\n");
 	printf("           (refuses to overwrite anything without --force)\n");
@@ -97,9 +98,12 @@ usage(void)
 	printf("           and pg_backup_stop() (docs/backup.md); the device is read\n");
 	printf("           without a lock\n");
 	printf("  finish-backup  write the manifest with pg_backup_stop()'s LSN\n");
-	printf("  verify-backup  check a backup's files against its manifest\n");
-	printf("  restore  write a verified backup onto a device not in use, at least as\n");
-	printf("           large, zeroing everything the backup does not hold\n");
+	printf("  verify-backup  check a backup's files against its manifest; given a\n");
+	printf("           chain (full, then incrementals), also that each is its\n");
+	printf("           predecessor's child\n");
+	printf("  restore  write a verified backup, or a chain of them, onto a device\n");
+	printf("           not in use, at least as large, zeroing everything the\n");
+	printf("           backup does not hold\n");
 	printf("\nOptions:\n");
 	printf("  -d, --device=PATH       block device or image file\n");
 	printf("  -s, --size=SIZE         format: size of a new image file (default 64MB;\n");
@@ -115,11 +119,20 @@ usage(void)
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
 	printf("  -D, --pgdata=DIR        import: data directory of the cluster to import\n");
+	printf("                          backup --incremental-from: the running server's\n");
+	printf("                          data directory (its pg_wal/summaries)\n");
 	printf("  -t, --target=DIR        export: directory to write the relation files\n");
 	printf("                          under, at their paths relative to a data directory\n");
-	printf("                          backup commands: the backup's directory\n");
+	printf("                          backup commands: the backup's directory;\n");
+	printf("                          verify-backup and restore: repeated for a chain,\n");
+	printf("                          the full backup first\n");
 	printf("      --start-lsn=LSN     backup: the LSN pg_backup_start() returned\n");
 	printf("      --timeline=N        backup: the server's timeline (default 1)\n");
+	printf("      --incremental-from=DIR  backup: copy only what changed since the\n");
+	printf("                          backup in DIR (summarize_wal must be on)\n");
+	printf("      --wait-for-summaries=SECONDS  backup --incremental-from: how long to\n");
+	printf("                          wait for the WAL summarizer to reach the start\n");
+	printf("                          LSN (default 60)\n");
 	printf("      --stop-lsn=LSN      finish-backup: the LSN pg_backup_stop() returned\n");
 	printf("  -?, --help              show this help, then exit\n");
 	printf("\nSIZE is a number of bytes with an optional kB, MB, GB or TB suffix (powers of 1024).\n");
@@ -937,6 +950,8 @@ main(int argc, char **argv)
 		{"start-lsn", required_argument, NULL, 'S'},
 		{"stop-lsn", required_argument, NULL, 'P'},
 		{"timeline", required_argument, NULL, 'T'},
+		{"incremental-from", required_argument, NULL, 'I'},
+		{"wait-for-summaries", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -944,6 +959,11 @@ main(int argc, char **argv)
 	const char *device = NULL;
 	const char *pgdata = NULL;
 	const char *target = NULL;
+	char	  **targets = pg_malloc(sizeof(char *) * argc);
+	int			ntargets = 0;
+	const char *parent_dir = NULL;
+	int			wait_seconds = 60;
+	bool		wait_given = false;
 	const char *start_lsn = NULL;
 	const char *stop_lsn = NULL;
 	uint32		timeline = 1;
@@ -990,7 +1010,7 @@ main(int argc, char **argv)
 	command = (Command) i;
 
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:S:P:T:", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:s:m:e:M:fD:t:S:P:T:I:W:", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -1028,6 +1048,21 @@ main(int argc, char **argv)
 				break;
 			case 't':
 				target = optarg;
+				targets[ntargets++] = optarg;
+				break;
+			case 'I':
+				parent_dir = optarg;
+				break;
+			case 'W':
+				{
+					char	   *end;
+					long		v = strtol(optarg, &end, 10);
+
+					if (*end != '\0' || v < 0 || v > 86400)
+						usage_error("--wait-for-summaries must be a number of seconds from 0 to 86400, not \"%s\"", optarg);
+					wait_seconds = (int) v;
+					wait_given = true;
+				}
 				break;
 			case 'S':
 				start_lsn = optarg;
@@ -1066,7 +1101,17 @@ main(int argc, char **argv)
 	check_option(command, "--extent-size", extent_size_given, 1 << CMD_FORMAT);
 	check_option(command, "--metadata-pages", metadata_pages != 0, 1 << CMD_FORMAT);
 	check_option(command, "--force", force, 1 << CMD_FORMAT);
-	check_option(command, "--pgdata", pgdata != NULL, 1 << CMD_IMPORT);
+	check_option(command, "--pgdata", pgdata != NULL, (1 << CMD_IMPORT) | (1 << CMD_BACKUP));
+	check_option(command, "--incremental-from", parent_dir != NULL, 1 << CMD_BACKUP);
+	if (wait_given && parent_dir == NULL)
+		usage_error("--wait-for-summaries applies to backup with --incremental-from only");
+	if (command == CMD_BACKUP && (parent_dir != NULL) != (pgdata != NULL))
+		usage_error(parent_dir != NULL ?
+					"an incremental backup needs --pgdata: the running server's data directory, whose pg_wal/summaries it reads" :
+					"--pgdata applies to backup only with --incremental-from");
+	if (ntargets > 1 && command != CMD_VERIFY_BACKUP && command != CMD_RESTORE)
+		usage_error("%s takes one --target (verify-backup and restore take a chain: the full backup, then each incremental)",
+					command_names[command]);
 	check_option(command, "--target", target != NULL,
 				 (1 << CMD_EXPORT) | (1 << CMD_BACKUP) | (1 << CMD_FINISH_BACKUP) |
 				 (1 << CMD_VERIFY_BACKUP) | (1 << CMD_RESTORE));
@@ -1098,13 +1143,14 @@ main(int argc, char **argv)
 		case CMD_EXPORT:
 			return cmd_export(device, target);
 		case CMD_BACKUP:
-			return cmd_backup(device, target, start_lsn, timeline);
+			return cmd_backup(device, target, start_lsn, timeline, parent_dir, pgdata,
+							  wait_seconds);
 		case CMD_FINISH_BACKUP:
 			return cmd_finish_backup(target, stop_lsn);
 		case CMD_VERIFY_BACKUP:
-			return cmd_verify_backup(target);
+			return cmd_verify_backup(targets, ntargets);
 		case CMD_RESTORE:
-			return cmd_restore(device, target);
+			return cmd_restore(device, targets, ntargets);
 	}
 	return EXIT_USAGE;			/* not reached */
 }

@@ -48,10 +48,11 @@ extern int	cmd_export(const char *path, const char *target);
 
 /* pgrac_image_backup.c */
 extern int	cmd_backup(const char *path, const char *target, const char *start_lsn,
-					   uint32 timeline);
+					   uint32 timeline, const char *parent_dir,
+					   const char *pgdata, int wait_seconds);
 extern int	cmd_finish_backup(const char *target, const char *stop_lsn);
-extern int	cmd_verify_backup(const char *target);
-extern int	cmd_restore(const char *path, const char *target);
+extern int	cmd_verify_backup(char *const *targets, int ntargets);
+extern int	cmd_restore(const char *path, char *const *targets, int ntargets);
 
 /* pgrac_image_import.c: the data directory's control file, checked */
 extern ControlFileData *read_control_file(const char *pgdata);

@@ -12,7 +12,8 @@ OBJS = \
 	src/tools/pgrac_image_import.o \
 	src/tools/pgrac_image_export.o \
 	src/tools/pgrac_image_binding.o \
-	src/tools/pgrac_image_backup.o
+	src/tools/pgrac_image_backup.o \
+	src/tools/pgrac_image_incremental.o
 
 PG_CPPFLAGS = -DFRONTEND -I$(PGRAC_SRC)/include
 PG_CONFIG ?= pg_config

@@ -43,6 +43,7 @@
 #include "pgrac/bd_layout.h"
 #include "pgrac/bd_manifest.h"
 #include "pgrac_image.h"
+#include "pgrac_image_incremental.h"
 
 #define MANIFEST_FILE		"backup_manifest"
 #define PARTIAL_FILE		"backup_manifest.partial"
@@ -199,7 +200,9 @@ read_manifest(const char *dir, const char *name, BdManifest *m)
 	struct stat st;
 	char	   *text;
 	BdManifestExtent *items;
+	BdManifestRun *runs;
 	uint32		capacity;
+	uint32		runs_capacity;
 	char		error[512];
 
 	if (fd < 0 && errno == ENOENT && strcmp(name, MANIFEST_FILE) == 0)
@@ -225,7 +228,10 @@ read_manifest(const char *dir, const char *name, BdManifest *m)
 
 	capacity = bd_manifest_count_extents(text, st.st_size);
 	items = pg_malloc(sizeof(BdManifestExtent) * Max(capacity, 1));
-	if (!bd_manifest_decode(text, st.st_size, m, items, capacity, error, sizeof(error)))
+	runs_capacity = bd_manifest_count_runs(text, st.st_size);
+	runs = pg_malloc(sizeof(BdManifestRun) * Max(runs_capacity, 1));
+	if (!bd_manifest_decode(text, st.st_size, m, items, capacity, runs, runs_capacity,
+							error, sizeof(error)))
 		refuse("manifest \"%s\" is invalid: %s", path, error);
 	return text;
 }
@@ -249,6 +255,8 @@ write_manifest(const char *dir, const char *name, const BdManifest *m)
 		exit(EXIT_DEVICE);
 	pg_free(text);
 }
+
+static uint8 *read_metadata_file(const char *target, const BdManifest *m);
 
 /* ---- backup ---- */
 
@@ -277,8 +285,48 @@ read_alloc_page(PgracTransport *dev, uint64 address, uint8 *page)
 		   bd_page_error_text(e));
 }
 
+/*
+ * The parent of an incremental backup: finished, of the same device and
+ * cluster, on the same timeline, and over before this backup starts; its
+ * metadata copy intact.  Then the plan (pgrac_image_incremental.c).
+ */
+static void
+plan_parent(const char *parent_dir, const char *pgdata, int wait_seconds, BdManifest *m,
+			const uint8 *meta, const uint32 *allocated, uint32 nallocated,
+			uint8 *reasons, IncrementalStats *stats)
+{
+	BdManifest	pm;
+	uint8	   *parent_meta;
+
+	(void) read_manifest(parent_dir, MANIFEST_FILE, &pm);
+	if (memcmp(pm.device_uuid, m->device_uuid, 16) != 0 ||
+		pm.system_identifier != m->system_identifier)
+		refuse("the parent backup \"%s\" is of another device or cluster", parent_dir);
+	if (pm.extent_size != m->extent_size)
+		refuse("the parent backup \"%s\" has extents of %llu bytes, the device %llu",
+			   parent_dir, (unsigned long long) pm.extent_size,
+			   (unsigned long long) m->extent_size);
+	if (pm.timeline != m->timeline)
+		refuse("the parent backup \"%s\" is on timeline %u, this backup on %u: a chain of backups cannot cross a timeline switch; take a full backup",
+			   parent_dir, pm.timeline, m->timeline);
+	if (pm.stop_lsn > m->start_lsn || pm.start_lsn >= m->start_lsn)
+		refuse("the parent backup \"%s\" (%X/%X to %X/%X) does not end before this backup's start %X/%X",
+			   parent_dir, (uint32) (pm.start_lsn >> 32), (uint32) pm.start_lsn,
+			   (uint32) (pm.stop_lsn >> 32), (uint32) pm.stop_lsn,
+			   (uint32) (m->start_lsn >> 32), (uint32) m->start_lsn);
+	parent_meta = read_metadata_file(parent_dir, &pm);
+	plan_incremental(pgdata, wait_seconds, &pm, parent_meta, m, meta, allocated, nallocated,
+					 reasons, stats);
+	m->incremental = true;
+	m->parent_start_lsn = pm.start_lsn;
+	m->parent_stop_lsn = pm.stop_lsn;
+	m->parent_manifest_crc = pm.manifest_crc;
+	pg_free(parent_meta);
+}
+
 int
-cmd_backup(const char *path, const char *target, const char *start_text, uint32 timeline)
+cmd_backup(const char *path, const char *target, const char *start_text, uint32 timeline,
+		   const char *parent_dir, const char *pgdata, int wait_seconds)
 {
 	PgracTransport *dev;
 	PGIOAlignedBlock a,
@@ -292,6 +340,9 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	uint8	   *meta;
 	uint32	   *allocated;
 	uint32		nallocated = 0;
+	uint32	   *to_copy;
+	uint32		ncopy;
+	IncrementalStats stats;
 	BdManifest	m;
 	BdManifestExtent *items;
 	Progress	progress;
@@ -369,6 +420,35 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	m.metadata_first_page = 0;
 	m.metadata_pages = end_page;
 	m.metadata_crc = bd_crc32c(meta, (size_t) end_page * BD_PAGE_SIZE);
+
+	/* an incremental backup copies what may differ from its parent's */
+	ncopy = nallocated;
+	to_copy = allocated;
+	if (parent_dir != NULL)
+	{
+		uint8	   *reasons = pg_malloc0(Max(nallocated, 1));
+
+		plan_parent(parent_dir, pgdata, wait_seconds, &m, meta, allocated, nallocated, reasons, &stats);
+		to_copy = pg_malloc(sizeof(uint32) * Max(stats.copied, 1));
+		m.runs = pg_malloc(sizeof(BdManifestRun) * Max(nallocated - stats.copied, 1));
+		ncopy = 0;
+		for (uint32 i = 0; i < nallocated; i++)
+		{
+			BdManifestRun *last = m.nruns > 0 ? &m.runs[m.nruns - 1] : NULL;
+
+			if (reasons[i] != BD_INCR_UNCHANGED)
+				to_copy[ncopy++] = allocated[i];
+			else if (last != NULL && last->first + last->count == allocated[i])
+				last->count++;
+			else
+			{
+				m.runs[m.nruns].first = allocated[i];
+				m.runs[m.nruns].count = 1;
+				m.nruns++;
+			}
+		}
+		pg_free(reasons);
+	}
 	free(meta);
 
 	/*
@@ -377,31 +457,31 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 	 * read as one transfer, READ_DEPTH of them in flight, each written out in
 	 * order as it completes.
 	 */
-	items = pg_malloc(sizeof(BdManifestExtent) * Max(nallocated, 1));
+	items = pg_malloc(sizeof(BdManifestExtent) * Max(ncopy, 1));
 	run_extents = (uint32) Max(1, READ_RUN_BYTES / extent_size);
 	per_file = extents_per_file(extent_size);
 	for (int r = 0; r < READ_DEPTH; r++)
 		runs[r].buf = aligned_buffer((size_t) run_extents * extent_size);
-	progress_start(&progress, (uint64) nallocated * extent_size);
+	progress_start(&progress, (uint64) ncopy * extent_size);
 	for (uint32 next = 0, head = 0, queued = 0;;)
 	{
 		ExtentRun  *run;
 
-		while (queued < READ_DEPTH && next < nallocated)
+		while (queued < READ_DEPTH && next < ncopy)
 		{
 			PgracIo    *io;
 
 			run = &runs[(head + queued) % READ_DEPTH];
 			run->first = next;
 			run->n = 1;
-			while (run->n < run_extents && next + run->n < nallocated &&
-				   allocated[next + run->n] == allocated[next] + run->n &&
+			while (run->n < run_extents && next + run->n < ncopy &&
+				   to_copy[next + run->n] == to_copy[next] + run->n &&
 				   (next + run->n) % per_file != 0)
 				run->n++;
 			run->iov.iov_base = run->buf;
 			run->iov.iov_len = (size_t) run->n * extent_size;
 			memset(&run->io, 0, sizeof(run->io));
-			run->io.offset = (uint64) allocated[next] * extent_size;
+			run->io.offset = (uint64) to_copy[next] * extent_size;
 			run->io.iov = &run->iov;
 			run->io.iovcnt = 1;
 			run->io.len = run->iov.iov_len;
@@ -428,7 +508,7 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 		}
 		for (uint32 k = 0; k < run->n; k++)
 		{
-			items[run->first + k].extent = allocated[run->first + k];
+			items[run->first + k].extent = to_copy[run->first + k];
 			items[run->first + k].crc = bd_crc32c(run->buf + (size_t) k * extent_size, extent_size);
 		}
 		write_all(fd, file_path, run->buf, run->iov.iov_len);
@@ -436,19 +516,28 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 		head = (head + 1) % READ_DEPTH;
 		queued--;
 	}
-	if (fd >= 0 && nallocated > 0)
+	if (fd >= 0 && ncopy > 0)
 		close_durably(fd, file_path);
 	progress_add(&progress, 0, true);
-	m.nitems = nallocated;
+	m.nitems = ncopy;
 	m.items = items;
 	write_manifest(target, PARTIAL_FILE, &m);
 	if (fsync_fname(target, true) != 0)
 		exit(EXIT_DEVICE);
 	pgrac_transport_close(dev);
-	printf("copied %u of %u extents (%llu MB) and %llu metadata pages of \"%s\" into \"%s\"\n",
-		   nallocated, sb.nextents - reserved,
-		   (unsigned long long) ((uint64) nallocated * extent_size >> 20),
-		   (unsigned long long) end_page, path, target);
+	if (parent_dir == NULL)
+		printf("copied %u of %u extents (%llu MB) and %llu metadata pages of \"%s\" into \"%s\"\n",
+			   nallocated, sb.nextents - reserved,
+			   (unsigned long long) ((uint64) nallocated * extent_size >> 20),
+			   (unsigned long long) end_page, path, target);
+	else
+		printf("incremental backup of \"%s\" into \"%s\": copied %u of %u allocated extents (%llu MB; modified %u, truncated or created %u, new owner %u, owner unknown %u), %u unchanged since the parent \"%s\" (%u WAL summary files, %d fork entries), and %llu metadata pages\n",
+			   path, target, ncopy, nallocated,
+			   (unsigned long long) ((uint64) ncopy * extent_size >> 20),
+			   stats.by_reason[BD_INCR_MODIFIED], stats.by_reason[BD_INCR_LIMIT],
+			   stats.by_reason[BD_INCR_NEW_OWNER], stats.by_reason[BD_INCR_OWNER_UNKNOWN],
+			   nallocated - ncopy, parent_dir, stats.summary_files, stats.summarized_forks,
+			   (unsigned long long) end_page);
 	printf("next: pg_backup_stop(), then \"%s finish-backup --target=%s --stop-lsn=<its lsn>\"\n",
 		   progname, target);
 	return 0;
@@ -536,6 +625,41 @@ extent_reader_close(ExtentReader *r)
 		close(r->fd);
 }
 
+/* the extents an incremental backup takes from its parent */
+static uint32
+run_extents_total(const BdManifest *m)
+{
+	uint32		n = 0;
+
+	for (uint32 r = 0; r < m->nruns; r++)
+		n += m->runs[r].count;
+	return n;
+}
+
+/* A backup's metadata copy, checked against its manifest. */
+static uint8 *
+read_metadata_file(const char *target, const BdManifest *m)
+{
+	char	   *path = backup_path(target, METADATA_FILE);
+	size_t		len = m->metadata_pages * BD_PAGE_SIZE;
+	struct stat st;
+	uint8	   *buf;
+	int			fd;
+
+	if (stat(path, &st) != 0)
+		refuse("backup \"%s\": file \"%s\" is missing", target, METADATA_FILE);
+	if ((uint64) st.st_size != len)
+		refuse("backup \"%s\": file \"%s\" has %lld bytes, the manifest says %llu",
+			   target, METADATA_FILE, (long long) st.st_size, (unsigned long long) len);
+	buf = pg_malloc(len);
+	if ((fd = open(path, O_RDONLY | PG_BINARY)) < 0 || read(fd, buf, len) != (ssize_t) len)
+		device_error("could not read file \"%s\": %m", path);
+	close(fd);
+	if (bd_crc32c(buf, len) != m->metadata_crc)
+		refuse("backup \"%s\": file \"%s\" does not match its CRC-32C in the manifest", target, METADATA_FILE);
+	return buf;
+}
+
 /*
  * Check every file of a backup against its manifest: lengths first (a
  * missing or short file is named before anything is read), then every
@@ -549,7 +673,6 @@ check_backup(const char *target, BdManifest *m, bool quiet)
 	uint32		per_file;
 	uint32		nfiles;
 	char	   *buf;
-	int			fd;
 	Progress	progress;
 	ExtentReader reader;
 
@@ -557,13 +680,6 @@ check_backup(const char *target, BdManifest *m, bool quiet)
 	per_file = extents_per_file(m->extent_size);
 	nfiles = (m->nitems + per_file - 1) / per_file;
 
-	path = backup_path(target, METADATA_FILE);
-	if (stat(path, &st) != 0)
-		refuse("backup \"%s\": file \"%s\" is missing", target, METADATA_FILE);
-	if ((uint64) st.st_size != m->metadata_pages * BD_PAGE_SIZE)
-		refuse("backup \"%s\": file \"%s\" has %lld bytes, the manifest says %llu",
-			   target, METADATA_FILE, (long long) st.st_size,
-			   (unsigned long long) (m->metadata_pages * BD_PAGE_SIZE));
 	for (uint32 f = 0; f < nfiles; f++)
 	{
 		uint32		in_file = Min(per_file, m->nitems - f * per_file);
@@ -578,16 +694,9 @@ check_backup(const char *target, BdManifest *m, bool quiet)
 				   target, extent_file_name(f), (long long) st.st_size,
 				   (unsigned long long) ((uint64) in_file * m->extent_size));
 	}
+	pg_free(read_metadata_file(target, m));
 
-	buf = pg_malloc(Max(m->extent_size, m->metadata_pages * BD_PAGE_SIZE));
-	path = backup_path(target, METADATA_FILE);
-	if ((fd = open(path, O_RDONLY | PG_BINARY)) < 0 ||
-		read(fd, buf, m->metadata_pages * BD_PAGE_SIZE) != (ssize_t) (m->metadata_pages * BD_PAGE_SIZE))
-		device_error("could not read file \"%s\": %m", path);
-	close(fd);
-	if (bd_crc32c(buf, m->metadata_pages * BD_PAGE_SIZE) != m->metadata_crc)
-		refuse("backup \"%s\": file \"%s\" does not match its CRC-32C in the manifest", target, METADATA_FILE);
-
+	buf = pg_malloc(m->extent_size);
 	if (!quiet)
 		progress_start(&progress, (uint64) m->nitems * m->extent_size);
 	extent_reader_open(&reader, target, m);
@@ -603,76 +712,176 @@ check_backup(const char *target, BdManifest *m, bool quiet)
 	pg_free(buf);
 }
 
-int
-cmd_verify_backup(const char *target)
+/*
+ * A chain: a full backup, then incrementals, each the child of the one
+ * before (its parent line names that one's LSNs and manifest CRC), all of
+ * one device, cluster and timeline, every extent an incremental calls
+ * unchanged held by its parent.  Each backup's files are checked too.
+ */
+static BdManifest *
+check_chain(char *const *targets, int n, bool quiet)
 {
-	BdManifest	m;
+	BdManifest *ms = pg_malloc0(sizeof(BdManifest) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		BdManifest *m = &ms[i];
+		BdManifest *p = i > 0 ? &ms[i - 1] : NULL;
+
+		check_backup(targets[i], m, quiet);
+		if (p == NULL)
+		{
+			if (m->incremental && n > 1)
+				refuse("backup \"%s\" is incremental (its parent started at %X/%X): a chain begins with a full backup",
+					   targets[i], (uint32) (m->parent_start_lsn >> 32), (uint32) m->parent_start_lsn);
+			continue;
+		}
+		if (!m->incremental)
+			refuse("backup \"%s\" is a full backup: only incremental backups follow the first of a chain",
+				   targets[i]);
+		if (m->parent_start_lsn != p->start_lsn || m->parent_stop_lsn != p->stop_lsn ||
+			m->parent_manifest_crc != p->manifest_crc)
+			refuse("backup \"%s\" is not the child of \"%s\": its parent is the backup of %X/%X to %X/%X with manifest CRC %08x, not %X/%X to %X/%X with %08x",
+				   targets[i], targets[i - 1],
+				   (uint32) (m->parent_start_lsn >> 32), (uint32) m->parent_start_lsn,
+				   (uint32) (m->parent_stop_lsn >> 32), (uint32) m->parent_stop_lsn,
+				   m->parent_manifest_crc,
+				   (uint32) (p->start_lsn >> 32), (uint32) p->start_lsn,
+				   (uint32) (p->stop_lsn >> 32), (uint32) p->stop_lsn, p->manifest_crc);
+		if (memcmp(m->device_uuid, p->device_uuid, 16) != 0 ||
+			m->system_identifier != p->system_identifier || m->extent_size != p->extent_size)
+			refuse("backup \"%s\" is of another device or cluster than \"%s\"", targets[i], targets[i - 1]);
+		if (m->timeline != p->timeline)
+			refuse("backup \"%s\" is on timeline %u, its parent \"%s\" on %u: a chain cannot cross a timeline switch",
+				   targets[i], m->timeline, targets[i - 1], p->timeline);
+		for (uint32 r = 0; r < m->nruns; r++)
+			for (uint32 k = 0; k < m->runs[r].count; k++)
+			{
+				uint32		e = m->runs[r].first + k;
+
+				if (!bd_manifest_copied(p, e, NULL) && !bd_manifest_unchanged(p, e))
+					refuse("backup \"%s\" takes extent %u from its parent \"%s\", which does not hold it",
+						   targets[i], e, targets[i - 1]);
+			}
+	}
+	if (ms[n - 1].incremental && n == 1)
+		refuse("backup \"%s\" is incremental: give its whole chain, the full backup first (--target=FULL --target=... --target=%s)",
+			   targets[0], targets[0]);
+	return ms;
+}
+
+int
+cmd_verify_backup(char *const *targets, int n)
+{
+	BdManifest *ms;
 	char		uuid[37];
 
-	check_backup(target, &m, false);
-	bd_uuid_format(m.device_uuid, uuid);
-	printf("backup \"%s\": device %s of the cluster with system identifier %llu, %X/%X to %X/%X on timeline %u; %u extents of %llu kB and %llu metadata pages, every CRC-32C matches\n",
-		   target, uuid, (unsigned long long) m.system_identifier,
-		   (uint32) (m.start_lsn >> 32), (uint32) m.start_lsn,
-		   (uint32) (m.stop_lsn >> 32), (uint32) m.stop_lsn, m.timeline,
-		   m.nitems, (unsigned long long) (m.extent_size >> 10),
-		   (unsigned long long) m.metadata_pages);
+	/* a single incremental backup: its own files only */
+	if (n == 1)
+	{
+		BdManifest	m;
+
+		check_backup(targets[0], &m, false);
+		bd_uuid_format(m.device_uuid, uuid);
+		printf("backup \"%s\": %s backup of device %s of the cluster with system identifier %llu, %X/%X to %X/%X on timeline %u; %u extents of %llu kB and %llu metadata pages, every CRC-32C matches\n",
+			   targets[0], m.incremental ? "an incremental" : "a full",
+			   uuid, (unsigned long long) m.system_identifier,
+			   (uint32) (m.start_lsn >> 32), (uint32) m.start_lsn,
+			   (uint32) (m.stop_lsn >> 32), (uint32) m.stop_lsn, m.timeline,
+			   m.nitems, (unsigned long long) (m.extent_size >> 10),
+			   (unsigned long long) m.metadata_pages);
+		if (m.incremental)
+			printf("it takes %u more extents from its parent (the backup of %X/%X to %X/%X); give the whole chain to check its links\n",
+				   run_extents_total(&m),
+				   (uint32) (m.parent_start_lsn >> 32), (uint32) m.parent_start_lsn,
+				   (uint32) (m.parent_stop_lsn >> 32), (uint32) m.parent_stop_lsn);
+		return 0;
+	}
+	ms = check_chain(targets, n, false);
+	for (int i = 0; i < n; i++)
+		printf("backup \"%s\": %s, %X/%X to %X/%X, %u extents copied%s, every CRC-32C matches\n",
+			   targets[i], i == 0 ? "full" : "incremental",
+			   (uint32) (ms[i].start_lsn >> 32), (uint32) ms[i].start_lsn,
+			   (uint32) (ms[i].stop_lsn >> 32), (uint32) ms[i].stop_lsn, ms[i].nitems,
+			   i == 0 ? "" : psprintf(", %u from its parent", run_extents_total(&ms[i])));
+	printf("a chain of %d backups on timeline %u: each is the child of the one before, and every extent taken from a parent is there\n",
+		   n, ms[0].timeline);
 	return 0;
 }
 
 /*
- * Onto a device not in use and at least as large as the backup's: every
- * extent past the metadata zeroed (free extents must read as zeroes), the
- * copied extents written, the metadata area last, then one flush.
+ * Onto a device not in use and at least as large as the last backup's:
+ * every extent past the metadata zeroed (free extents must read as
+ * zeroes), each extent the last backup holds written from the newest
+ * backup of the chain that copied it, the last backup's metadata area
+ * last, then one flush.
  */
 int
-cmd_restore(const char *path, const char *target)
+cmd_restore(const char *path, char *const *targets, int n)
 {
-	BdManifest	m;
+	BdManifest *ms;
+	BdManifest *last;
 	PgracTransport *dev;
 	uint64		needed;
 	uint64		data_start;
 	char	   *buf;
-	int			fd;
-	char	   *file_path;
+	uint8	   *meta;
 	Progress	progress;
-	ExtentReader reader;
+	uint64		total = 0;
+	uint32		written = 0;
 
-	check_backup(target, &m, true);
+	ms = check_chain(targets, n, true);
+	last = &ms[n - 1];
 	dev = open_device(path, false, true);
-	needed = (uint64) m.nextents * m.extent_size;
+	needed = (uint64) last->nextents * last->extent_size;
 	if (dev->size < needed)
 		refuse("device \"%s\" has %llu bytes; the backup needs at least %llu (%u extents of %llu kB)",
 			   path, (unsigned long long) dev->size, (unsigned long long) needed,
-			   m.nextents, (unsigned long long) (m.extent_size >> 10));
+			   last->nextents, (unsigned long long) (last->extent_size >> 10));
 
-	data_start = m.metadata_pages * BD_PAGE_SIZE;
+	data_start = last->metadata_pages * BD_PAGE_SIZE;
 	if (data_start < needed && pgrac_zero(dev, data_start, needed - data_start) < 0)
 		transport_error(dev);
 
-	buf = pg_malloc(Max(m.extent_size, m.metadata_pages * BD_PAGE_SIZE));
-	progress_start(&progress, (uint64) m.nitems * m.extent_size);
-	/* checked again as written: a file changed since would be refused */
-	extent_reader_open(&reader, target, &m);
-	for (uint32 i = 0; i < m.nitems; i++)
+	for (int i = 0; i < n; i++)
+		total += (uint64) ms[i].nitems * ms[i].extent_size;
+	buf = pg_malloc(last->extent_size);
+	progress_start(&progress, total);
+	for (int i = 0; i < n; i++)
 	{
-		extent_reader_next(&reader, i, buf);
-		if (pgrac_write(dev, (uint64) m.items[i].extent * m.extent_size, buf, m.extent_size) < 0)
-			transport_error(dev);
-		progress_add(&progress, m.extent_size, false);
+		ExtentReader reader;
+
+		/* checked again as read: a file changed since would be refused */
+		extent_reader_open(&reader, targets[i], &ms[i]);
+		for (uint32 x = 0; x < ms[i].nitems; x++)
+		{
+			uint32		e = ms[i].items[x].extent;
+			bool		newest = true;
+
+			extent_reader_next(&reader, x, buf);
+			progress_add(&progress, ms[i].extent_size, false);
+			/* every later backup must take it from its parent */
+			for (int j = i + 1; j < n && newest; j++)
+				newest = bd_manifest_unchanged(&ms[j], e);
+			if (!newest)
+				continue;
+			if (pgrac_write(dev, (uint64) e * last->extent_size, buf, last->extent_size) < 0)
+				transport_error(dev);
+			written++;
+		}
+		extent_reader_close(&reader);
 	}
-	extent_reader_close(&reader);
 	progress_add(&progress, 0, true);
 
-	file_path = backup_path(target, METADATA_FILE);
-	if ((fd = open(file_path, O_RDONLY | PG_BINARY)) < 0 ||
-		read(fd, buf, m.metadata_pages * BD_PAGE_SIZE) != (ssize_t) (m.metadata_pages * BD_PAGE_SIZE))
-		device_error("could not read file \"%s\": %m", file_path);
-	close(fd);
-	if (pgrac_write(dev, 0, buf, m.metadata_pages * BD_PAGE_SIZE) < 0 || pgrac_flush(dev) < 0)
+	meta = read_metadata_file(targets[n - 1], last);
+	if (pgrac_write(dev, 0, meta, last->metadata_pages * BD_PAGE_SIZE) < 0 || pgrac_flush(dev) < 0)
 		transport_error(dev);
 	pgrac_transport_close(dev);
-	printf("restored %u extents and %llu metadata pages onto \"%s\"; start the restored data directory (with the backup_label of this backup) to bring the metadata to the backup's end\n",
-		   m.nitems, (unsigned long long) m.metadata_pages, path);
+	if (n == 1)
+		printf("restored %u extents and %llu metadata pages onto \"%s\"; start the restored data directory (with the backup_label of this backup) to bring the metadata to the backup's end\n",
+			   written, (unsigned long long) last->metadata_pages, path);
+	else
+		printf("restored a chain of %d backups onto \"%s\": %u extents and the last backup's %llu metadata pages; start the restored data directory (with the backup_label of the last backup) to bring the metadata to its end\n",
+			   n, path, written, (unsigned long long) last->metadata_pages);
 	return 0;
 }

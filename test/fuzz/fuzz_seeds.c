@@ -248,6 +248,20 @@ main(int argc, char **argv)
 		m.nitems = 0;
 		len = bd_manifest_encode(&m, text, sizeof(text));
 		put_seed(argv[1], "manifest", "empty", text, len, NULL, 0);
+		/* an incremental backup: a parent, copied and unchanged extents */
+		{
+			static BdManifestRun runs[] = {{67, 100}, {4001, 3}};
+
+			m.nitems = lengthof(items);
+			m.incremental = true;
+			m.parent_start_lsn = UINT64CONST(0x6000028);
+			m.parent_stop_lsn = UINT64CONST(0x7000100);
+			m.parent_manifest_crc = 0xdeadbeef;
+			m.runs = runs;
+			m.nruns = lengthof(runs);
+			len = bd_manifest_encode(&m, text, sizeof(text));
+			put_seed(argv[1], "manifest", "incremental", text, len, NULL, 0);
+		}
 	}
 	return 0;
 }

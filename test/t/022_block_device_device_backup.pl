@@ -77,7 +77,7 @@ is($rc, 0, 'verify-backup: the backup checks out') or diag($err);
 like($out, qr/$start to $stop_lsn on timeline $tli; $copied extents of 128 kB and \d+ metadata pages, every CRC-32C matches/,
 	'... with its LSNs, timeline and extents');
 my $manifest = slurp_file("$bdir/device/backup_manifest");
-like($manifest, qr/\Apgrac block device backup manifest\nversion 1\ndevice-uuid [0-9a-f-]{36}\nsystem-identifier \d+\n/,
+like($manifest, qr/\Apgrac block device backup manifest\nversion 2\ndevice-uuid [0-9a-f-]{36}\nsystem-identifier \d+\n/,
 	'the manifest names its format, version, device and cluster');
 
 # ---- restore onto another device and a copy of the data directory ----

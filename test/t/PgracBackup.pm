@@ -14,9 +14,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgracCrash;
+use PgracTest;
 
 our @EXPORT = qw(backup_workload_init backup_load_start backup_load_stop
-  backup_check_restored copy_tree);
+  backup_check_restored copy_tree take_device_backup restore_data_directory);
 
 my $fixed_q = q{SELECT md5(string_agg(a || ':' || b, ',' ORDER BY a)) FROM fixed};
 
@@ -104,6 +105,52 @@ sub backup_check_restored
 	is($node->safe_psql('postgres', 'SELECT churn_tables_not_whole()'),
 		'0', "$what: every churn table holds the rows it was created with");
 	ok(amcheck_all($node) > 0, "$what: amcheck clean");
+}
+
+# A backup of the primary's data directory and its named device $dev into
+# $bdir/pgdata and $bdir/device, between pg_backup_start() and
+# pg_backup_stop(), with pgrac_image backup (more arguments in @extra:
+# --incremental-from and --pgdata) and finish-backup.  Returns the
+# pgrac_image backup output and the start and stop LSNs.
+sub take_device_backup
+{
+	my ($primary, $dev, $bdir, @extra) = @_;
+	my $pgdata = $primary->data_dir;
+	my $bg = $primary->background_psql('postgres');
+	my $start = $bg->query_safe(q{SELECT pg_backup_start('device backup', true)});
+	my $tli = $primary->safe_psql('postgres', 'SELECT timeline_id FROM pg_control_checkpoint()');
+	copy_tree($pgdata, "$bdir/pgdata", sub {
+		my ($path, $name) = @_;
+		return 1 if $name eq 'postmaster.pid' || $name eq 'postmaster.opts';
+		return $path =~ m{/pg_wal/};
+	});
+	make_path("$bdir/pgdata/pg_wal/archive_status");
+	my ($rc, $out, $err) = run_pgrac_image('backup', "--device=$dev", "--target=$bdir/device",
+		"--start-lsn=$start", "--timeline=$tli", @extra);
+	is($rc, 0, "pgrac_image backup into $bdir") or diag($err);
+	my $stop = $bg->query_safe(q{SELECT lsn || '|' || labelfile FROM pg_backup_stop(false)});
+	$bg->quit;
+	my ($stop_lsn, $label) = split /\|/, $stop, 2;
+	append_to_file("$bdir/pgdata/backup_label", $label . "\n");
+	my ($rc2, $out2, $err2) = run_pgrac_image('finish-backup', "--target=$bdir/device",
+		"--stop-lsn=$stop_lsn");
+	is($rc2, 0, "finish-backup of $bdir") or diag($err2);
+	return ($out, $start, $stop_lsn);
+}
+
+# A new node from a backup's data directory copy on device $dev, with the
+# primary's WAL; $settings go into its configuration.
+sub restore_data_directory
+{
+	my ($name, $bdir, $primary, $dev, $settings) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	PostgreSQL::Test::Utils::system_or_bail('cp', '-a', "$bdir/pgdata", $node->data_dir);
+	chmod 0700, $node->data_dir;
+	copy_tree($primary->data_dir . '/pg_wal', $node->data_dir . '/pg_wal',
+		sub { return $_[1] !~ /^[0-9A-F]{24}$/ });
+	$node->append_conf('postgresql.conf',
+		"port = " . $node->port . "\npgrac.device = '$dev'\n" . ($settings // ''));
+	return $node;
 }
 
 # Copy a directory tree; $skip->($path, $name) leaves an entry out.

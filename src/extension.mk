@@ -48,6 +48,7 @@ OBJS = \
 	src/twophase/twophase_xact.o \
 	src/twophase/twophase_resolver.o \
 	src/twophase/twophase_sql.o \
+	src/backup/backup_functions.o \
 	src/wal/pgrac_rmgr.o \
 	src/util/file_copy_statements.o \
 	src/util/library_path.o
@@ -59,7 +60,8 @@ DATA = \
 	sql/pgrac_storage--1.0.control \
 	sql/pgrac_storage--1.0--1.1.sql \
 	sql/pgrac_storage--1.1--1.2.sql \
-	sql/pgrac_storage--1.2--1.3.sql
+	sql/pgrac_storage--1.2--1.3.sql \
+	sql/pgrac_storage--1.3--1.4.sql
 # PGRAC_EXTRA_CPPFLAGS: -DPGRAC_POWERLOSS_SIM -DPGRAC_TEST_HOOKS for the
 # test-only build (test/modules/powerloss); never set for an installed build.
 PG_CPPFLAGS = -I$(PGRAC_SRC)/include -I$(PGRAC_SRC)/src $(PGRAC_EXTRA_CPPFLAGS)

@@ -31,6 +31,7 @@
 
 #include "access/xlog.h"
 
+#include "backup/backup_server.h"
 #include "blockdev/bd_server.h"
 #include "checksum/checksum_server.h"
 #include "pgrac/fsync_checker.h"
@@ -526,6 +527,7 @@ _PG_init(void)
 	 */
 	pgrac_rmgr_register(pgrac_storage_backend == PGRAC_BACKEND_BLOCK_DEVICE);
 	checksum_shmem_install();
+	backup_shmem_install();
 
 	/* layers, bottom-up; checksums on top, set on what every layer sees */
 	if (pgrac_fsync_checker)

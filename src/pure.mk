@@ -39,6 +39,7 @@ PURE_SRCS = \
 	src/blockdev/bd_journal.c \
 	src/blockdev/bd_manifest.c \
 	src/blockdev/bd_incremental.c \
+	src/backup/backup_history.c \
 	src/blockdev/bd_wb_policy.c \
 	src/fsync_checker/fsync_rules.c \
 	src/checksum/checksum_state.c \

@@ -15,8 +15,11 @@
 #              one at a time, buffered as pgrac_image reads (psync), and
 #              direct with 8 in flight (io_uring): the device's limit
 # The ratio backup / fio's faster figure is taken per round (goal: at
-# least 0.8).  Incremental backups are not built, so there is no
-# incremental figure.  Not part of the test suite: no timing is asserted.
+# least 0.8).  Then 5 % of pgbench_accounts is updated (the first 5 % of
+# its rows) and, ROUNDS times, interleaved, from a cold page cache, a full
+# backup and an incremental one of the full backup taken before the
+# update, at the same start LSN: their sizes and times side by side.  Not
+# part of the test suite: no timing is asserted.
 #
 # Settings: LOOP_GB (6), SCALE (100: about 1.5 GB), ROUNDS (3), BENCH_PORT
 # (55641), BACKUP_TARGET (/dev/shm/pgrac-bench-backup).  Writes results.md
@@ -55,13 +58,14 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 record() { echo "$1,$2,$3" >>"$OUT/raw.csv"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 now_ms() { date +%s%3N; }
+val_now() { awk -F, -v r="$1" -v m="$2" '$1 == r && $2 == m {print $3}' "$OUT/raw.csv"; }
 
 truncate -s "${LOOP_GB}G" "$WORK/loop.img"
 LOOP=$(losetup --find --show "$WORK/loop.img") || die "could not attach a loop device"
 chown "$PGRAC_OS_USER" "$LOOP"
 as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --force >/dev/null
 as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
-printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\nshared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.device = '%s'\n" \
+printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\nshared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\npgrac.device = '%s'\nsummarize_wal = on\n" \
 	"$PORT" "$WORK" "$LOOP" >>"$WORK/data/postgresql.conf"
 as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
 say "pgbench scale $SCALE on $LOOP"
@@ -91,6 +95,39 @@ for r in $(seq "$ROUNDS"); do
 	record "$r" fio_direct_qd8_mb_s "$(fio_mb_s 1 io_uring 8)"
 	say "round $r: $(grep "^$r," "$OUT/raw.csv" | tr '\n' ' ')"
 done
+
+# ---- incremental against full after 5 % of the data changed ----
+backup_at() {			# target start-lsn [parent]: "MB ms"
+	local t0 line ms
+	drop_caches
+	t0=$(now_ms)
+	line=$(as_os_user "$BINDIR/pgrac_image" backup --device="$LOOP" --target="$1" --start-lsn="$2" \
+		${3:+--incremental-from="$3" --pgdata="$WORK/data"} | head -1)
+	ms=$(($(now_ms) - t0))
+	as_os_user "$BINDIR/pgrac_image" finish-backup --target="$1" --stop-lsn="$2" >/dev/null
+	echo "$(echo "$line" | sed -E 's/.*extents \(([0-9]+) MB.*/\1/') $ms"
+}
+PARENT=$WORK/parent
+rm -rf "$PARENT" "$TARGET"
+sql "CHECKPOINT" >/dev/null
+base_lsn=$(sql "SELECT redo_lsn FROM pg_control_checkpoint()")
+read -r parent_mb _ <<<"$(backup_at "$PARENT" "$base_lsn")"
+naccounts=$((SCALE * 100000))
+sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= $((naccounts / 20))" >/dev/null
+sql "CHECKPOINT" >/dev/null
+incr_lsn=$(sql "SELECT redo_lsn FROM pg_control_checkpoint()")
+for r in $(seq "$ROUNDS"); do
+	rm -rf "$TARGET"
+	read -r mb ms <<<"$(backup_at "$TARGET" "$incr_lsn")"
+	record "$r" full_after_mb "$mb"
+	record "$r" full_after_ms "$ms"
+	rm -rf "$TARGET"
+	read -r mb ms <<<"$(backup_at "$TARGET" "$incr_lsn" "$PARENT")"
+	record "$r" incremental_mb "$mb"
+	record "$r" incremental_ms "$ms"
+	say "round $r: full $(val_now "$r" full_after_mb) MB in $(val_now "$r" full_after_ms) ms, incremental $mb MB in $ms ms"
+done
+rm -rf "$PARENT"
 as_os_user "$BINDIR/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
 
 val() { awk -F, -v r="$1" -v m="$2" '$1 == r && $2 == m {print $3}' "$OUT/raw.csv"; }
@@ -112,5 +149,13 @@ done
 	done
 	echo
 	echo "Median ratio $(median "${ratios[@]}") (goal: at least 0.8). Cold page cache before every timed read."
+	echo
+	echo "After an update of 5 % of pgbench_accounts (its first $((SCALE * 5000)) rows), at the same start LSN, the parent a full backup from before the update ($parent_mb MB):"
+	echo
+	echo "| round | full backup MB | ms | incremental MB | ms | incremental / full, size | time |"
+	echo "|---|---|---|---|---|---|---|"
+	for r in $(seq "$ROUNDS"); do
+		echo "| $r | $(val "$r" full_after_mb) | $(val "$r" full_after_ms) | $(val "$r" incremental_mb) | $(val "$r" incremental_ms) | $(awk -v a="$(val "$r" incremental_mb)" -v b="$(val "$r" full_after_mb)" 'BEGIN {printf "%.3f", a / b}') | $(awk -v a="$(val "$r" incremental_ms)" -v b="$(val "$r" full_after_ms)" 'BEGIN {printf "%.3f", a / b}') |"
+	done
 } >"$OUT/results.md"
 cat "$OUT/results.md"

@@ -11,7 +11,7 @@ links from an archive instead of building them itself.  The
 layers, lowest first, are the pure library, the server's shared helpers
 (src/util), the folders of src/blockdev (docs/architecture.md), the checksum
 layer (src/checksum, which never calls the block-device backend, nor it the
-checksum layer), the 2PC coordinator (src/twophase), and the top (_PG_init, shared memory, the product's
+checksum layer), the 2PC coordinator (src/twophase), backups (src/backup), and the top (_PG_init, shared memory, the product's
 resource manager); a file's layer is its folder's, except where
 LAYER_OF_FILE says otherwise.
 Exit status 1 and one line per violation when a lower layer uses a higher
@@ -20,7 +20,7 @@ one.  Within a layer anything goes.
 import os, subprocess, sys
 
 LAYERS = ['pure', 'util', 'device', 'dataio', 'meta', 'forks', 'checkpoint', 'redo',
-          'startup', 'sql', 'checksum', 'twophase', 'top']
+          'startup', 'sql', 'checksum', 'twophase', 'backup', 'top']
 LAYER_OF_FILE = {
     'src/blockdev/device/bd_device.o': 'device',
     'src/blockdev/device/bd_powerloss.o': 'device',
@@ -35,6 +35,7 @@ LAYER_OF_FILE = {
     'src/twophase/twophase_segment.o': 'pure',
     'src/twophase/twophase_recovery.o': 'pure',
     'src/twophase/twophase_store.o': 'pure',
+    'src/backup/backup_history.o': 'pure',
 }
 
 
@@ -52,6 +53,8 @@ def layer_of(obj):
         return 'checksum'
     if parts[:2] == ['src', 'twophase']:
         return 'twophase'
+    if parts[:2] == ['src', 'backup']:
+        return 'backup'
     if parts[:2] == ['src', 'wal']:
         return 'top'
     if parts[:2] in (['src', 'smgr'], ['src', 'fsync_checker']):

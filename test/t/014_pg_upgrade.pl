@@ -72,14 +72,14 @@ for my $db ('fresh', 'updated')
 	is( $new->safe_psql(
 			$db, q{SELECT extversion, extnamespace::regnamespace FROM pg_extension
 				WHERE extname = 'pgrac_storage'}),
-		'1.3|pgrac',
-		"$db: the upgraded cluster has the extension, version 1.3, in schema pgrac");
+		'1.4|pgrac',
+		"$db: the upgraded cluster has the extension, version 1.4, in schema pgrac");
 	is( $new->safe_psql(
 			$db, q{SELECT count(*) FROM pg_depend d
 				JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
 				WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 				AND p.pronamespace = 'pgrac'::regnamespace}),
-		'19', "$db: its nineteen functions are in schema pgrac");
+		'24', "$db: its twenty-four functions are in schema pgrac");
 	is( $new->safe_psql(
 			$db, q{SELECT string_agg(layer, ',' ORDER BY level) FROM pgrac.pgrac_storage_layers()},
 			extra_params => [ '-U', 'regress_monitor' ]),

@@ -4,7 +4,9 @@
 # second incremental; the chain verified and restored onto a new device
 # with the last backup's data directory, and recovered to its end, to a
 # restore point, to an LSN and to a time, each holding what was committed
-# before its target.  What must be refused is refused by name: a chain out
+# before its target (the restore point made with
+# pgrac_create_restore_point(), the last incremental started and stopped
+# with pgrac_backup_start() and pgrac_backup_stop()).  What must be refused is refused by name: a chain out
 # of order or with a link missing, an incremental alone, a parent on
 # another timeline (a promoted copy), summaries that do not reach back to
 # the parent's start.  About 40 s.
@@ -42,12 +44,12 @@ my $bd = $primary->backup_dir;
 # ---- full, then two incrementals, under load ----
 my $load = backup_load_start($w);
 sleep 1;
-my ($full_out) = take_device_backup($primary, $dev, "$bd/full");
+my ($full_out) = take_device_backup($primary, $dev, "$bd/full", 0);
 my ($full_copied) = $full_out =~ /copied (\d+) of \d+ extents/;
 
 # 5 % of the big table changes, and the load goes on
 $primary->safe_psql('postgres', q{UPDATE big SET pad = repeat('z', 300) WHERE id % 20 = 0});
-my ($i1_out) = take_device_backup($primary, $dev, "$bd/incr1",
+my ($i1_out) = take_device_backup($primary, $dev, "$bd/incr1", 0,
 	"--incremental-from=$bd/full/device", "--pgdata=$pgdata");
 my ($i1_copied, $i1_allocated, $i1_unchanged) =
   $i1_out =~ /copied (\d+) of (\d+) allocated extents .*?, (\d+) unchanged since the parent/;
@@ -58,15 +60,23 @@ note($i1_out);
 
 $primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1, 500)');
 my $acked = $primary->safe_psql('postgres', 'SELECT count(*) FROM ledger');
-my ($i2_out, $i2_start) = take_device_backup($primary, $dev, "$bd/incr2",
+# the second with pgrac_backup_start() and pgrac_backup_stop(), which keep
+# a history
+my ($i2_out, $i2_start, $i2_stop) = take_device_backup($primary, $dev, "$bd/incr2", 1,
 	"--incremental-from=$bd/incr1/device", "--pgdata=$pgdata");
 like($i2_out, qr/unchanged since the parent/, 'a second incremental, of the first');
+like($primary->safe_psql('postgres', q{SELECT label || ',' || kind || ',' || result || ',' || start_lsn || ',' || stop_lsn
+	|| ',' || (device_bytes > 100000000) FROM pgrac.pgrac_backup_history ORDER BY id DESC LIMIT 1}),
+	qr/^device backup,incremental,completed,$i2_start,$i2_stop,true$/,
+	'pgrac_backup_history: the second incremental, completed, with its LSNs and the device\'s allocated bytes');
 note($i2_out);
 backup_load_stop($load);
 
 # after the chain: batch A, a restore point, batch B, an LSN and a time, batch C
 $primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(501, 1000)');
-$primary->safe_psql('postgres', "SELECT pg_create_restore_point('after_a')");
+my $rp_lsn = $primary->safe_psql('postgres', "SELECT pgrac.pgrac_create_restore_point('after_a')");
+is($primary->safe_psql('postgres', q{SELECT name || ',' || lsn FROM pgrac.pgrac_restore_points}),
+	"after_a,$rp_lsn", 'pgrac_restore_points lists the restore point, which recovery stops at below');
 $primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1001, 2000)');
 my $lsn_b = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
 sleep 1;

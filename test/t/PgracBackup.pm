@@ -109,15 +109,19 @@ sub backup_check_restored
 
 # A backup of the primary's data directory and its named device $dev into
 # $bdir/pgdata and $bdir/device, between pg_backup_start() and
-# pg_backup_stop(), with pgrac_image backup (more arguments in @extra:
+# pg_backup_stop() (pgrac_backup_start() and pgrac_backup_stop() when
+# $wrappers is true), with pgrac_image backup (more arguments in @extra:
 # --incremental-from and --pgdata) and finish-backup.  Returns the
 # pgrac_image backup output and the start and stop LSNs.
 sub take_device_backup
 {
-	my ($primary, $dev, $bdir, @extra) = @_;
+	my ($primary, $dev, $bdir, $wrappers, @extra) = @_;
 	my $pgdata = $primary->data_dir;
 	my $bg = $primary->background_psql('postgres');
-	my $start = $bg->query_safe(q{SELECT pg_backup_start('device backup', true)});
+	my $incremental = (grep { /^--incremental-from=/ } @extra) ? 'true' : 'false';
+	my $start = $bg->query_safe($wrappers
+		? "SELECT pgrac.pgrac_backup_start('device backup', true, $incremental)"
+		: q{SELECT pg_backup_start('device backup', true)});
 	my $tli = $primary->safe_psql('postgres', 'SELECT timeline_id FROM pg_control_checkpoint()');
 	copy_tree($pgdata, "$bdir/pgdata", sub {
 		my ($path, $name) = @_;
@@ -128,7 +132,9 @@ sub take_device_backup
 	my ($rc, $out, $err) = run_pgrac_image('backup', "--device=$dev", "--target=$bdir/device",
 		"--start-lsn=$start", "--timeline=$tli", @extra);
 	is($rc, 0, "pgrac_image backup into $bdir") or diag($err);
-	my $stop = $bg->query_safe(q{SELECT lsn || '|' || labelfile FROM pg_backup_stop(false)});
+	my $stop = $bg->query_safe($wrappers
+		? q{SELECT lsn || '|' || labelfile FROM pgrac.pgrac_backup_stop(false)}
+		: q{SELECT lsn || '|' || labelfile FROM pg_backup_stop(false)});
 	$bg->quit;
 	my ($stop_lsn, $label) = split /\|/, $stop, 2;
 	append_to_file("$bdir/pgdata/backup_label", $label . "\n");

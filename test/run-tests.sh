@@ -159,16 +159,18 @@ tap_scripts() {
 }
 
 # Loop devices over sparse files for the tests on a real block device
-# (008; 023 backs up the second while its server runs), handed to the
-# servers' OS user; detached when the suite ends.
+# (008; 023 backs up the second while its server runs and restores onto
+# the third), handed to the servers' OS user; detached when the suite ends.
 attach_loop_devices() {
 	truncate -s 2G "$1/loop.img"
-	truncate -s 1G "$1/loop2.img"
+	truncate -s 1G "$1/loop2.img" "$1/loop3.img"
 	LOOP_DEVICE=$(losetup --find --show "$1/loop.img") ||
 		die "could not attach a loop device (losetup needs root and /dev/loop-control)"
 	LOOP_DEVICE_2=$(losetup --find --show "$1/loop2.img") ||
 		die "could not attach a second loop device"
-	chown "$PGRAC_OS_USER" "$LOOP_DEVICE" "$LOOP_DEVICE_2"
+	LOOP_DEVICE_3=$(losetup --find --show "$1/loop3.img") ||
+		die "could not attach a third loop device"
+	chown "$PGRAC_OS_USER" "$LOOP_DEVICE" "$LOOP_DEVICE_2" "$LOOP_DEVICE_3"
 }
 
 suite_tap() {
@@ -178,6 +180,7 @@ suite_tap() {
 	attach_loop_devices "$dir"
 	if (cd "$dir" && as_os_user env PATH="$BINDIR:$PATH" \
 		PGRAC_TEST_LOOP_DEVICE="$LOOP_DEVICE" PGRAC_TEST_LOOP_DEVICE_2="$LOOP_DEVICE_2" \
+		PGRAC_TEST_LOOP_DEVICE_3="$LOOP_DEVICE_3" \
 		PG_REGRESS="$PKGLIBDIR/pgxs/src/test/regress/pg_regress" \
 		TESTDATADIR="$dir/data" TESTLOGDIR="$dir/log" \
 		PGRAC_ROOT="$PGRAC_ROOT" PG_CONFIG="$PG_CONFIG" \
@@ -186,10 +189,10 @@ suite_tap() {
 		$(tap_scripts)) >"$log" 2>&1; then :; fi
 	record_prove_times tap "$dir/.prove"
 	local d
-	for d in "$LOOP_DEVICE" "$LOOP_DEVICE_2"; do
+	for d in "$LOOP_DEVICE" "$LOOP_DEVICE_2" "$LOOP_DEVICE_3"; do
 		losetup -d "$d" || echo "warning: could not detach $d"
 	done
-	rm -f "$dir/loop.img" "$dir/loop2.img"
+	rm -f "$dir/loop.img" "$dir/loop2.img" "$dir/loop3.img"
 	grep -vE '^\s*$' "$log" | grep -E '^(ok|not ok|#|t/|Files=|Result:|All tests|Failed|Parse errors|Bad plan|Wstat)|^\S+\.pl' || true
 	local p f
 	p=$(grep -cE '^\s*ok [0-9]+' "$log" || true)

@@ -12,8 +12,9 @@
  * (lines: include/pgrac/backup_history.h), rewritten whole through a
  * temporary file and durable_rename() under one LWLock.  A backup whose
  * session ends without pgrac_backup_stop() is marked aborted by an exit
- * callback; one left in progress by a crash reads as aborted because the
- * server it ran in is gone.
+ * callback, and one that core's own pg_backup_stop() ended when this
+ * session next calls ours; one left in progress by a crash reads as
+ * aborted because the server it ran in is gone.
  *
  * src/backup/backup_functions.c
  *
@@ -180,7 +181,7 @@ history_write(const History *h)
 				 errmsg("could not write file \"%s\": %m", HISTORY_FILE_TMP)));
 	}
 	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
+		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not fsync file \"%s\": %m", HISTORY_FILE_TMP)));
 	CloseTransientFile(fd);
@@ -198,6 +199,21 @@ next_id(const History *h, PgracHistoryKind kind)
 		if (h->entries[i].kind == kind)
 			id = Max(id, h->entries[i].id);
 	return id + 1;
+}
+
+/* Add e to the history, giving it the next id of its kind. */
+static void
+history_append(PgracHistoryEntry *e)
+{
+	History		h;
+
+	LWLockAcquire(history_lock(), LW_EXCLUSIVE);
+	history_read(&h);
+	e->id = next_id(&h, e->kind);
+	h.entries = h.n == 0 ? palloc(sizeof(*e)) : repalloc(h.entries, sizeof(*e) * (h.n + 1));
+	h.entries[h.n++] = *e;
+	history_write(&h);
+	LWLockRelease(history_lock());
 }
 
 static PgracHistoryEntry *
@@ -232,26 +248,45 @@ device_bytes(void)
 	return (int64) (st.extents_total - st.extents_free) * st.extent_pages * BLCKSZ;
 }
 
-/* A session that ends with its backup running: core aborts it, and so do we. */
+/* Mark the session's backup aborted, if it is still in progress. */
 static void
-mark_aborted_at_exit(int code, Datum arg)
+mark_session_backup_aborted(void)
 {
 	History		h;
 	PgracHistoryEntry *e;
 
+	LWLockAcquire(history_lock(), LW_EXCLUSIVE);
+	history_read(&h);
+	if ((e = find_backup(&h, session_backup_id)) != NULL &&
+		e->result == PGRAC_BACKUP_IN_PROGRESS)
+	{
+		e->result = PGRAC_BACKUP_ABORTED;
+		history_write(&h);
+	}
+	LWLockRelease(history_lock());
+	session_backup_id = 0;
+}
+
+/*
+ * The session's backup, if core's pg_backup_stop() (called directly) has
+ * ended it behind our back: aborted, as far as the history can tell.
+ */
+static void
+forget_backup_core_stopped(void)
+{
+	if (session_backup_id != 0 && get_backup_status() != SESSION_BACKUP_RUNNING)
+		mark_session_backup_aborted();
+}
+
+/* A session that ends with its backup running: core aborts it, and so do we. */
+static void
+mark_aborted_at_exit(int code, Datum arg)
+{
 	if (session_backup_id == 0)
 		return;
 	PG_TRY();
 	{
-		LWLockAcquire(history_lock(), LW_EXCLUSIVE);
-		history_read(&h);
-		if ((e = find_backup(&h, session_backup_id)) != NULL &&
-			e->result == PGRAC_BACKUP_IN_PROGRESS)
-		{
-			e->result = PGRAC_BACKUP_ABORTED;
-			history_write(&h);
-		}
-		LWLockRelease(history_lock());
+		mark_session_backup_aborted();
 	}
 	PG_CATCH();
 	{
@@ -263,6 +298,15 @@ mark_aborted_at_exit(int code, Datum arg)
 	session_backup_id = 0;
 }
 
+/* The history as it is now, read under the shared lock. */
+static void
+history_snapshot(History *h)
+{
+	LWLockAcquire(history_lock(), LW_SHARED);
+	history_read(h);
+	LWLockRelease(history_lock());
+}
+
 /*
  * Read the history before core's function acts, so that a damaged file
  * refuses the call before a backup starts or a restore point is made.
@@ -272,9 +316,7 @@ history_check(void)
 {
 	History		h;
 
-	LWLockAcquire(history_lock(), LW_SHARED);
-	history_read(&h);
-	LWLockRelease(history_lock());
+	history_snapshot(&h);
 	if (h.entries)
 		pfree(h.entries);
 }
@@ -305,9 +347,9 @@ pgrac_backup_start(PG_FUNCTION_ARGS)
 	Datum		values[2] = {PointerGetDatum(label), BoolGetDatum(fast)};
 	XLogRecPtr	start;
 	bool		isnull;
-	History		h;
 	PgracHistoryEntry e;
 
+	forget_backup_core_stopped();
 	if (session_backup_id != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -336,13 +378,7 @@ pgrac_backup_start(PG_FUNCTION_ARGS)
 	e.postmaster_start = PgStartTime;
 	strlcpy(e.text, label_str, sizeof(e.text));
 
-	LWLockAcquire(history_lock(), LW_EXCLUSIVE);
-	history_read(&h);
-	e.id = next_id(&h, PGRAC_HISTORY_BACKUP);
-	h.entries = h.n == 0 ? palloc(sizeof(e)) : repalloc(h.entries, sizeof(e) * (h.n + 1));
-	h.entries[h.n++] = e;
-	history_write(&h);
-	LWLockRelease(history_lock());
+	history_append(&e);
 
 	session_backup_id = e.id;
 	if (!exit_callback_registered)
@@ -371,6 +407,7 @@ pgrac_backup_stop(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	forget_backup_core_stopped();
 	if (session_backup_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -416,7 +453,6 @@ pgrac_create_restore_point(PG_FUNCTION_ARGS)
 	Datum		values[1] = {PointerGetDatum(name)};
 	XLogRecPtr	lsn;
 	bool		isnull;
-	History		h;
 	PgracHistoryEntry e;
 
 	history_check();
@@ -433,13 +469,7 @@ pgrac_create_restore_point(PG_FUNCTION_ARGS)
 	/* core limits the name to MAXFNAMELEN, well below ours */
 	strlcpy(e.text, text_to_cstring(name), sizeof(e.text));
 
-	LWLockAcquire(history_lock(), LW_EXCLUSIVE);
-	history_read(&h);
-	e.id = next_id(&h, PGRAC_HISTORY_RESTORE_POINT);
-	h.entries = h.n == 0 ? palloc(sizeof(e)) : repalloc(h.entries, sizeof(e) * (h.n + 1));
-	h.entries[h.n++] = e;
-	history_write(&h);
-	LWLockRelease(history_lock());
+	history_append(&e);
 	PG_RETURN_LSN(lsn);
 }
 
@@ -462,9 +492,7 @@ pgrac_backup_history_list(PG_FUNCTION_ARGS)
 	History		h;
 
 	InitMaterializedSRF(fcinfo, 0);
-	LWLockAcquire(history_lock(), LW_SHARED);
-	history_read(&h);
-	LWLockRelease(history_lock());
+	history_snapshot(&h);
 	for (int i = 0; i < h.n; i++)
 	{
 		const PgracHistoryEntry *e = &h.entries[i];
@@ -509,9 +537,7 @@ pgrac_restore_points_list(PG_FUNCTION_ARGS)
 	History		h;
 
 	InitMaterializedSRF(fcinfo, 0);
-	LWLockAcquire(history_lock(), LW_SHARED);
-	history_read(&h);
-	LWLockRelease(history_lock());
+	history_snapshot(&h);
 	for (int i = 0; i < h.n; i++)
 	{
 		const PgracHistoryEntry *e = &h.entries[i];

@@ -405,11 +405,6 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 			allocated[nallocated++] = e;
 	}
 
-	fd = create_file(backup_path(target, METADATA_FILE));
-	write_all(fd, METADATA_FILE, meta, (size_t) end_page * BD_PAGE_SIZE);
-	close_durably(fd, backup_path(target, METADATA_FILE));
-	fd = -1;
-
 	memcpy(m.device_uuid, sb.device_uuid, 16);
 	m.system_identifier = sb.system_identifier;
 	m.extent_size = extent_size;
@@ -449,6 +444,12 @@ cmd_backup(const char *path, const char *target, const char *start_text, uint32 
 		}
 		pg_free(reasons);
 	}
+
+	/* only now, when nothing is refused any more, does the target fill */
+	fd = create_file(backup_path(target, METADATA_FILE));
+	write_all(fd, METADATA_FILE, meta, (size_t) end_page * BD_PAGE_SIZE);
+	close_durably(fd, backup_path(target, METADATA_FILE));
+	fd = -1;
 	free(meta);
 
 	/*

@@ -103,18 +103,7 @@ is($rc, 0, 'the restored device verifies once the server stopped') or diag($out 
 
 # ---- point-in-time recovery onto restored devices ----
 # after the backup: batch A, a restore point, batch B, a time, batch C
-$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1, 1000)');
-$primary->safe_psql('postgres', "SELECT pg_create_restore_point('after_a')");
-$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1001, 2000)');
-my $lsn_b = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
-sleep 1;
-my $time_b = $primary->safe_psql('postgres', 'SELECT now()');
-sleep 1;
-$primary->safe_psql('postgres', q{
-	INSERT INTO pitr SELECT generate_series(2001, 3000);
-	CREATE TABLE after_targets AS SELECT generate_series(1, 50000) AS a;
-});
-$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+my (undef, $lsn_b, $time_b) = pitr_batches($primary, 1, 'pg_create_restore_point');
 
 my $round = 0;
 for my $target ([ "recovery_target_name = 'after_a'", 1000 ],
@@ -172,13 +161,7 @@ like($err, qr/has 67108864 bytes; the backup needs at least/, '... with both siz
 
 # a flipped byte in a copied extent
 my $ext = "$bdir/device/extents.0000";
-my $saved = slurp_file($ext);
-open($fh, '+<:raw', $ext) or die;
-sysseek($fh, 131072 * 2 + 4000, 0);
-sysread($fh, my $byte, 1);
-sysseek($fh, 131072 * 2 + 4000, 0);
-syswrite($fh, chr(ord($byte) ^ 0x10));
-close $fh;
+my $saved = flip_byte($ext, 131072 * 2 + 4000);
 ($rc, $out, $err) = run_pgrac_image('verify-backup', "--target=$bdir/device");
 is($rc, 3, 'verify-backup catches a flipped byte in an extent');
 like($err, qr/extent \d+ \(in "extents.0000" at offset 262144\) does not match its CRC-32C/, '... naming the extent and where it is');

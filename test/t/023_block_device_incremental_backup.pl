@@ -1,15 +1,17 @@
 # Incremental backups of a named block device (docs/backup.md,
 # "Incremental backups"): on a loop device that its server uses, a full
 # backup under load, writes, an incremental under load, more writes, a
-# second incremental; the chain verified and restored onto a new device
-# with the last backup's data directory, and recovered to its end, to a
-# restore point, to an LSN and to a time, each holding what was committed
-# before its target (the restore point made with
-# pgrac_create_restore_point(), the last incremental started and stopped
-# with pgrac_backup_start() and pgrac_backup_stop()).  What must be refused is refused by name: a chain out
-# of order or with a link missing, an incremental alone, a parent on
-# another timeline (a promoted copy), summaries that do not reach back to
-# the parent's start.  About 40 s.
+# second incremental (started and stopped with pgrac_backup_start() and
+# pgrac_backup_stop()); the chain verified and restored onto another loop
+# device (then onto image files) with the last backup's data directory,
+# and recovered to its end, to a restore point (made with
+# pgrac_create_restore_point()), to an LSN, to a time and to a
+# transaction ID, each holding
+# what was committed before its target.  What must be refused is refused
+# by name: a flipped byte in an extent, a chain out of order or with a
+# link missing, an incremental alone, a parent on another timeline (a
+# promoted copy), summaries that do not reach back to the parent's start.
+# About 35 s.
 use strict;
 use warnings FATAL => 'all';
 use PostgreSQL::Test::Cluster;
@@ -20,8 +22,9 @@ use PgracCrash;
 use PgracBackup;
 
 my $dev = $ENV{PGRAC_TEST_LOOP_DEVICE_2};
-BAIL_OUT('PGRAC_TEST_LOOP_DEVICE_2 is not set: run this test through test/run-tests.sh, which attaches the loop devices')
-  unless defined $dev && -b $dev;
+my $restore_dev = $ENV{PGRAC_TEST_LOOP_DEVICE_3};
+BAIL_OUT('PGRAC_TEST_LOOP_DEVICE_2 and _3 are not set: run this test through test/run-tests.sh, which attaches the loop devices')
+  unless defined $dev && -b $dev && defined $restore_dev && -b $restore_dev;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my ($rc, $out, $err) = run_pgrac_image('format', "--device=$dev", '--force');
@@ -73,20 +76,9 @@ note($i2_out);
 backup_load_stop($load);
 
 # after the chain: batch A, a restore point, batch B, an LSN and a time, batch C
-$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(501, 1000)');
-my $rp_lsn = $primary->safe_psql('postgres', "SELECT pgrac.pgrac_create_restore_point('after_a')");
+my ($rp_lsn, $lsn_b, $time_b, $xid_b) = pitr_batches($primary, 501, 'pgrac.pgrac_create_restore_point');
 is($primary->safe_psql('postgres', q{SELECT name || ',' || lsn FROM pgrac.pgrac_restore_points}),
 	"after_a,$rp_lsn", 'pgrac_restore_points lists the restore point, which recovery stops at below');
-$primary->safe_psql('postgres', 'INSERT INTO pitr SELECT generate_series(1001, 2000)');
-my $lsn_b = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
-sleep 1;
-my $time_b = $primary->safe_psql('postgres', 'SELECT now()');
-sleep 1;
-$primary->safe_psql('postgres', q{
-	INSERT INTO pitr SELECT generate_series(2001, 3000);
-	CREATE TABLE after_targets AS SELECT generate_series(1, 50000) AS a;
-});
-$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
 my @chain = map { "--target=$bd/$_/device" } qw(full incr1 incr2);
 
 # ---- the chain checked ----
@@ -126,16 +118,32 @@ for my $bad (
 }
 is(file_md5($spare), $before, '... leaving the device unchanged');
 
+# a flipped byte in an extent of the last incremental
+my $ext = "$bd/incr2/device/extents.0000";
+my $saved = flip_byte($ext, 131072 * 3 + 100);
+($rc, $out, $err) = run_pgrac_image('verify-backup', @chain);
+is($rc, 3, 'verify-backup of the chain catches a flipped byte in the last incremental');
+like($err, qr/incr2\/device": extent \d+ \(in "extents.0000" at offset 393216\) does not match its CRC-32C/,
+	'... naming the backup, the extent and where it is');
+($rc, $out, $err) = run_pgrac_image('restore', @chain, "--device=$spare");
+is($rc, 3, 'restore refuses the chain');
+is(file_md5($spare), $before, '... leaving the device unchanged');
+open(my $fh, '>:raw', $ext) or die;
+print $fh $saved;
+close $fh;
+
 # ---- the chain restored and recovered: to its end, then to targets ----
 my $round = 0;
 for my $target ([ '', undef ],
 	[ "recovery_target_name = 'after_a'", 1000 ],
 	[ "recovery_target_lsn = '$lsn_b'", 2000 ],
-	[ "recovery_target_time = '$time_b'", 2000 ])
+	[ "recovery_target_time = '$time_b'", 2000 ],
+	[ "recovery_target_xid = '$xid_b'", 2000 ])
 {
 	my ($setting, $rows) = @$target;
 	$round++;
-	my $devp = new_device("chain$round");
+	# the first onto a loop device, the others onto image files
+	my $devp = $round == 1 ? $restore_dev : new_device("chain$round");
 	($rc, $out, $err) = run_pgrac_image('restore', @chain, "--device=$devp");
 	is($rc, 0, "chain $round: restored") or diag($err);
 	like($out, qr/restored a chain of 3 backups/, "chain $round: ... as a chain") if $round == 1;
@@ -184,7 +192,7 @@ for my $target ([ '', undef ],
 	($rc, $out, $err) = run_pgrac_image('verify', "--device=$devp");
 	is($rc, 0, "chain $round: the device verifies") or diag($out . $err);
 	$pn->clean_node;
-	unlink $devp;
+	unlink $devp if $round > 1;
 }
 
 # ---- summaries that do not reach back to the parent's start ----
@@ -199,6 +207,7 @@ my $start = $bg->query_safe(q{SELECT pg_backup_start('no summaries', true)});
 is($rc, 3, 'an incremental without the WAL summaries it needs is refused');
 like($err, qr/the WAL summaries in ".*pg_wal\/summaries" on timeline 1 cover .* but not .*is summarize_wal on/,
 	'... naming the gap and the setting');
+ok(!-e "$bd/nosum/metadata", '... before anything is written into the target');
 $bg->query_safe('SELECT pg_backup_stop(false)');
 $bg->quit;
 

@@ -64,6 +64,14 @@ for my $backend ('md', 'block_device')
 	($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM pgrac.pgrac_backup_stop()');
 	like($err, qr/ERROR:  no backup started with pgrac_backup_start\(\) is running in this session/,
 		"$backend: a stop without a start is refused");
+	# started with ours, stopped with core's: ours knows it ended
+	$bg->query_safe(q{SELECT pgrac.pgrac_backup_start('stopped by core')});
+	$bg->query_safe(q{SELECT lsn FROM pg_backup_stop(false)});
+	$bg->query_safe(q{SELECT pgrac.pgrac_backup_start('after core stopped one')});
+	$bg->query_safe(q{SELECT lsn FROM pgrac.pgrac_backup_stop(false)});
+	is($node->safe_psql('postgres', q{SELECT string_agg(result, ',' ORDER BY id) FROM pgrac.pgrac_backup_history
+		WHERE label IN ('stopped by core', 'after core stopped one')}),
+		'aborted,completed', "$backend: a backup core's pg_backup_stop() ended is not in progress, and the session may start another");
 	($ret, $out, $err) = $node->psql('postgres', q{SELECT pgrac.pgrac_backup_start(repeat('x', 1025))});
 	like($err, qr/backup label too long/, "$backend: a label too long is refused");
 
@@ -90,14 +98,14 @@ for my $backend ('md', 'block_device')
 	$node->start;
 	is($node->safe_psql('postgres', q{SELECT string_agg(label || ':' || result, ',' ORDER BY id) FROM pgrac.pgrac_backup_history}),
 		qq{nightly\t"one":completed,} . ($backend eq 'md' ? 'with a tablespace:completed,' : '')
-		  . 'abandoned:aborted,crashed:aborted',
+		  . 'stopped by core:aborted,after core stopped one:completed,abandoned:aborted,crashed:aborted',
 		"$backend: after a crash the history is kept and the backup it cut short is aborted");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_restore_points'), '1',
 		"$backend: ... and so are the restore points");
 
 	# privileges
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_backup_history',
-		extra_params => [ '-U', 'regress_monitor' ]), $backend eq 'md' ? '4' : '3',
+		extra_params => [ '-U', 'regress_monitor' ]), $backend eq 'md' ? '6' : '5',
 		"$backend: pg_monitor reads the backup history");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pgrac.pgrac_restore_points',
 		extra_params => [ '-U', 'regress_monitor' ]), '1', "$backend: ... and the restore points");
@@ -121,7 +129,7 @@ for my $backend ('md', 'block_device')
 	print $fh $bad;
 	close $fh;
 	($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM pgrac.pgrac_backup_history');
-	my $line = $backend eq 'md' ? 3 : 2;
+	my $line = $backend eq 'md' ? 5 : 4;
 	like($err, qr/ERROR:  backup history file "pg_pgrac\/backup_history" is corrupt at line $line: checksum mismatch\nHINT:  Move the file away/,
 		"$backend: a damaged history file is refused, naming the line");
 	($ret, $out, $err) = $node->psql('postgres', q{SELECT pgrac.pgrac_create_restore_point('x')});

@@ -17,7 +17,8 @@ use PgracCrash;
 use PgracTest;
 
 our @EXPORT = qw(backup_workload_init backup_load_start backup_load_stop
-  backup_check_restored copy_tree take_device_backup restore_data_directory);
+  backup_check_restored copy_tree take_device_backup restore_data_directory
+  pitr_batches flip_byte);
 
 my $fixed_q = q{SELECT md5(string_agg(a || ':' || b, ',' ORDER BY a)) FROM fixed};
 
@@ -157,6 +158,46 @@ sub restore_data_directory
 	$node->append_conf('postgresql.conf',
 		"port = " . $node->port . "\npgrac.device = '$dev'\n" . ($settings // ''));
 	return $node;
+}
+
+# The writes point-in-time recovery is tested against, into table pitr:
+# rows $from to 1000 (batch A), a restore point 'after_a' made with
+# $restore_point_function, rows to 2000 (batch B, one transaction), an LSN
+# and a time, then rows to 3000 and a table after_targets (batch C), the
+# WAL switched.  Returns the restore point's LSN, the LSN, the time and
+# batch B's transaction ID.
+sub pitr_batches
+{
+	my ($primary, $from, $restore_point_function) = @_;
+	$primary->safe_psql('postgres', "INSERT INTO pitr SELECT generate_series($from, 1000)");
+	my $rp = $primary->safe_psql('postgres', "SELECT $restore_point_function('after_a')");
+	my $xid = $primary->safe_psql('postgres',
+		'BEGIN; INSERT INTO pitr SELECT generate_series(1001, 2000); SELECT pg_current_xact_id(); COMMIT');
+	my $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	sleep 1;
+	my $time = $primary->safe_psql('postgres', 'SELECT now()');
+	sleep 1;
+	$primary->safe_psql('postgres', q{
+		INSERT INTO pitr SELECT generate_series(2001, 3000);
+		CREATE TABLE after_targets AS SELECT generate_series(1, 50000) AS a;
+	});
+	$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+	return ($rp, $lsn, $time, $xid);
+}
+
+# Flip one bit of the byte at $offset of $file; returns the file's old
+# contents, to put back.
+sub flip_byte
+{
+	my ($file, $offset) = @_;
+	my $saved = slurp_file($file);
+	open(my $fh, '+<:raw', $file) or die "open $file: $!";
+	sysseek($fh, $offset, 0);
+	sysread($fh, my $byte, 1);
+	sysseek($fh, $offset, 0);
+	syswrite($fh, chr(ord($byte) ^ 0x10));
+	close $fh;
+	return $saved;
 }
 
 # Copy a directory tree; $skip->($path, $name) leaves an entry out.

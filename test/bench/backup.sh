@@ -24,7 +24,13 @@
 # update, at the same start LSN: their sizes and times side by side.  Not
 # part of the test suite: no timing is asserted.
 #
-# Settings: LOOP_GB (6), SCALE (100: about 1.5 GB), ROUNDS (3), BENCH_PORT
+# The loop device reads its backing file with direct I/O (LOOP_DIRECT_IO=on,
+# losetup --direct-io), as a disk or a LUN would be read: in its default
+# buffered mode the loop driver copies every byte out of this machine's
+# page cache in a kernel worker, which fio and the backup pay differently
+# (docs/performance.md).
+#
+# Settings: LOOP_GB (6), LOOP_DIRECT_IO (on), SCALE (100: about 1.5 GB), ROUNDS (3), BENCH_PORT
 # (55641), BACKUP_TARGET (/dev/shm/pgrac-bench-backup).  Writes results.md
 # and raw.csv into build/bench-results/backup-<time>/.
 set -euo pipefail
@@ -33,6 +39,7 @@ export PGRAC_PG_VARIANT=${BENCH_PG_VARIANT:-bench}
 . "$(dirname "$0")/../../src/build/common.sh"
 
 LOOP_GB=${LOOP_GB:-6}
+LOOP_DIRECT_IO=${LOOP_DIRECT_IO:-on}
 SCALE=${SCALE:-100}
 ROUNDS=${ROUNDS:-3}
 PORT=${BENCH_PORT:-55641}
@@ -64,7 +71,7 @@ now_ms() { date +%s%3N; }
 val_now() { awk -F, -v r="$1" -v m="$2" '$1 == r && $2 == m {print $3}' "$OUT/raw.csv"; }
 
 truncate -s "${LOOP_GB}G" "$WORK/loop.img"
-LOOP=$(losetup --find --show "$WORK/loop.img") || die "could not attach a loop device"
+LOOP=$(losetup --find --show --direct-io="$LOOP_DIRECT_IO" "$WORK/loop.img") || die "could not attach a loop device"
 chown "$PGRAC_OS_USER" "$LOOP"
 as_os_user "$BINDIR/pgrac_image" format --device="$LOOP" --force >/dev/null
 as_os_user "$BINDIR/initdb" -D "$WORK/data" -A trust -U postgres >/dev/null
@@ -79,17 +86,25 @@ start_lsn=$(sql "SELECT pg_current_wal_lsn()")
 : >"$OUT/raw.csv"
 SPAN_OFFSET=
 SPAN_BYTES=
-fio_mb_s() {			# direct, ioengine, queue depth
+# busy and total CPU time of the whole machine so far (/proc/stat, ticks)
+cpu_now() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+# the share of all cores busy between two cpu_now samples, in percent
+busy_pct() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }'; }
+FIO_BUSY=
+fio_mb_s() {			# direct, ioengine, queue depth; sets FIO_BUSY
+	local c0 mb
 	drop_caches
-	fio --name=limit --filename="$LOOP" --rw=read --bs=4M --direct="$1" --ioengine="$2" --iodepth="$3" \
+	c0=$(cpu_now)
+	mb=$(fio --name=limit --filename="$LOOP" --rw=read --bs=4M --direct="$1" --ioengine="$2" --iodepth="$3" \
 		--offset="$SPAN_OFFSET" --size="$SPAN_BYTES" --output-format=terse --terse-version=3 |
-		awk -F';' '{printf "%.0f\n", $7 / 1024}'
+		awk -F';' '{printf "%.0f\n", $7 / 1024}')
+	FIO_BUSY=$(busy_pct "$c0" "$(cpu_now)")
+	echo "$mb"
 }
 # the span of allocated extents, from a backup's manifest, in 4 MB units
 set_span() {			# manifest
 	local first last
-	first=$(sed -n 's/^extent \([0-9]*\) .*/\1/p' "$1" | head -1)
-	last=$(sed -n 's/^extent \([0-9]*\) .*/\1/p' "$1" | tail -1)
+	read -r first last < <(awk '/^extent / { if (f == "") f = $2; l = $2 } END { print f, l }' "$1")
 	SPAN_OFFSET=$((first * 131072 / 4194304 * 4194304))
 	SPAN_BYTES=$(((last + 1) * 131072 - SPAN_OFFSET))
 	SPAN_BYTES=$((SPAN_BYTES / 4194304 * 4194304))
@@ -97,9 +112,11 @@ set_span() {			# manifest
 for r in $(seq "$ROUNDS"); do
 	rm -rf "$TARGET"
 	drop_caches
+	c0=$(cpu_now)
 	t0=$(now_ms)
 	line=$(as_os_user "$BINDIR/pgrac_image" backup --device="$LOOP" --target="$TARGET" --start-lsn="$start_lsn" | head -1)
 	ms=$(($(now_ms) - t0))
+	record "$r" backup_cpu_busy_pct "$(busy_pct "$c0" "$(cpu_now)")"
 	mb=$(echo "$line" | sed -E 's/.*extents \(([0-9]+) MB\).*/\1/')
 	copied=$(echo "$line" | sed -E 's/copied ([0-9]+) of ([0-9]+) extents.*/\1 \2/')
 	record "$r" backup_mb "$mb"
@@ -107,8 +124,11 @@ for r in $(seq "$ROUNDS"); do
 	record "$r" backup_mb_s "$(awk -v m="$mb" -v t="$ms" 'BEGIN {printf "%.0f", m * 1000 / t}')"
 	record "$r" extents "${copied// /_of_}"
 	[ -n "$SPAN_BYTES" ] || set_span "$TARGET/backup_manifest.partial"
-	record "$r" fio_buffered_mb_s "$(fio_mb_s 0 psync 1)"
-	record "$r" fio_direct_qd8_mb_s "$(fio_mb_s 1 io_uring 8)"
+	fio_mb_s 0 psync 1 >"$WORK/fio.out"
+	record "$r" fio_buffered_mb_s "$(cat "$WORK/fio.out")"
+	fio_mb_s 1 io_uring 8 >"$WORK/fio.out"
+	record "$r" fio_direct_qd8_mb_s "$(cat "$WORK/fio.out")"
+	record "$r" fio_direct_qd8_cpu_busy_pct "$FIO_BUSY"
 	say "round $r: $(grep "^$r," "$OUT/raw.csv" | tr '\n' ' ')"
 done
 
@@ -156,13 +176,15 @@ done
 	echo "# Backup of a named device against fio ($(date -u +%Y-%m-%d))"
 	echo
 	bench_environment "$WORK"
-	echo "Loop device of ${LOOP_GB} GB over a file there; pgbench scale $SCALE; backup target $TARGET; $(fio --version), reading $((SPAN_BYTES >> 20)) MB from offset $((SPAN_OFFSET >> 20)) MB (the span of the allocated extents)."
+	echo "Loop device of ${LOOP_GB} GB over a file there (losetup --direct-io=$LOOP_DIRECT_IO); pgbench scale $SCALE; backup target $TARGET; $(fio --version), reading $((SPAN_BYTES >> 20)) MB from offset $((SPAN_OFFSET >> 20)) MB (the span of the allocated extents)."
 	echo
-	echo "| round | extents copied (of the device's) | backup MB/s | fio 4 MB buffered, 1 at a time | fio 4 MB direct, 8 in flight | backup / faster fio |"
-	echo "|---|---|---|---|---|---|"
+	echo "| round | extents copied (of the device's) | backup MB/s | CPU busy | fio 4 MB buffered, 1 at a time | fio 4 MB direct, 8 in flight | CPU busy | backup / faster fio |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for r in $(seq "$ROUNDS"); do
-		echo "| $r | $(val "$r" extents | tr _ ' ') | $(val "$r" backup_mb_s) | $(val "$r" fio_buffered_mb_s) | $(val "$r" fio_direct_qd8_mb_s) | ${ratios[$((r - 1))]} |"
+		echo "| $r | $(val "$r" extents | tr _ ' ') | $(val "$r" backup_mb_s) | $(val "$r" backup_cpu_busy_pct) % | $(val "$r" fio_buffered_mb_s) | $(val "$r" fio_direct_qd8_mb_s) | $(val "$r" fio_direct_qd8_cpu_busy_pct) % | ${ratios[$((r - 1))]} |"
 	done
+	echo
+	echo "CPU busy: the share of both cores' time that the whole machine spent busy (/proc/stat) while the backup, or fio direct, ran."
 	echo
 	echo "Median ratio $(median "${ratios[@]}") (goal: at least 0.8). Cold page cache before every timed read."
 	echo

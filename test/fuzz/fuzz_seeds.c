@@ -14,6 +14,7 @@
 #include "pgrac/bd_wal.h"
 #include "pgrac/checksum_state.h"
 #include "pgrac/twophase_log.h"
+#include "pgrac/backup_history.h"
 #include "pgrac/bd_manifest.h"
 
 static void
@@ -262,6 +263,44 @@ main(int argc, char **argv)
 			len = bd_manifest_encode(&m, text, sizeof(text));
 			put_seed(argv[1], "manifest", "incremental", text, len, NULL, 0);
 		}
+	}
+	/* backup history lines: a completed backup, one running, a restore point */
+	{
+		PgracHistoryEntry e;
+		char		line[PGRAC_HISTORY_LINE_MAX];
+		size_t		len;
+
+		memset(&e, 0, sizeof(e));
+		e.kind = PGRAC_HISTORY_BACKUP;
+		e.id = 3;
+		e.result = PGRAC_BACKUP_COMPLETED;
+		e.start_lsn = UINT64CONST(0x810C418);
+		e.stop_lsn = UINT64CONST(0x8EED6D8);
+		e.timeline = 1;
+		e.started_at = INT64CONST(849000000000000);
+		e.stopped_at = INT64CONST(849000012345678);
+		e.device_bytes = INT64CONST(1610612736);
+		e.pid = 4242;
+		e.postmaster_start = INT64CONST(848999000000000);
+		strcpy(e.text, "nightly\twith \\ and\nmore");
+		len = pgrac_history_encode(&e, line, sizeof(line));
+		put_seed(argv[1], "backup_history", "completed", line, len - 1, NULL, 0);
+		e.result = PGRAC_BACKUP_IN_PROGRESS;
+		e.incremental = true;
+		e.stop_lsn = 0;
+		e.stopped_at = 0;
+		e.device_bytes = -1;
+		len = pgrac_history_encode(&e, line, sizeof(line));
+		put_seed(argv[1], "backup_history", "running", line, len - 1, NULL, 0);
+		memset(&e, 0, sizeof(e));
+		e.kind = PGRAC_HISTORY_RESTORE_POINT;
+		e.id = 1;
+		e.start_lsn = UINT64CONST(0x3000028);
+		e.timeline = 2;
+		e.started_at = INT64CONST(849000000000001);
+		strcpy(e.text, "before the migration");
+		len = pgrac_history_encode(&e, line, sizeof(line));
+		put_seed(argv[1], "backup_history", "restore-point", line, len - 1, NULL, 0);
 	}
 	return 0;
 }

@@ -10,7 +10,7 @@ set -euo pipefail
 PG_CONFIG=${PG_CONFIG:-$PG_INSTALL_DIR/bin/pg_config}
 OUT=${FUZZ_OUT:-$PGRAC_BUILD/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
-TARGETS=${FUZZ_TARGETS:-superblock wal image journal checksum_state twophase_log manifest}
+TARGETS=${FUZZ_TARGETS:-superblock wal image journal checksum_state twophase_log manifest backup_history}
 HERE=$(cd "$(dirname "$0")" && pwd)
 INC=$("$PG_CONFIG" --includedir-server)
 LIB=$("$PG_CONFIG" --libdir)

@@ -483,49 +483,74 @@ shown_result(const PgracHistoryEntry *e)
 	return e->result;
 }
 
-PG_FUNCTION_INFO_V1(pgrac_backup_history_list);
+/* a row of one of the views from an entry of its kind */
+typedef void (*RowFiller) (const PgracHistoryEntry *e, Datum *values, bool *nulls);
 
-Datum
-pgrac_backup_history_list(PG_FUNCTION_ARGS)
+/* The entries of one kind as the rows of a set-returning function. */
+static Datum
+history_rows(FunctionCallInfo fcinfo, PgracHistoryKind kind, int ncolumns, RowFiller fill)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *values = palloc(sizeof(Datum) * ncolumns);
+	bool	   *nulls = palloc(sizeof(bool) * ncolumns);
 	History		h;
 
 	InitMaterializedSRF(fcinfo, 0);
 	history_snapshot(&h);
 	for (int i = 0; i < h.n; i++)
 	{
-		const PgracHistoryEntry *e = &h.entries[i];
-		Datum		v[11];
-		bool		n[11] = {0};
-
-		if (e->kind != PGRAC_HISTORY_BACKUP)
+		if (h.entries[i].kind != kind)
 			continue;
-		v[0] = Int64GetDatum(e->id);
-		v[1] = CStringGetTextDatum(e->text);
-		v[2] = CStringGetTextDatum(e->incremental ? "incremental" : "full");
-		v[3] = CStringGetTextDatum(pgrac_backup_result_name(shown_result(e)));
-		v[4] = LSNGetDatum(e->start_lsn);
-		v[5] = LSNGetDatum(e->stop_lsn);
-		n[5] = e->stop_lsn == 0;
-		v[6] = Int64GetDatum(e->timeline);
-		v[7] = TimestampTzGetDatum(e->started_at);
-		v[8] = TimestampTzGetDatum(e->stopped_at);
-		n[8] = e->stopped_at == 0;
-		if (e->stopped_at != 0)
-		{
-			Interval   *iv = palloc0(sizeof(Interval));
-
-			iv->time = e->stopped_at - e->started_at;
-			v[9] = IntervalPGetDatum(iv);
-		}
-		else
-			n[9] = true;
-		v[10] = Int64GetDatum(e->device_bytes);
-		n[10] = e->device_bytes < 0;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		memset(nulls, 0, sizeof(bool) * ncolumns);
+		fill(&h.entries[i], values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+static void
+backup_row(const PgracHistoryEntry *e, Datum *v, bool *n)
+{
+	v[0] = Int64GetDatum(e->id);
+	v[1] = CStringGetTextDatum(e->text);
+	v[2] = CStringGetTextDatum(e->incremental ? "incremental" : "full");
+	v[3] = CStringGetTextDatum(pgrac_backup_result_name(shown_result(e)));
+	v[4] = LSNGetDatum(e->start_lsn);
+	v[5] = LSNGetDatum(e->stop_lsn);
+	n[5] = e->stop_lsn == 0;
+	v[6] = Int64GetDatum(e->timeline);
+	v[7] = TimestampTzGetDatum(e->started_at);
+	v[8] = TimestampTzGetDatum(e->stopped_at);
+	n[8] = e->stopped_at == 0;
+	if (e->stopped_at != 0)
+	{
+		Interval   *iv = palloc0(sizeof(Interval));
+
+		iv->time = e->stopped_at - e->started_at;
+		v[9] = IntervalPGetDatum(iv);
+	}
+	else
+		n[9] = true;
+	v[10] = Int64GetDatum(e->device_bytes);
+	n[10] = e->device_bytes < 0;
+}
+
+static void
+restore_point_row(const PgracHistoryEntry *e, Datum *v, bool *n)
+{
+	v[0] = Int64GetDatum(e->id);
+	v[1] = CStringGetTextDatum(e->text);
+	v[2] = LSNGetDatum(e->start_lsn);
+	v[3] = Int64GetDatum(e->timeline);
+	v[4] = TimestampTzGetDatum(e->started_at);
+}
+
+PG_FUNCTION_INFO_V1(pgrac_backup_history_list);
+
+Datum
+pgrac_backup_history_list(PG_FUNCTION_ARGS)
+{
+	return history_rows(fcinfo, PGRAC_HISTORY_BACKUP, 11, backup_row);
 }
 
 PG_FUNCTION_INFO_V1(pgrac_restore_points_list);
@@ -533,25 +558,5 @@ PG_FUNCTION_INFO_V1(pgrac_restore_points_list);
 Datum
 pgrac_restore_points_list(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	History		h;
-
-	InitMaterializedSRF(fcinfo, 0);
-	history_snapshot(&h);
-	for (int i = 0; i < h.n; i++)
-	{
-		const PgracHistoryEntry *e = &h.entries[i];
-		Datum		v[5];
-		bool		n[5] = {0};
-
-		if (e->kind != PGRAC_HISTORY_RESTORE_POINT)
-			continue;
-		v[0] = Int64GetDatum(e->id);
-		v[1] = CStringGetTextDatum(e->text);
-		v[2] = LSNGetDatum(e->start_lsn);
-		v[3] = Int64GetDatum(e->timeline);
-		v[4] = TimestampTzGetDatum(e->started_at);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
-	return (Datum) 0;
+	return history_rows(fcinfo, PGRAC_HISTORY_RESTORE_POINT, 5, restore_point_row);
 }

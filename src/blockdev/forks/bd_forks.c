@@ -76,6 +76,8 @@ bd_fork_exists(const BdForkKey *key)
 	return live;
 }
 
+static bool replaying_wal(void);
+
 /* Empty a directory slot's fork: release extents and map pages. */
 static void
 entry_clear(BdChange *c, BdForkEntry *f)
@@ -111,6 +113,42 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 				 errmsg("could not create relation %s on block device: it already exists",
 						bd_fork_text(key))));
 	}
+	if (replaying_wal())
+	{
+		/*
+		 * Replay needs the fork (XLogReadBufferExtended() creates every fork
+		 * it reads), but it must not change a directory or allocation-map
+		 * page: the device's pages may be ahead of the record being replayed
+		 * (written by a checkpoint later than the redo pointer), and the
+		 * records after them apply byte ranges as the primary changed them,
+		 * over whatever is there.  A slot taken here, or a tombstone's
+		 * extents released here, would be overwritten in part by those
+		 * records (a released extent marked allocated again with no owner,
+		 * one entry's bytes mixed with another's).  So the fork is only made
+		 * live in memory: one the page still holds (a tombstone from ahead of
+		 * the replay, or a fork unlinked by redo whose record has not come
+		 * yet) keeps its entry and extents as they are; one it does not hold
+		 * gets no slot until the primary's record or the end of recovery
+		 * gives it one (bd_redo_cleanup).  Either way the records that
+		 * follow, then the end of recovery, settle it.
+		 */
+		if (f == NULL)
+		{
+			f = bd_fork_enter(key, &found);
+			if (f == NULL)
+				ereport(FATAL,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("too many relation forks on block device \"%s\" for shared memory", bd_dev->path),
+						 errdetail("Shared memory was sized for %llu forks from the device's metadata area.",
+								   (unsigned long long) bd_max_forks(&bd->sb))));
+			f->dir_page = BD_NOT_ON_DEVICE;
+			f->slot = -1;
+			f->nblocks = 0;
+		}
+		f->state = BD_ENTRY_LIVE;
+		LWLockRelease(part);
+		return;
+	}
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
 	if (f != NULL)
 	{
@@ -119,7 +157,7 @@ bd_fork_create(const BdForkKey *key, bool is_redo, uint32 create_xid)
 		bd_entry_read(f, &old);
 		if (old.state == BD_ENTRY_LIVE)
 		{
-			/* unlinked during redo and not yet logged: the page still has it */
+			/* unlinked, and its record not logged yet: the page still has it */
 			f->state = BD_ENTRY_LIVE;
 			LWLockRelease(bd->lock);
 			LWLockRelease(part);
@@ -225,6 +263,16 @@ static bool
 may_map_extents(void)
 {
 	return XLogInsertAllowed() || local_mapping_allowed;
+}
+
+/*
+ * Whether WAL is being replayed: no metadata page may change but by a
+ * record (bd_redo.c), and no record this process writes could follow.
+ */
+static bool
+replaying_wal(void)
+{
+	return !may_map_extents();
 }
 
 /*

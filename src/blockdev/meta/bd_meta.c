@@ -89,6 +89,17 @@ bd_fork_key(BdForkKey *key, RelFileLocator locator, ForkNumber fork)
 void
 bd_entry_read(const BdForkEntry *f, BdDirEntry *e)
 {
+	if (f->dir_page == BD_NOT_ON_DEVICE)
+	{
+		/* a fork replay needs that the directory does not hold yet */
+		memset(e, 0, sizeof(*e));
+		e->spcoid = f->key.spcoid;
+		e->dboid = f->key.dboid;
+		e->relnumber = f->key.relnumber;
+		e->fork = (uint8) f->key.fork;
+		e->state = f->state;
+		return;
+	}
 	bd_dir_entry_decode(page_ptr(f->dir_page), f->slot, e);
 }
 
@@ -168,6 +179,13 @@ bd_change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
 
 	if (c->npages == 0)
 		return;
+
+	/*
+	 * While WAL is replayed, pages change only by its records
+	 * (bd_fork_create() says why); local changes are made only where no
+	 * record can follow: the import, and the end of recovery.
+	 */
+	Assert(XLogInsertAllowed() || local_mapping_allowed);
 	if (record_buf == NULL)
 		record_buf = bd_meta_palloc(bd_wal_max_size());
 

@@ -32,10 +32,20 @@ typedef struct BdForkKey
 	uint32		fork;
 } BdForkKey;
 
+/*
+ * dir_page of a fork that WAL replay needs but the directory does not hold
+ * yet: replay never changes a directory page itself (bd_fork_create), and
+ * the end of recovery gives the fork a slot (bd_redo_cleanup).  Its entry
+ * reads as empty.  No directory page has address 0 (the superblocks are
+ * there).
+ */
+#define BD_NOT_ON_DEVICE	0
+
 typedef struct BdForkEntry
 {
 	BdForkKey	key;			/* hash key: must be first */
-	uint64		dir_page;		/* where the directory entry lives */
+	uint64		dir_page;		/* where the directory entry lives, or
+								 * BD_NOT_ON_DEVICE */
 	int32		slot;
 	uint8		state;			/* BdEntryState, as in memory */
 	uint32		nblocks;		/* EOF as this server knows it */

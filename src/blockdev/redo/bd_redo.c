@@ -275,6 +275,47 @@ bd_redo_record(XLogReaderState *record)
 }
 
 /*
+ * The forks replay made that no record put in the directory
+ * (bd_fork_create): a live one gets a slot, as a change of this process
+ * that the end-of-recovery checkpoint logs; an unlinked one is forgotten.
+ * Every partition lock and the metadata lock are held.
+ */
+static void
+place_replay_forks(void)
+{
+	HASH_SEQ_STATUS seq;
+	BdForkEntry *f;
+	List	   *gone = NIL;
+
+	hash_seq_init(&seq, bd_forks);
+	while ((f = hash_seq_search(&seq)) != NULL)
+	{
+		BdChange	c = {0};
+		BdDirEntry	e;
+		uint64		page;
+		int			slot;
+
+		if (f->dir_page != BD_NOT_ON_DEVICE)
+			continue;
+		if (f->state != BD_ENTRY_LIVE)
+		{
+			gone = lappend(gone, f);
+			continue;
+		}
+		bd_entry_read(f, &e);
+		bd_slot_find_free(&c, &page, &slot);
+		bd_change_touch(&c, page);
+		bd_dir_entry_encode(page_ptr(page), slot, &e);
+		f->dir_page = page;
+		f->slot = slot;
+		bd_change_commit(&c, BD_WAL_CREATE_FORK, &f->key, 0);
+	}
+	foreach_ptr(BdForkEntry, fe, gone)
+		bd_fork_remove(fe);
+	list_free(gone);
+}
+
+/*
  * Reset unlogged relations at the end of recovery, as PostgreSQL's
  * ResetUnloggedRelations() does for files (which it cannot see here): for
  * every init fork, the main fork becomes a copy of it and the other forks
@@ -297,6 +338,7 @@ bd_redo_cleanup(void)
 	/* every record is replayed: the chains are consistent */
 	bd_lock_all_partitions(LW_EXCLUSIVE);
 	LWLockAcquire(bd->lock, LW_EXCLUSIVE);
+	place_replay_forks();
 	if (!bd->map_index_valid)
 		bd_map_index_rebuild_all();
 	LWLockRelease(bd->lock);

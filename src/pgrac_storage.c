@@ -74,9 +74,11 @@ static shutdown_checkpoint_prepare_hook_type prev_shutdown_checkpoint_prepare_ho
 static bool
 check_extent_size(int *newval, void **extra, GucSource source)
 {
-	if ((*newval & (*newval - 1)) != 0)
+	if (*newval == 0)
+		return true;			/* chosen from pgrac.image_max_size */
+	if (*newval < 64 || (*newval & (*newval - 1)) != 0)
 	{
-		GUC_check_errdetail("The extent size must be a power of two.");
+		GUC_check_errdetail("The extent size must be 0 (chosen from pgrac.image_max_size) or a power of two from 64kB to 1GB.");
 		return false;
 	}
 	return true;
@@ -330,9 +332,9 @@ define_settings(void)
 
 	DefineCustomIntVariable("pgrac.image_extent_size",
 							"Extent size of the embedded image.",
-							"Read when the image is created: a power of two from 64kB to 1GB.",
+							"Read when the image is created: a power of two from 64kB to 1GB, or 0 to choose it from pgrac.image_max_size (128kB up to 128GB).",
 							&pgrac_image_extent_kb,
-							128, 64, 1024 * 1024,
+							0, 0, 1024 * 1024,
 							PGC_POSTMASTER,
 							GUC_UNIT_KB,
 							check_extent_size, NULL, NULL);

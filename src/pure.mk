@@ -30,6 +30,7 @@ endif
 
 PURE_SRCS = \
 	src/blockdev/bd_format.c \
+	src/blockdev/bd_memory.c \
 	src/blockdev/bd_layout.c \
 	src/blockdev/bd_directory.c \
 	src/blockdev/bd_image.c \

@@ -24,8 +24,6 @@
 #define BD_FORMAT_VERSION		1
 #define BD_HEADER_SIZE			32
 
-#define BD_DEFAULT_EXTENT_PAGES	128 /* 1 MiB */
-
 /* page types */
 #define BD_PAGE_SUPERBLOCK		1
 #define BD_PAGE_ALLOC_MAP		2

@@ -164,7 +164,9 @@ bench_install() {
 
 bench_environment() {
 	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), data on $(df -h "$1" | awk 'NR==2{print $1" ("$2")"}') at $1."
-	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, no assertions; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+	local asserts="no assertions"
+	"$BINDIR/pg_config" --configure | grep -q -- --enable-cassert && asserts="with assertions (the test build)"
+	echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') with patches/pg17, $asserts; pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
 }
 
 # The instrumented flavour of the pure library (src/pure.mk: clang, ASan,

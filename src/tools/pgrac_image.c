@@ -49,6 +49,7 @@
 #include "common/file_utils.h"
 #include "common/logging.h"
 #include "pgrac/bd_binding.h"
+#include "pgrac/bd_memory.h"
 #include "pgrac_image.h"
 
 const char *progname;
@@ -114,7 +115,9 @@ usage(void)
 	printf("  -m, --max-size=SIZE     format: largest size the device may grow to (default\n");
 	printf("                          64GB for an image file, a block device's size)\n");
 	printf("  -e, --extent-size=SIZE  format: extent size, a power of two from 64kB\n");
-	printf("                          to 1GB (default 128kB)\n");
+	printf("                          to 1GB (default: 128kB up to 128GB of --max-size,\n");
+	printf("                          larger beyond, so that the server's metadata memory\n");
+	printf("                          stays within 32MB per TB)\n");
 	printf("  -M, --metadata-pages=N  format: pages for directory and extent maps\n");
 	printf("                          (default: sized for --max-size)\n");
 	printf("  -f, --force             format: overwrite an existing pgrac_storage layout\n");
@@ -408,6 +411,28 @@ plan_format(const char *path, bool is_block_device, uint64 size,
 }
 
 /*
+ * The extent size to format with: the one given, or the default for a
+ * device that may grow to max_size (bd_default_extent_pages(): larger
+ * extents for large devices, so that the server's metadata memory stays
+ * within its budget per TiB).
+ */
+static uint64
+format_extent_bytes(uint64 extent_size, uint64 max_size)
+{
+	if (extent_size != 0)
+		return extent_size;
+	return (uint64) bd_default_extent_pages(max_size) * BD_PAGE_SIZE;
+}
+
+/* The metadata area a format with these parameters gets. */
+static uint32
+planned_metadata_pages(const BdFormatParams *p)
+{
+	return p->metadata_pages != 0 ? p->metadata_pages :
+		bd_default_metadata_pages(p->max_extents);
+}
+
+/*
  * Everything is checked before the device is opened for writing where
  * that can be done without it (an image file's geometry), and before the
  * first write otherwise (a block device's size, what the device holds), so
@@ -428,12 +453,13 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 	struct stat st;
 	bool		exists;
 	uint64		extent_bytes;
+	uint64		memory;
 
-	if (extent_size < 65536 || extent_size > (UINT64CONST(1) << 30) ||
-		(extent_size & (extent_size - 1)) != 0)
+	if (extent_size != 0 &&
+		(extent_size < 65536 || extent_size > (UINT64CONST(1) << 30) ||
+		 (extent_size & (extent_size - 1)) != 0))
 		usage_error("--extent-size (%s) must be a power of two from 64kB to 1GB",
 					size_text(extent_size, s1, sizeof(s1)));
-	extent_bytes = extent_size;
 
 	if (stat(path, &st) == 0)
 	{
@@ -462,6 +488,7 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		else if (max_size < size)
 			usage_error("--max-size (%s) is smaller than block device \"%s\" (%s)",
 						size_text(max_size, s1, sizeof(s1)), path, size_text(size, s2, sizeof(s2)));
+		extent_bytes = format_extent_bytes(extent_size, max_size);
 		plan_format(path, true, size, max_size, max_size_given, extent_bytes,
 					metadata_pages, &p);
 	}
@@ -470,6 +497,7 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		if (size > max_size)
 			usage_error("--size (%s) exceeds --max-size (%s)",
 						size_text(size, s1, sizeof(s1)), size_text(max_size, s2, sizeof(s2)));
+		extent_bytes = format_extent_bytes(extent_size, max_size);
 		plan_format(path, false, size, max_size, max_size_given, extent_bytes,
 					metadata_pages, &p);
 		dev = open_device(path, !exists, true);
@@ -525,6 +553,11 @@ cmd_format(const char *path, uint64 size, bool size_given, uint64 max_size,
 		   path, p.nextents, (unsigned long long) extent_bytes / 1024,
 		   (unsigned long long) (uint64) p.nextents * extent_bytes / (1024 * 1024),
 		   p.max_extents);
+	memory = bd_memory_bytes(p.max_extents, planned_metadata_pages(&p));
+	printf("a server on it needs at most %llu MB of shared memory for the metadata%s\n",
+		   (unsigned long long) ((memory + (1 << 20) - 1) >> 20),
+		   memory > bd_memory_budget(max_size) ?
+		   " (over the default's budget: a larger --extent-size or a smaller --max-size or --metadata-pages needs less)" : "");
 	return 0;
 }
 
@@ -976,7 +1009,7 @@ main(int argc, char **argv)
 	 * options is shaped like the one the server creates.
 	 */
 	uint64		max_size = UINT64CONST(64) << 30;
-	uint64		extent_size = UINT64CONST(128) << 10;
+	uint64		extent_size = 0;	/* chosen from the maximum size */
 	uint32		metadata_pages = 0;
 	bool		force = false;
 	bool		size_given = false;
@@ -1028,6 +1061,8 @@ main(int argc, char **argv)
 			case 'e':
 				extent_size = parse_size("--extent-size", optarg);
 				extent_size_given = true;
+				if (extent_size == 0)
+					usage_error("--extent-size must be a power of two from 64kB to 1GB");
 				break;
 			case 'M':
 				{

@@ -18,7 +18,7 @@ sample_superblock(uint64 generation)
 	for (int i = 0; i < 16; i++)
 		sb.device_uuid[i] = (uint8) (0xa0 + i);
 	sb.system_identifier = UINT64CONST(7300000000000000001);
-	sb.extent_pages = BD_DEFAULT_EXTENT_PAGES;
+	sb.extent_pages = 128;		/* 1 MiB */
 	sb.max_extents = 1024 * 1024;
 	sb.nextents = 64;
 	sb.alloc_map_pages = bd_alloc_map_pages(sb.max_extents);

@@ -31,6 +31,7 @@
 #include "pgrac/bd_binding.h"
 #include "pgrac/bd_image.h"
 #include "pgrac/bd_io.h"
+#include "pgrac/bd_memory.h"
 #include "pgrac/bd_wal.h"
 #include "blockdev/meta/bd_meta_internal.h"
 
@@ -241,7 +242,7 @@ bd_map_index_rebuild_all(void)
 uint32
 bd_max_map_pages(const BdSuperblock *g)
 {
-	return Max(64, g->metadata_pages);
+	return bd_memory_max_map_pages(g->metadata_pages);
 }
 
 Size

@@ -31,6 +31,7 @@
 #include "pgrac/bd_binding.h"
 #include "pgrac/bd_image.h"
 #include "pgrac/bd_io.h"
+#include "pgrac/bd_memory.h"
 #include "pgrac/bd_wal.h"
 #include "blockdev/meta/bd_meta_internal.h"
 
@@ -258,7 +259,7 @@ bd_change_commit(BdChange *c, BdWalOp op, const BdForkKey *key, uint32 arg)
 uint32
 bd_max_forks(const BdSuperblock *g)
 {
-	return Max(1024, Min((uint64) g->metadata_pages * BD_DIR_ENTRIES_PER_PAGE, 4 * 1024 * 1024));
+	return bd_memory_max_forks(g->metadata_pages);
 }
 
 /* Shared memory for the cache of a device with geometry g. */
@@ -273,7 +274,10 @@ bd_meta_shmem_size(const BdSuperblock *g)
 	size = add_size(size, MAXALIGN(g->metadata_pages));
 	size = add_size(size, 2 * bd_allocator_words_size(g->max_extents));
 	size = add_size(size, bd_hash_tables_size(g));
-	return size + PG_IO_ALIGN_SIZE;
+	size += PG_IO_ALIGN_SIZE;
+	/* what pgrac_image reported at format time, and the budget, hold */
+	Assert(size <= bd_memory_bytes(g->max_extents, g->metadata_pages));
+	return size;
 }
 
 /* A shared hash table partitioned like the fork table's locks. */

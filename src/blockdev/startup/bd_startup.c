@@ -33,13 +33,14 @@
 #include "pgrac/bd_binding.h"
 #include "pgrac/bd_image.h"
 #include "pgrac/bd_io.h"
+#include "pgrac/bd_memory.h"
 #include "pgrac/bd_wal.h"
 #include "blockdev/meta/bd_meta_internal.h"
 #include "blockdev/startup/bd_startup.h"
 
 /* settings (pgrac_storage.c defines them) */
 int			pgrac_image_max_size_mb = 64 * 1024;
-int			pgrac_image_extent_kb = 128;
+int			pgrac_image_extent_kb = 0;
 
 /* the postmaster's page I/O while it formats or loads the device */
 static PGIOAlignedBlock postmaster_page;
@@ -82,18 +83,37 @@ static const BdIo postmaster_io = {
 	postmaster_read_page, postmaster_write_page, postmaster_alloc, postmaster_free, NULL
 };
 
+static uint64
+image_max_bytes(void)
+{
+	return (uint64) pgrac_image_max_size_mb * 1024 * 1024;
+}
+
+/*
+ * The embedded image's extent size: pgrac.image_extent_size, or when it is
+ * 0 (the default) the default for its maximum size, the same rule as
+ * pgrac_image format's (bd_default_extent_pages(): 128 kB up to 128 GB).
+ */
+static uint64
+image_extent_bytes(void)
+{
+	if (pgrac_image_extent_kb == 0)
+		return (uint64) bd_default_extent_pages(image_max_bytes()) * BD_PAGE_SIZE;
+	return (uint64) pgrac_image_extent_kb * 1024;
+}
+
 /* Format a freshly created embedded image. */
 static void
 format_embedded_image(void)
 {
 	BdFormatParams p;
 	char		error[512];
-	uint64		extent_bytes = (uint64) pgrac_image_extent_kb * 1024;
+	uint64		extent_bytes = image_extent_bytes();
 	uint32		reserved;
 
 	memset(&p, 0, sizeof(p));
 	p.extent_pages = (uint32) (extent_bytes / BD_PAGE_SIZE);
-	p.max_extents = (uint32) (((uint64) pgrac_image_max_size_mb * 1024 * 1024) / extent_bytes);
+	p.max_extents = (uint32) (image_max_bytes() / extent_bytes);
 	p.metadata_pages = bd_default_metadata_pages(p.max_extents);
 	reserved = bd_reserved_extents(p.extent_pages,
 								   bd_first_directory_page(bd_alloc_map_pages(p.max_extents)) +
@@ -134,15 +154,17 @@ warn_creation_settings(const BdSuperblock *sb)
 	uint64		max_mb = (uint64) sb->max_extents * extent_bytes / (1024 * 1024);
 	const char *hint = "These settings apply only when the embedded image is created.  To change them, stop the server, move the data back with pgrac_image export, remove pg_pgrac/device.img, and start again: the new image is created with them and the data imported into it.";
 
-	if ((uint64) pgrac_image_max_size_mb * 1024 * 1024 / extent_bytes != sb->max_extents)
+	if (image_max_bytes() / extent_bytes != sb->max_extents)
 		ereport(WARNING,
 				(errmsg("pgrac.image_max_size is %d MB, but the embedded image \"%s\" was created to grow to at most %llu MB",
 						pgrac_image_max_size_mb, bd_dev->path, (unsigned long long) max_mb),
 				 errhint("%s", hint)));
-	if ((uint64) pgrac_image_extent_kb * 1024 != extent_bytes)
+	if (image_extent_bytes() != extent_bytes)
 		ereport(WARNING,
-				(errmsg("pgrac.image_extent_size is %d kB, but the embedded image \"%s\" was created with extents of %llu kB",
-						pgrac_image_extent_kb, bd_dev->path, (unsigned long long) extent_bytes / 1024),
+				(errmsg("pgrac.image_extent_size is %llu kB%s, but the embedded image \"%s\" was created with extents of %llu kB",
+						(unsigned long long) image_extent_bytes() / 1024,
+						pgrac_image_extent_kb == 0 ? " (chosen from pgrac.image_max_size)" : "",
+						bd_dev->path, (unsigned long long) extent_bytes / 1024),
 				 errhint("%s", hint)));
 }
 

@@ -104,6 +104,7 @@ extern const char *bd_page_error_text(BdPageError error);
 extern uint32 bd_alloc_map_pages(uint32 max_extents);
 extern uint64 bd_first_directory_page(uint32 alloc_map_pages);
 extern uint32 bd_default_metadata_pages(uint32 max_extents);
+extern uint64 bd_metadata_pages_wanted(uint32 max_extents);
 extern uint64 bd_metadata_end(const BdSuperblock *sb);
 
 extern void bd_superblock_encode(const BdSuperblock *sb, uint64 address,

@@ -192,10 +192,15 @@ bd_first_directory_page(uint32 alloc_map_pages)
 uint32
 bd_default_metadata_pages(uint32 max_extents)
 {
-	uint64		pages = (uint64) max_extents / BD_MAP_EXTENTS_PER_PAGE_FMT + 1 +
-		max_extents / 1024 + 1024;
+	return (uint32) Min(bd_metadata_pages_wanted(max_extents), BD_MAX_METADATA_PAGES);
+}
 
-	return (uint32) Min(pages, BD_MAX_METADATA_PAGES);
+/* The default metadata area of max_extents extents before the cap. */
+uint64
+bd_metadata_pages_wanted(uint32 max_extents)
+{
+	return (uint64) max_extents / BD_MAP_EXTENTS_PER_PAGE_FMT + 1 +
+		max_extents / 1024 + 1024;
 }
 
 /* One past the last page of the metadata area. */

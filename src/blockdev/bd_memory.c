@@ -9,7 +9,7 @@
  * the largest size the device may reach), plus two hash tables sized for
  * the forks and extent-map pages that area can describe.  All of it grows
  * with the number of extents the device may have, about 26 bytes per
- * extent at the default metadata size, over a floor of some 20 MB (the
+ * extent at the default metadata size, over a floor of some 18 MB (the
  * directory every device gets for 127,000 forks).  At 128 kB extents that
  * is some 220 MB per TiB; so a large device gets larger extents by
  * default, the smallest power of two from 128 kB up whose metadata fits
@@ -73,7 +73,7 @@ bd_memory_bytes(uint32 max_extents, uint32 metadata_pages)
 /*
  * The memory a device of max_bytes may cost by default: 32 MiB per TiB,
  * and 48 MiB for any device up to 1.5 TiB (the directory floor alone is
- * some 20 MB, so a small device cannot be held to a share of its size).
+ * some 18 MB, so a small device cannot be held to a share of its size).
  */
 uint64
 bd_memory_budget(uint64 max_bytes)
@@ -95,7 +95,7 @@ extent_size_fits(uint64 max_bytes, uint32 pages)
 
 	if (extents > PG_UINT32_MAX)
 		return false;
-	needed = extents / BD_MAP_EXTENTS_PER_PAGE_FMT + 1 + extents / 1024 + 1024;
+	needed = bd_metadata_pages_wanted((uint32) extents);
 	if (needed > BD_MAX_METADATA_PAGES)
 		return false;
 	return bd_memory_bytes((uint32) extents, (uint32) needed) <= bd_memory_budget(max_bytes);

@@ -72,8 +72,7 @@ test_every_size_within_budget(void **state)
 		uint32		pages = bd_default_extent_pages(size);
 		uint32		extents;
 		uint64		memory = default_memory(size, &extents);
-		uint64		needed = (uint64) extents / BD_MAP_EXTENTS_PER_PAGE_FMT + 1 +
-			extents / 1024 + 1024;
+		uint64		needed = bd_metadata_pages_wanted(extents);
 
 		assert_true(pages >= last);
 		last = pages;

@@ -13,8 +13,8 @@ use Test::More;
 use PgracTest;
 
 my $node = pgrac_node('readahead',
-	settings => "pgrac.storage_backend = 'block_device'\npgrac.direct_io = on\n"
-	  . "pgrac.io_method = io_uring\nshared_buffers = 128MB\n");
+	settings => "pgrac.storage_backend = 'block_device'\nshared_buffers = 128MB\n"
+	  . "include_if_exists = 'io.conf'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgrac_storage; CREATE EXTENSION pg_buffercache');
 
@@ -34,57 +34,93 @@ my $evict = q{SELECT count(pg_buffercache_evict(bufferid)) >= 0 FROM pg_bufferca
 my $digest = q{SET max_parallel_workers_per_gather = 0; SELECT count(*), sum(hashtext(v)::bigint), sum(id) FROM t;};
 my $stats = q{SELECT active, reads > 0, blocks_served, dropped_stale, dropped_failed FROM pgrac.pgrac_read_ahead_stats();};
 
-# without read-ahead: the reference result
-my ($ref) = $node->safe_psql('postgres', "SET pgrac.read_ahead = 0; $evict $digest $stats");
-my @ref = split /\n/, $ref;
-is($ref[2], 'f|f|0|0|0', 'pgrac.read_ahead = 0: nothing is read ahead');
-
-my @on = split /\n/, $node->safe_psql('postgres', "$evict $digest $stats");
-is($on[1], $ref[1], 'a cold sequential scan with read-ahead returns the same rows');
-my ($active, $reads, $served, $stale, $failed) = split /\|/, $on[2];
-is("$active|$reads", 't|t', 'read-ahead is active and submitted reads');
-cmp_ok($served, '>', $nblocks * 0.9, "... and served most of the scan ($served of $nblocks blocks)");
-is($failed, 0, '... with no failed read');
-
-# Coherence: backend A scans blocks 0..99, so blocks from 100 on are read
-# ahead; backend B then changes rows in blocks 100..199, checkpoints and
-# evicts them; A's next scan continues at block 100 and must see B's rows.
-my $a = $node->background_psql('postgres');
-$a->query_safe("SET max_parallel_workers_per_gather = 0");
 my $range = q{ctid >= '(100,0)' AND ctid < '(200,0)'};
+
 sub scan_continues
 {
-	my ($between) = @_;
+	my ($a, $mode, $between) = @_;
 	$node->safe_psql('postgres', $evict);
 	$a->query_safe(q{SELECT count(*) FROM t WHERE ctid < '(100,0)'});
 	my $before = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac.pgrac_read_ahead_stats()});
 	$node->safe_psql('postgres', $between) if $between;
 	$node->safe_psql('postgres', $evict);
-	my $seen = $a->query_safe("SELECT count(*) FILTER (WHERE v = 'changed') || '|' || count(*) FROM t WHERE $range");
+	my $seen = $a->query_safe("SELECT count(*) FILTER (WHERE v = '$mode') || '|' || count(*) FROM t WHERE $range");
 	my $after = $a->query_safe(q{SELECT blocks_served || '|' || dropped_stale FROM pgrac.pgrac_read_ahead_stats()});
 	my ($s0, $d0) = split /\|/, $before;
 	my ($s1, $d1) = split /\|/, $after;
 	return ($seen, $s1 - $s0, $d1 - $d0);
 }
 
-# control: nothing changes in between, the continuation is served
-my ($seen, $served_delta, $stale_delta) = scan_continues(undef);
-my ($changed, $rows) = split /\|/, $seen;
-is($changed, 0, 'control: no row is changed');
-my $nrange = $rows;
-cmp_ok($served_delta, '>', 50, "control: the continued scan is served from read-ahead ($served_delta blocks)");
-is($stale_delta, 0, 'control: no slot is stale');
+# Under direct I/O, pgrac.io_method as given: served from the slots, and
+# never from a stale one.
+sub direct_io_mode
+{
+	my ($mode) = @_;
+	$node->append_conf('io.conf', "pgrac.direct_io = on\npgrac.io_method = $mode\n");
+	$node->restart;
 
-# now with B's update, checkpoint and eviction in between
-my $updated = $node->safe_psql('postgres', "SELECT count(*) FROM t WHERE $range AND id % 3 = 0");
-($seen, $served_delta, $stale_delta) = scan_continues(
-	"UPDATE t SET v = 'changed' WHERE $range AND id % 3 = 0; CHECKPOINT;");
-($changed, $rows) = split /\|/, $seen;
-cmp_ok($updated, '>', 0, "the update changes $updated rows (HOT: they stay in blocks 100..199)");
-is($changed, $updated, 'the scan after the update sees every changed row');
-is($rows, $nrange, '... and no more or fewer rows');
-cmp_ok($stale_delta, '>', 0, "... because the slots read before the update were dropped as stale ($stale_delta)");
-$a->quit;
+	# without read-ahead: the reference result
+	# (counted from the backend's start, which read catalogs after the
+	# restart: what the scan adds is compared)
+	my @ref = split /\n/, $node->safe_psql('postgres', "SET pgrac.read_ahead = 0; $stats $evict $digest $stats");
+	is($ref[3], $ref[0], "$mode, pgrac.read_ahead = 0: nothing is read ahead");
+	like($ref[3], qr/^f\|/, "$mode, pgrac.read_ahead = 0: not active");
+	@ref = @ref[ 1, 2 ];
+
+	my @on = split /\n/, $node->safe_psql('postgres', "$evict $digest $stats");
+	is($on[1], $ref[1], "$mode: a cold sequential scan with read-ahead returns the same rows");
+	my ($active, $reads, $served, $stale, $failed) = split /\|/, $on[2];
+	is("$active|$reads", 't|t', "$mode: read-ahead is active and submitted reads");
+	cmp_ok($served, '>', $nblocks * 0.9, "$mode: ... and served most of the scan ($served of $nblocks blocks)");
+	is($failed, 0, "$mode: ... with no failed read");
+
+	# Coherence: backend A scans blocks 0..99, so blocks from 100 on are read
+	# ahead; backend B then changes rows in blocks 100..199, checkpoints and
+	# evicts them; A's next scan continues at block 100 and must see B's rows.
+	my $a = $node->background_psql('postgres');
+	$a->query_safe("SET max_parallel_workers_per_gather = 0");
+	# control: nothing changes in between, the continuation is served
+	my ($seen, $served_delta, $stale_delta) = scan_continues($a, $mode, undef);
+	my ($changed, $rows) = split /\|/, $seen;
+	is($changed, 0, "$mode, control: no row is changed");
+	my $nrange = $rows;
+	cmp_ok($served_delta, '>', 50, "$mode, control: the continued scan is served from read-ahead ($served_delta blocks)");
+	is($stale_delta, 0, "$mode, control: no slot is stale");
+
+	# now with B's update, checkpoint and eviction in between
+	my $updated = $node->safe_psql('postgres', "SELECT count(*) FROM t WHERE $range AND id % 3 = 0");
+	($seen, $served_delta, $stale_delta) = scan_continues($a, $mode,
+		"UPDATE t SET v = '$mode' WHERE $range AND id % 3 = 0; CHECKPOINT;");
+	($changed, $rows) = split /\|/, $seen;
+	cmp_ok($updated, '>', 0, "$mode: the update changes $updated rows (HOT: they stay in blocks 100..199)");
+	is($changed, $updated, "$mode: the scan after the update sees every changed row");
+	is($rows, $nrange, "$mode: ... and no more or fewer rows");
+	cmp_ok($stale_delta, '>', 0, "$mode: ... because the slots read before the update were dropped as stale ($stale_delta)");
+	$a->quit;
+}
+
+# Buffered I/O: the kernel's page cache serves the reads; read-ahead only
+# advises it of the scan's next blocks.  Nothing is served from slots, so
+# coherence is the page cache's; the rows must be the same.
+sub buffered_mode
+{
+	my ($mode) = @_;
+	$node->append_conf('io.conf', "pgrac.direct_io = off\npgrac.io_method = $mode\n");
+	$node->restart;
+	my @ref = split /\n/, $node->safe_psql('postgres', "SET pgrac.read_ahead = 0; $stats $evict $digest $stats");
+	is($ref[3], $ref[0], "buffered $mode, pgrac.read_ahead = 0: nothing is advised");
+	like($ref[3], qr/^f\|/, "buffered $mode, pgrac.read_ahead = 0: not active");
+	@ref = @ref[ 1, 2 ];
+	my @on = split /\n/, $node->safe_psql('postgres',
+		"$evict $digest SELECT active, reads > 0, blocks_read >= $nblocks * 0.9, blocks_served FROM pgrac.pgrac_read_ahead_stats();");
+	is($on[1], $ref[1], "buffered $mode: a cold sequential scan with read-ahead returns the same rows");
+	is($on[2], 't|t|t|0', "buffered $mode: read-ahead is active and advised the kernel of most of the scan, serving nothing itself");
+}
+
+direct_io_mode('io_uring');
+direct_io_mode('sync');
+buffered_mode('sync');
+buffered_mode('io_uring');
 
 # the setting: 0 or at least one read-ahead of 16 blocks
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{SET pgrac.read_ahead = '64kB'});

@@ -139,7 +139,13 @@ bd_device_open(bool create_embedded)
 	bd_device_path(path);
 	options.writable = true;
 	options.direct = pgrac_direct_io;
-	options.async = (pgrac_io_method == BD_IO_METHOD_IO_URING);
+	/*
+	 * Read-ahead under direct I/O needs the asynchronous engine whatever
+	 * pgrac.io_method says (that setting is about the reads and writes a
+	 * backend waits for): with io_method = sync the engine is opened for it
+	 * when the kernel allows, and only read-ahead uses it.
+	 */
+	options.async = (pgrac_io_method == BD_IO_METHOD_IO_URING) || pgrac_direct_io;
 	options.queue_depth = BD_QUEUE_DEPTH;
 	if (bd_device_embedded())
 	{
@@ -154,6 +160,20 @@ bd_device_open(bool create_embedded)
 	}
 
 	bd_dev = pgrac_transport_open(path, &options, &error);
+	if (bd_dev == NULL && error.kind == PGRAC_TE_UNSUPPORTED && options.async &&
+		pgrac_io_method != BD_IO_METHOD_IO_URING)
+	{
+		PgracTransportError async_error = error;
+
+		/* only read-ahead wanted the engine: without it, say so and go on */
+		options.async = false;
+		bd_dev = pgrac_transport_open(path, &options, &error);
+		if (bd_dev != NULL)
+			ereport(LOG,
+					(errmsg("pgrac read-ahead is off for \"%s\": %s", path, async_error.message),
+					 errdetail("With pgrac.direct_io = on, read-ahead keeps reads in flight through io_uring, which this kernel or container refuses."),
+					 errhint("Allow io_uring (sysctl kernel.io_uring_disabled, container seccomp profile), or set pgrac.direct_io = off to read through the kernel's page cache and its read-ahead.")));
+	}
 	if (bd_dev == NULL)
 	{
 		if (error.kind == PGRAC_TE_IO || error.kind == PGRAC_TE_NOT_FOUND)
@@ -280,7 +300,7 @@ bd_device_transfer(bool write, const BdTransfer *transfers, int n)
 				check_aligned(transfers[i].iov[j].iov_base, transfers[i].offset,
 							  transfers[i].iov[j].iov_len);
 	pgstat_report_wait_start(write ? WAIT_EVENT_DATA_FILE_WRITE : WAIT_EVENT_DATA_FILE_READ);
-	if (!bd_dev->async || n == 1)
+	if (pgrac_io_method != BD_IO_METHOD_IO_URING || !bd_dev->async || n == 1)
 	{
 		for (int i = 0; i < n; i++)
 			if ((write ? pgrac_writev(bd_dev, transfers[i].offset, transfers[i].iov, transfers[i].iovcnt) :

@@ -67,7 +67,7 @@ pgrac_block_device_status(PG_FUNCTION_ARGS)
 	values[8] = Int64GetDatum(st.forks);
 	values[9] = Int64GetDatum(st.metadata_pages_used);
 	values[10] = BoolGetDatum(bd_dev->direct);
-	values[11] = CStringGetTextDatum(bd_dev->async ? "io_uring" : "sync");
+	values[11] = CStringGetTextDatum(pgrac_io_method == BD_IO_METHOD_IO_URING ? "io_uring" : "sync");
 	PG_RETURN_DATUM(one_row(fcinfo, values));
 }
 

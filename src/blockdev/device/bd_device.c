@@ -139,6 +139,7 @@ bd_device_open(bool create_embedded)
 	bd_device_path(path);
 	options.writable = true;
 	options.direct = pgrac_direct_io;
+
 	/*
 	 * Read-ahead under direct I/O needs the asynchronous engine whatever
 	 * pgrac.io_method says (that setting is about the reads and writes a

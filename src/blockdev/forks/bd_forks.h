@@ -87,18 +87,17 @@ extern void bd_reclaim_pass(int *settled, int *reclaimed, int *waiting);
 /* redo of RECLAIM records (bd_redo.c calls it) */
 extern void bd_reclaim_redo(XLogReaderState *record);
 
-/* ---- read-ahead of sequential reads (bd_readahead.c) ---- */
+/* ---- read-ahead under direct I/O (bd_readahead.c) ---- */
 
 /* the largest pgrac.read_ahead, in blocks (8 MB) */
 #define BD_READ_AHEAD_MAX_BLOCKS	1024
 
 typedef struct BdReadAheadStats
 {
-	bool		active;			/* pgrac.read_ahead > 0, and with direct I/O
-								 * an asynchronous engine */
-	int64		slots_read;		/* reads submitted ahead (direct I/O), or
-								 * advice calls (buffered), of up to 16 (32)
-								 * blocks each */
+	bool		active;			/* direct I/O, an asynchronous engine,
+								 * pgrac.read_ahead > 0 */
+	int64		slots_read;		/* reads submitted ahead (up to 16 blocks
+								 * each) */
 	int64		blocks_read;
 	int64		blocks_served;	/* blocks a read got from read-ahead */
 	int64		slots_stale;	/* dropped: written or remapped after the read */

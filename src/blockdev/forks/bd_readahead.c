@@ -1,26 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * bd_readahead.c
- *	  Read-ahead for sequential reads of a fork.
+ *	  Read-ahead for sequential reads under direct I/O.
  *
- * PostgreSQL 17's read streams give no advice for sequential access (they
- * count on the kernel's read-ahead), so a sequential scan would wait for
- * every combined read in turn.  With O_DIRECT there is no kernel
- * read-ahead at all; with buffered I/O the kernel's follows the device's
- * byte offsets, and its window on a block device is only the queue's
- * read_ahead_kb (128 kB on a loop device), while a fork's blocks sit in
- * extents it does not know belong together.  This module notices a
- * backend reading a fork sequentially and keeps up to pgrac.read_ahead
- * blocks ahead of it:
- *
- * - direct I/O: in flight, in private slots of 16 blocks, submitted to the
- *	 device's asynchronous engine (the transport's io_uring, opened for
- *	 read-ahead even with pgrac.io_method = sync).  A later read that the
- *	 slots cover is copied from them.
- * - buffered I/O: as advice (POSIX_FADV_WILLNEED) for the device ranges
- *	 the fork's next blocks map to, given half a window at a time; the
- *	 kernel reads them into its page cache, which is coherent with every
- *	 write, and the backend's own reads find them there.
+ * With O_DIRECT there is no kernel read-ahead, and PostgreSQL 17's read
+ * streams give no advice for sequential access (they count on the kernel's
+ * read-ahead), so a sequential scan would wait for every combined read in
+ * turn.  This module notices a backend reading a fork sequentially and
+ * keeps up to pgrac.read_ahead blocks in flight ahead of it, in private
+ * slots of 16 blocks, submitted to the device's asynchronous engine (the
+ * transport's io_uring, opened for read-ahead even with pgrac.io_method =
+ * sync, and shared with this process's other reads).  A later read that
+ * the slots cover is copied from them.  Buffered I/O is left to the
+ * kernel's read-ahead: advice of the fork's next extents
+ * (POSIX_FADV_WILLNEED) was tried and measured slower than it
+ * (docs/performance.md).
  *
  * It sits above the device layer and calls only it and write-behind's
  * overlap check.
@@ -101,7 +95,7 @@ static BlockNumber stream_ahead = InvalidBlockNumber;	/* next to read ahead */
 static bool
 active(void)
 {
-	return (!bd_dev->direct || bd_dev->async) &&
+	return bd_dev->direct && bd_dev->async &&
 		pgrac_read_ahead_blocks >= RA_SLOT_BLOCKS && !ra_broken;
 }
 
@@ -374,38 +368,6 @@ read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
 }
 
 /*
- * Buffered I/O: advise the kernel of the window ahead of next, blocks
- * below limit only, once at least half of it is not advised yet (one call
- * every few reads of a scan, not one per read).
- */
-static void
-advise_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
-{
-	BlockNumber end = Min(limit, next + (BlockNumber) pgrac_read_ahead_blocks);
-
-	if (stream_ahead == InvalidBlockNumber || stream_ahead < next)
-		stream_ahead = next;
-	if (stream_ahead >= end ||
-		(end - stream_ahead < (BlockNumber) pgrac_read_ahead_blocks / 2 &&
-		 end < limit))
-		return;
-	while (stream_ahead < end)
-	{
-		uint64		offsets[BD_MAP_MAX_BLOCKS];
-		uint32		counts[BD_MAP_MAX_BLOCKS];
-		int			n = (int) Min(BD_MAP_MAX_BLOCKS, end - stream_ahead);
-		int			nranges;
-
-		nranges = bd_fork_map(key, stream_ahead, n, false, offsets, counts, BD_MAP_MAX_BLOCKS);
-		for (int r = 0; r < nranges; r++)
-			bd_device_prefetch(offsets[r], (uint64) counts[r] * BLCKSZ);
-		stats.slots_read++;
-		stats.blocks_read += n;
-		stream_ahead += n;
-	}
-}
-
-/*
  * Called by bd_readv() for blocks [blocknum, blocknum + nblocks), all
  * mapped; limit is the end of what may be read: Min(EOF, mapped).  Returns
  * true if the buffers were filled from read-ahead; otherwise the caller
@@ -422,20 +384,6 @@ bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 
 	if (!active())
 		return false;
-	if (!bd_dev->direct)
-	{
-		/* buffered: advice only; the caller always reads */
-		sequential = stream_next != InvalidBlockNumber && blocknum >= stream_next &&
-			blocknum - stream_next < (BlockNumber) pgrac_read_ahead_blocks &&
-			memcmp(&stream_key, key, sizeof(BdForkKey)) == 0;
-		if (!sequential)
-			stream_ahead = InvalidBlockNumber;
-		stream_key = *key;
-		stream_next = blocknum + nblocks;
-		if (sequential)
-			advise_ahead(key, blocknum + nblocks, limit);
-		return false;
-	}
 	slots_ready();
 	reap(NULL);
 	sequential = stream_next != InvalidBlockNumber && blocknum >= stream_next &&

@@ -162,6 +162,44 @@ bench_install() {
 		PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
+# An older revision of pgrac_storage for a before-and-after benchmark, built
+# the way that revision builds itself: `git archive` of it into
+# build/baseline-<rev>/src, its own PostgreSQL (its own patch series: the
+# hooks change between revisions, so its library cannot load into today's
+# server), bench variant, and its extension and pgrac_image installed there.
+# The PostgreSQL tarball already downloaded is reused.  Sets BASE_BINDIR
+# and BASE_REV (the short hash).
+baseline_install() {		# revision
+	local dir tarball
+	BASE_REV=$(git -C "$PGRAC_ROOT" rev-parse --short "$1^{commit}" 2>/dev/null) ||
+		die "BASELINE: '$1' is not a revision of $PGRAC_ROOT"
+	dir=$PGRAC_BUILD/baseline-$BASE_REV
+	if [ ! -f "$dir/src/.complete" ]; then
+		rm -rf "$dir/src"
+		mkdir -p "$dir/src"
+		git -C "$PGRAC_ROOT" archive "$BASE_REV" | tar -x -C "$dir/src"
+		touch "$dir/src/.complete"
+	fi
+	mkdir -p "$dir/build/apt/download"
+	for tarball in "$PGRAC_BUILD"/apt/download/postgresql-17_*.orig.tar.bz2; do
+		if [ -f "$tarball" ]; then
+			ln -f "$tarball" "$dir/build/apt/download/" 2>/dev/null || cp -f "$tarball" "$dir/build/apt/download/"
+		fi
+	done
+	say "baseline $BASE_REV: its PostgreSQL and extension in $dir"
+	(
+		export PGRAC_BUILD=$dir/build PGRAC_PG_VARIANT=bench
+		"$dir/src/src/build/postgres.sh"
+		pg_config=$dir/build/postgres-bench/bin/pg_config
+		mkdir -p "$dir/build/extension" "$dir/build/tools"
+		make --no-print-directory -s -C "$dir/build/extension" -f "$dir/src/src/extension.mk" \
+			PG_CONFIG="$pg_config" install >/dev/null
+		make --no-print-directory -s -C "$dir/build/tools" -f "$dir/src/src/tools/pgrac_image.mk" \
+			PG_CONFIG="$pg_config" install >/dev/null
+	) || die "could not build baseline $BASE_REV (see $dir/build/postgres-build.log)"
+	BASE_BINDIR=$dir/build/postgres-bench/bin
+}
+
 bench_environment() {
 	echo "Machine: $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, kernel $(uname -r), data on $(df -h "$1" | awk 'NR==2{print $1" ("$2")"}') at $1."
 	local asserts="no assertions"

@@ -16,10 +16,12 @@
 #     report gives the median and the range of the per-round ratios.
 #
 # BEFORE and AFTER are git revisions (default: the merge base with main,
-# and HEAD); each is built into its own library, pgrac_storage_before.so
-# and pgrac_storage_after.so, against the bench build of PostgreSQL (no
-# assertions).  Both run on the same device image: the on-disk format is
-# the same.  Results: build/bench-results/read-path-<time>/.
+# and HEAD).  AFTER is built into pgrac_storage_after.so against today's
+# bench build of PostgreSQL (no assertions); BEFORE is built with its own
+# patched PostgreSQL by baseline_install (src/build/common.sh), since the
+# patch series, and so the hooks a library needs, change between
+# revisions.  Each revision has its own embedded image, made by itself.
+# Results: build/bench-results/read-path-<time>/.
 #
 #   test/bench/read-path.sh
 #   ROUNDS=5 BENCH_SECONDS=20 CLIENTS="1 8" test/bench/read-path.sh
@@ -58,23 +60,35 @@ build_rev() {
 	install -m 755 "$src/obj/pgrac_storage.so" "$LIBDIR/pgrac_storage_$name.so"
 	echo "$name: $(git -C "$PGRAC_ROOT" rev-parse --short "$rev") $(git -C "$PGRAC_ROOT" log -1 --format=%s "$rev")" >>"$OUT/revisions.txt"
 }
-say "building $BEFORE as before and $AFTER as after"
-build_rev before "$BEFORE"
+say "building $AFTER as after, and $BEFORE with its own PostgreSQL as before"
 build_rev after "$AFTER"
-mkdir -p "$WORK/zeroextend"
-make --no-print-directory -s -C "$WORK/zeroextend" -f "$PGRAC_ROOT/test/modules/zeroextend/Makefile" \
-	PG_CONFIG="$PG_CONFIG" >/dev/null
+baseline_install "$BEFORE"
+echo "before: $BASE_REV $(git -C "$PGRAC_ROOT" log -1 --format=%s "$BASE_REV"), on PostgreSQL $("$BASE_BINDIR/postgres" --version | awk '{print $3}') with its own patch series" >>"$OUT/revisions.txt"
+for b in "$BINDIR" "$BASE_BINDIR"; do
+	d=$WORK/zeroextend-$([ "$b" = "$BINDIR" ] && echo after || echo before)
+	mkdir -p "$d"
+	make --no-print-directory -s -C "$d" -f "$PGRAC_ROOT/test/modules/zeroextend/Makefile" \
+		PG_CONFIG="$b/pg_config" >/dev/null
+done
 [ "$(id -u)" -eq 0 ] && chown -R "$PGRAC_OS_USER" "$WORK"
 
-psql_do() { as_os_user "$BINDIR/psql" -X -q -h "$WORK" -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@" postgres; }
-start() {	# data directory, library
-	as_os_user "$BINDIR/pg_ctl" -D "$1" -l "$1.log" -w -o "-c shared_preload_libraries=$2" start >/dev/null
+# Each configuration: its data directory, the bin directory of its
+# PostgreSQL and the library it preloads.
+config_of() {
+	case $1 in
+	md) CDIR=$WORK/md CBIN=$BINDIR CLIB=pgrac_storage_after ;;
+	after) CDIR=$WORK/bd-after CBIN=$BINDIR CLIB=pgrac_storage_after ;;
+	before) CDIR=$WORK/bd-before CBIN=$BASE_BINDIR CLIB=pgrac_storage ;;
+	esac
 }
-stop() { as_os_user "$BINDIR/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
+psql_do() { as_os_user "$BINDIR/psql" -X -q -h "$WORK" -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@" postgres; }
+start() { as_os_user "$CBIN/pg_ctl" -D "$CDIR" -l "$CDIR.log" -w -o "-c shared_preload_libraries=$CLIB" start >/dev/null; }
+stop() { as_os_user "$CBIN/pg_ctl" -D "$CDIR" -m fast -w stop >/dev/null; }
 
-make_cluster() {	# name, backend
-	local d=$WORK/$1
-	as_os_user "$BINDIR/initdb" -D "$d" -A trust -U postgres --no-sync >/dev/null
+make_cluster() {	# configuration, backend
+	config_of "$1"
+	local d=$CDIR
+	as_os_user "$CBIN/initdb" -D "$d" -A trust -U postgres --no-sync >/dev/null
 	cat >>"$d/postgresql.conf" <<-EOF
 		port = $PORT
 		unix_socket_directories = '$WORK'
@@ -87,23 +101,25 @@ make_cluster() {	# name, backend
 	EOF
 }
 
-say "clusters: md, and block_device on the embedded image"
+say "clusters: md, and block_device on an embedded image for before and for after"
 make_cluster md md
-make_cluster bd block_device
-for c in md bd; do
-	start "$WORK/$c" pgrac_storage_after
+make_cluster after block_device
+make_cluster before block_device
+for c in md after before; do
+	config_of "$c"
+	start
 	as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -i -q -s "$SCALE" postgres >/dev/null 2>&1
-	if [ "$c" = bd ]; then
+	if [ "$c" != md ]; then
 		psql_do <<-SQL
 			CREATE EXTENSION pg_prewarm;
 			CREATE FUNCTION zeroextend(regclass, bigint) RETURNS bigint
-				AS '$WORK/zeroextend/zeroextend.so' LANGUAGE C STRICT;
+				AS '$WORK/zeroextend-$c/zeroextend.so' LANGUAGE C STRICT;
 			CREATE TABLE big (x int);
 			SELECT zeroextend('big', $FORK_BLOCKS);
 		SQL
 	fi
 	psql_do -c CHECKPOINT
-	stop "$WORK/$c"
+	stop
 done
 fork_bytes=$(( FORK_BLOCKS * 8192 ))
 
@@ -120,8 +136,9 @@ for lib in before after; do
 		chmod 644 "$WORK/reads.sql"
 		cg=$WORK/cg-$lib-$pos.out
 		say "callgrind: $lib, blocks $first..$last"
+		config_of "$lib"
 		as_os_user valgrind --tool=callgrind --toggle-collect=pg_prewarm --callgrind-out-file="$cg" \
-			"$BINDIR/postgres" --single -D "$WORK/bd" -c shared_preload_libraries=pgrac_storage_$lib postgres \
+			"$CBIN/postgres" --single -D "$CDIR" -c shared_preload_libraries="$CLIB" postgres \
 			<"$WORK/reads.sql" >"$WORK/cg-$lib-$pos.log" 2>&1
 		grep -qE '(ERROR|FATAL|PANIC): ' "$WORK/cg-$lib-$pos.log" && die "the reads failed; see $WORK/cg-$lib-$pos.log"
 		ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$cg")
@@ -136,8 +153,8 @@ echo "round,config,clients,tps" >"$OUT/tps.csv"
 for round in $(seq 1 "$ROUNDS"); do
 	for k in 0 1 2; do
 		cfg=${configs[$(( (k + round - 1) % 3 ))]}
-		if [ "$cfg" = md ]; then dir=$WORK/md lib=pgrac_storage_after; else dir=$WORK/bd lib=pgrac_storage_$cfg; fi
-		start "$dir" "$lib"
+		config_of "$cfg"
+		start
 		# warm the kernel's page cache and the buffer pool alike for all
 		as_os_user "$BINDIR/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -S -c 2 -j 2 -T 5 postgres >/dev/null 2>&1
 		for c in $CLIENTS; do
@@ -146,7 +163,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			echo "$round,$cfg,$c,$tps" >>"$OUT/tps.csv"
 			say "round $round $cfg $c clients: $tps TPS"
 		done
-		stop "$dir"
+		stop
 	done
 done
 

@@ -20,6 +20,15 @@
 #   loop_dio_uring ... direct I/O, io_uring
 #   loop_dio_wb, loop_dio_uring_wb  ... with write-behind
 #                 (pgrac.write_behind = WRITE_BEHIND)
+#   NAME@base     any of the above on the revision BASELINE (a git revision
+#                 of this repository, built with its own patched PostgreSQL
+#                 by baseline_install in src/build/common.sh): "before"
+#                 against the "after" of the same NAME, in the same rounds.
+#                 The report then adds, per measurement, NAME / NAME@base
+#                 taken within each round, and whether every pair is worse
+#                 (a regression beyond the drift), every pair better, or
+#                 neither (no difference resolved).  md@base, when listed,
+#                 is the md that the @base configurations are divided by.
 # Each configuration has its own cluster (and loop device backing file),
 # set up once.  Then ROUNDS rounds measure every configuration once each,
 # in the listed order in odd rounds and in reverse in even ones (A B C,
@@ -50,7 +59,7 @@
 #                the faster of the two in the same round
 #
 # Settings: ROUNDS (5), SCALE (50), BENCH_SECONDS (20), COPY_MB (1100),
-# TABLES (5000), CONFIGS, BENCH_PORT (55632), LOOP_GB (8), WRITE_BEHIND
+# TABLES (5000), CONFIGS, BASELINE, BENCH_PORT (55632), LOOP_GB (8), WRITE_BEHIND
 # (32MB), EXTENT_SIZE (128kB: the extent size of the image and of the loop
 # devices).  Writes results.md, raw.csv and matrix.png into
 # build/bench-results/storage-<time>/.  Not part of the test suite: no
@@ -75,9 +84,19 @@ read -r -a CONFIGS <<<"${CONFIGS:-md md_dio image image_dio loop loop_uring loop
 # md first, once: every ratio is against it
 CONFIGS=(md $(printf '%s\n' "${CONFIGS[@]}" | grep -vx md || true))
 [ "${#CONFIGS[@]}" -ge 2 ] || die "CONFIGS needs a configuration besides md"
+has_config() { printf '%s\n' "${CONFIGS[@]}" | grep -qx -- "$1"; }
+BASELINE=${BASELINE:-}
+if printf '%s\n' "${CONFIGS[@]}" | grep -q '@base$'; then
+	[ -n "$BASELINE" ] || die "CONFIGS names @base configurations: set BASELINE to the revision they run"
+elif [ -n "$BASELINE" ]; then
+	die "BASELINE is set but no configuration in CONFIGS runs on it (name them NAME@base)"
+fi
 
 [ "$(id -u)" = 0 ] || die "run as root: the matrix attaches loop devices and drops the page cache"
 bench_install
+CUR_BINDIR=$BINDIR
+BASE_BINDIR=$BINDIR
+[ -n "$BASELINE" ] && baseline_install "$BASELINE"
 ensure_packages gnuplot-nox fio
 ensure_os_user
 
@@ -85,17 +104,25 @@ OUT=$PGRAC_BUILD/bench-results/storage-$(date -u +%Y%m%dT%H%M%SZ)
 WORK=$PGRAC_BUILD/bench-work
 LOOP=
 cleanup() {
-	stop_servers_under "$BINDIR" "$WORK"
+	stop_servers_under "$CUR_BINDIR" "$WORK"
+	stop_servers_under "$BASE_BINDIR" "$WORK"
 	detach
 	rm -f "$WORK"/*.img
 }
-stop_servers_under "$BINDIR" "$WORK"
+stop_servers_under "$CUR_BINDIR" "$WORK"
+stop_servers_under "$BASE_BINDIR" "$WORK"
 trap cleanup EXIT
 fresh_user_dir "$WORK"
 mkdir -p "$OUT"
 
-# the configuration being measured: its cluster, and its loop device
-CFG=
+# the configuration being measured (its cluster, its loop device), what
+# kind it is (its name without @base) and the binaries it runs on
+CFG= KIND=
+use_config() {
+	CFG=$1
+	KIND=${CFG%@base}
+	case $CFG in *@base) BINDIR=$BASE_BINDIR ;; *) BINDIR=$CUR_BINDIR ;; esac
+}
 sql() { as_os_user "$BINDIR/psql" -X -At -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
 now_ms() { date +%s%3N; }
 start() { as_os_user "$BINDIR/pg_ctl" -D "$WORK/$CFG" -l "$WORK/$CFG.log" -w start >/dev/null; }
@@ -131,7 +158,8 @@ copy_bytes=$(stat -c %s "$WORK/copy.data")
 # Setup, once per configuration: a cluster with pgbench's tables and the
 # TABLES small ones
 : >"$OUT/raw.csv"
-for CFG in "${CONFIGS[@]}"; do
+for c in "${CONFIGS[@]}"; do
+	use_config "$c"
 	say "$CFG: setting up"
 	as_os_user "$BINDIR/initdb" -D "$WORK/$CFG" -A trust -U postgres >/dev/null
 	conf=$WORK/$CFG/postgresql.conf
@@ -145,12 +173,12 @@ checkpoint_timeout = 30min
 log_checkpoints = on
 max_locks_per_transaction = 256
 CONF
-	case $CFG in
+	case $KIND in
 	md) ;;
 	md_dio) echo "debug_io_direct = data" >>"$conf" ;;
 	image* | loop*)
 		printf "shared_preload_libraries = 'pgrac_storage'\npgrac.storage_backend = 'block_device'\n" >>"$conf"
-		case $CFG in
+		case $KIND in
 		image*) printf "pgrac.image_max_size = '64GB'\npgrac.image_extent_size = '%s'\n" "$EXTENT_SIZE" >>"$conf" ;;
 		loop*)
 			truncate -s "${LOOP_GB}G" "$WORK/$CFG.img"
@@ -161,9 +189,9 @@ CONF
 			echo "pgrac.device = '$WORK/$CFG.dev'" >>"$conf"
 			;;
 		esac
-		case $CFG in *dio*) echo "pgrac.direct_io = on" >>"$conf" ;; esac
-		case $CFG in *uring*) echo "pgrac.io_method = io_uring" >>"$conf" ;; esac
-		case $CFG in *_wb) echo "pgrac.write_behind = '$WRITE_BEHIND'" >>"$conf" ;; esac
+		case $KIND in *dio*) echo "pgrac.direct_io = on" >>"$conf" ;; esac
+		case $KIND in *uring*) echo "pgrac.io_method = io_uring" >>"$conf" ;; esac
+		case $KIND in *_wb) echo "pgrac.write_behind = '$WRITE_BEHIND'" >>"$conf" ;; esac
 		;;
 	*) die "unknown configuration $CFG" ;;
 	esac
@@ -193,7 +221,7 @@ fio_mb_s() {			# block size, ioengine, queue depth
 # One configuration, measured once.
 measure() {
 	local t0 t1 table_bytes pg_sync dev_flush
-	case $CFG in loop*) attach "$CFG" ;; esac
+	case $KIND in loop*) attach "$CFG" ;; esac
 	# what the previous configuration left dirty is written back now, not
 	# during this one's measurements
 	drop_caches
@@ -228,7 +256,7 @@ measure() {
 	}
 	local serial="SET max_parallel_workers_per_gather = 0;"
 	scan scan_mb_s "$serial"
-	case $CFG in image* | loop*) scan scan_nora_mb_s "$serial SET pgrac.read_ahead = 0;" ;; esac
+	case $KIND in image* | loop*) scan scan_nora_mb_s "$serial SET pgrac.read_ahead = 0;" ;; esac
 	scan scan_par2_mb_s "SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"
 
 	say "round $round, $CFG: checkpoint with $TABLES dirty relations"
@@ -253,7 +281,8 @@ for round in $(seq "$ROUNDS"); do
 	else
 		order=($(printf '%s\n' "${CONFIGS[@]}" | tac))
 	fi
-	for CFG in "${order[@]}"; do
+	for c in "${order[@]}"; do
+		use_config "$c"
 		measure
 	done
 	say "round $round: fio"
@@ -264,19 +293,25 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # ---- the report: every ratio within a round, then over the rounds ----
+BINDIR=$CUR_BINDIR
 # per-round values of config $1, metric $2
 values() { awk -F, -v c="$1" -v m="$2" '$2 == c && $3 == m {print $4}' "$OUT/raw.csv"; }
-# per-round ratios: config $1 metric $2 over reference $3 ("md:METRIC",
-# "fio", or "self:METRIC": the same configuration's METRIC); $4 = inv to
+# per-round ratios: config $1 metric $2 over reference $3 ("md:METRIC":
+# the md of $1, md@base for a @base configuration when md@base runs;
+# "cfg:CONFIG:METRIC"; "fio"; or "self:METRIC": the same configuration's
+# METRIC); $4 = inv to
 # divide the reference by the value instead (times: lower is better)
 ratios() {
-	awk -F, -v c="$1" -v m="$2" -v ref="$3" -v inv="${4:-}" '
+	local md=md
+	case $1 in *@base) has_config md@base && md=md@base ;; esac
+	awk -F, -v c="$1" -v m="$2" -v ref="$3" -v inv="${4:-}" -v md="$md" '
 		{ v[$1, $2, $3] = $4; r[$1] = 1 }
 		END {
 			split(ref, rp, ":")
 			for (k in r) {
 				x = v[k, c, m]
-				if (rp[1] == "md") y = v[k, "md", rp[2]]
+				if (rp[1] == "md") y = v[k, md, rp[2]]
+				else if (rp[1] == "cfg") y = v[k, rp[2], rp[3]]
 				else if (rp[1] == "self") y = v[k, c, rp[2]]
 				else { a = v[k, "fio", "read_128k_mb_s"]; b = v[k, "fio", "read_128k_qd8_mb_s"]; y = (a > b ? a : b) }
 				if (x == "" || y == "" || x + 0 == 0 || y + 0 == 0) continue
@@ -297,6 +332,11 @@ verdict() {			# goal, ">=" or "<=", then the ratios on stdin
 		else if (ok == 0) printf "not met (0 of %d)", NR
 		else printf "unresolved (%d of %d)", ok, NR }'
 }
+# after against before: every pair below 1, every pair above, or neither
+compare() {
+	awk '{ if ($1 < 1) lo++; else if ($1 > 1) hi++; n++ } END {
+		if (n && lo == n) print "worse"; else if (n && hi == n) print "better"; else print "no difference resolved" }'
+}
 row() {				# one configuration's line of the table
 	local c=$1 sync_goal=0.3 scan_nora="-" vs_nora="-"
 	case $c in image*) sync_goal=0.1 ;; esac
@@ -305,11 +345,11 @@ row() {				# one configuration's line of the table
 		vs_nora="$(ratios "$c" scan_nora_mb_s fio | summary %.2f)" ;;
 	esac
 	local md_cols="| 1 | | 1 | |" sync_cols="| 1 | |"
-	if [ "$c" != md ]; then
+	if [ "${c%@base}" != md ]; then
 		md_cols="| $(ratios "$c" tps md:tps | summary %.2f) | $(ratios "$c" tps md:tps | verdict 1 '>=') | $(values "$c" copy_mb_s | summary %.0f) | $(ratios "$c" copy_mb_s md:copy_mb_s | summary %.2f) | $(ratios "$c" copy_mb_s md:copy_mb_s | verdict 1 '>=') |"
 		sync_cols="| $(ratios "$c" checkpoint_sync_s md:checkpoint_sync_s | summary %.3f) | $(ratios "$c" checkpoint_sync_s md:checkpoint_sync_s | verdict "$sync_goal" '<=') ($sync_goal) |"
 	else
-		md_cols="| 1 | | $(values md copy_mb_s | summary %.0f) | 1 | |"
+		md_cols="| 1 | | $(values "$c" copy_mb_s | summary %.0f) | 1 | |"
 	fi
 	echo "| $c | $(values "$c" tps | summary %.0f) $md_cols $(values "$c" scan_mb_s | summary %.0f) | $(ratios "$c" scan_mb_s fio | summary %.2f) | $(ratios "$c" scan_mb_s fio | verdict 0.8 '>=') | $scan_nora | $vs_nora | $(ratios "$c" scan_par2_mb_s self:scan_mb_s | summary %.2f) | $(ratios "$c" scan_par2_mb_s self:scan_mb_s | verdict 1 '>=') | $(values "$c" checkpoint_ms | summary %.0f) | $(values "$c" checkpoint_sync_s | summary %.3f) $sync_cols"
 }
@@ -317,6 +357,7 @@ row() {				# one configuration's line of the table
 	echo "# Storage performance matrix ($(date -u +%Y-%m-%d))"
 	echo
 	bench_environment "$WORK"
+	[ -n "$BASELINE" ] && echo "Baseline (the @base configurations): pgrac_storage $BASE_REV on $("$BASE_BINDIR/postgres" --version | awk '{print $3}') with that revision's patch series."
 	echo "PGDATA, the embedded image and the loop devices' backing files share that file system; $(fio --version)."
 	echo "$ROUNDS rounds; each measures every configuration once (listed order in odd rounds, reversed in even ones) and fio once. pgbench TPC-B scale $SCALE, 4 clients, one run of ${SECONDS_PER_RUN} s; COPY of $((copy_bytes / 1048576)) MB into a new table followed by CHECKPOINT; cold scans of that table (frozen first) after a restart and dropping the page cache: serial, serial with pgrac.read_ahead = 0 (\"no RA\"), and with 2 parallel workers (\"par 2\", against the serial scan); CHECKPOINT after one row into each of $TABLES tables: wall time, and sync time (PostgreSQL's \"sync=\" plus, on block_device, the device flush of the checkpoint hook). block_device extents of $EXTENT_SIZE; write-behind (the _wb configurations) $WRITE_BEHIND."
 	echo
@@ -326,6 +367,28 @@ row() {				# one configuration's line of the table
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for c in "${CONFIGS[@]}"; do row "$c"; done
 	echo
+	if [ -n "$BASELINE" ]; then
+		echo "## Against the baseline: NAME / NAME@base"
+		echo
+		echo "NAME runs pgrac_storage $(git -C "$PGRAC_ROOT" rev-parse --short HEAD) on today's patched PostgreSQL, NAME@base runs $BASE_REV ($(git -C "$PGRAC_ROOT" log -1 --format=%s "$BASE_REV")) on PostgreSQL with its own patch series; both bench builds. Each ratio is taken within a round, oriented so that above 1 is better (times are divided the other way): median [range of the pairs], and \"worse\" or \"better\" only when every pair is, otherwise \"no difference resolved\" (within the drift)."
+		echo
+		echo "| config | TPS | COPY | cold scan | scan no RA | scan par 2 | checkpoint | checkpoint sync |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for c in "${CONFIGS[@]}"; do
+			case $c in *@base) continue ;; esac
+			has_config "$c@base" || continue
+			line="| $c"
+			for m in tps copy_mb_s scan_mb_s scan_nora_mb_s scan_par2_mb_s checkpoint_ms checkpoint_sync_s; do
+				inv=
+				case $m in checkpoint_*) inv=inv ;; esac
+				r=$(ratios "$c" "$m" "cfg:$c@base:$m" $inv)
+				if [ -z "$r" ]; then line="$line | -"; continue; fi
+				line="$line | $(summary %.2f <<<"$r") $(compare <<<"$r")"
+			done
+			echo "$line |"
+		done
+		echo
+	fi
 	echo "fio on its loop device, direct 128 kB sequential reads: one at a time (psync) $(values fio read_128k_mb_s | summary %.0f) MB/s, 8 in flight (io_uring) $(values fio read_128k_qd8_mb_s | summary %.0f) MB/s."
 	echo
 	echo "Raw values (round, config, metric, value):"
@@ -337,7 +400,7 @@ row() {				# one configuration's line of the table
 {
 	echo "config,tps,copy,scan_fio,sync"
 	for c in "${CONFIGS[@]}"; do
-		[ "$c" = md ] && continue
+		[ "${c%@base}" = md ] && continue
 		med() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}'; }
 		echo "$c,$(ratios "$c" tps md:tps | med),$(ratios "$c" copy_mb_s md:copy_mb_s | med),$(ratios "$c" scan_mb_s fio | med),$(ratios "$c" checkpoint_sync_s md:checkpoint_sync_s inv | med)"
 	done

@@ -42,6 +42,7 @@ PURE_SRCS = \
 	src/blockdev/bd_incremental.c \
 	src/backup/backup_history.c \
 	src/blockdev/bd_wb_policy.c \
+	src/blockdev/bd_ra_stream.c \
 	src/fsync_checker/fsync_rules.c \
 	src/checksum/checksum_state.c \
 	src/checksum/checksum_page.c \

@@ -74,6 +74,15 @@ sub direct_io_mode
 	cmp_ok($served, '>', $nblocks * 0.9, "$mode: ... and served most of the scan ($served of $nblocks blocks)");
 	is($failed, 0, "$mode: ... with no failed read");
 
+	# a parallel scan: each process reads the blocks it is handed, and
+	# learns the chunks (bd_ra_stream.c) once two of its runs agree
+	my $parallel = q{SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0;
+		SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;};
+	my @par = split /\n/, $node->safe_psql('postgres', "$evict $parallel SELECT count(*), sum(hashtext(v)::bigint), sum(id) FROM t;");
+	is($par[1], $ref[1], "$mode: a cold parallel scan with read-ahead returns the same rows");
+	like($node->safe_psql('postgres', "$parallel EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM t"),
+		qr/Workers Launched: [12]/, "$mode: ... and ran with parallel workers");
+
 	# Coherence: backend A scans blocks 0..99, so blocks from 100 on are read
 	# ahead; backend B then changes rows in blocks 100..199, checkpoints and
 	# evicts them; A's next scan continues at block 100 and must see B's rows.

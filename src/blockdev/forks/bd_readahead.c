@@ -11,9 +11,11 @@
  * slots of 16 blocks, submitted to the device's asynchronous engine (the
  * transport's io_uring, opened for read-ahead even with pgrac.io_method =
  * sync, and shared with this process's other reads).  A later read that
- * the slots cover is copied from them.  Buffered I/O is left to the
- * kernel's read-ahead: advice of the fork's next extents
- * (POSIX_FADV_WILLNEED) was tried and measured slower than it
+ * the slots cover is copied from them.  Which reads form a stream, and
+ * where reading ahead of one stops (at the end of a parallel scan's chunk,
+ * once it has learned the chunk), is pure logic in bd_ra_stream.c.
+ * Buffered I/O is left to the kernel's read-ahead: advice of the fork's
+ * next extents (POSIX_FADV_WILLNEED) was tried and measured slower than it
  * (docs/performance.md).
  *
  * It sits above the device layer and calls only it and write-behind's
@@ -50,6 +52,7 @@
 #include "utils/wait_event.h"
 
 #include "blockdev/forks/bd_forks.h"
+#include "pgrac/bd_ra_stream.h"
 
 /* blocks per slot: PostgreSQL's default I/O combine limit */
 #define RA_SLOT_BLOCKS		16
@@ -87,10 +90,10 @@ static bool ra_broken = false;
 static int	ios_in_flight = 0;
 static BdReadAheadStats stats;
 
-/* the sequential stream being followed */
+/* the stream being followed: its fork, its reads, the next block to read ahead */
 static BdForkKey stream_key;
-static BlockNumber stream_next = InvalidBlockNumber;	/* next expected block */
-static BlockNumber stream_ahead = InvalidBlockNumber;	/* next to read ahead */
+static BdRaStream stream;
+static BlockNumber stream_ahead = InvalidBlockNumber;
 
 static bool
 active(void)
@@ -108,6 +111,8 @@ slots_ready(void)
 	ios_in_flight = 0;
 	for (int i = 0; i < RA_MAX_SLOTS; i++)
 		slots[i].state = RA_FREE;
+	memset(&stream, 0, sizeof(stream));
+	stream_ahead = InvalidBlockNumber;
 	slots_owner = MyProcPid;
 }
 
@@ -165,14 +170,13 @@ release(RaSlot *s)
 		s->state = RA_FREE;
 }
 
-/* Forget the stream: its slots are released. */
+/* What was read ahead is of no use: the slots are released. */
 static void
-drop_stream(void)
+drop_slots(void)
 {
 	for (int i = 0; i < RA_MAX_SLOTS; i++)
 		if (live(&slots[i]))
 			release(&slots[i]);
-	stream_next = InvalidBlockNumber;
 	stream_ahead = InvalidBlockNumber;
 }
 
@@ -311,11 +315,10 @@ prepare(RaSlot *s, const BdForkKey *key, BlockNumber first, int nblocks,
 	return true;
 }
 
-/* Keep the window ahead of next full: blocks below limit only. */
+/* Keep the window [next, end) read or being read. */
 static void
-read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
+read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber end)
 {
-	BlockNumber end = Min(limit, next + (BlockNumber) pgrac_read_ahead_blocks);
 	PgracIo    *batch[BD_READ_AHEAD_QUEUE];
 	RaSlot	   *prepared[RA_MAX_SLOTS];
 	int			nbatch = 0;
@@ -371,9 +374,7 @@ read_ahead(const BdForkKey *key, BlockNumber next, BlockNumber limit)
  * Called by bd_readv() for blocks [blocknum, blocknum + nblocks), all
  * mapped; limit is the end of what may be read: Min(EOF, mapped).  Returns
  * true if the buffers were filled from read-ahead; otherwise the caller
- * reads them.  A read counts as sequential when it starts at or a little
- * after where the last one ended (blocks found in shared buffers are not
- * asked for).
+ * reads them.
  */
 bool
 bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
@@ -386,11 +387,12 @@ bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 		return false;
 	slots_ready();
 	reap(NULL);
-	sequential = stream_next != InvalidBlockNumber && blocknum >= stream_next &&
-		blocknum - stream_next < (BlockNumber) pgrac_read_ahead_blocks &&
-		memcmp(&stream_key, key, sizeof(BdForkKey)) == 0;
+	sequential = bd_ra_stream_read(&stream,
+								   memcmp(&stream_key, key, sizeof(BdForkKey)) == 0,
+								   blocknum, nblocks,
+								   (BlockNumber) pgrac_read_ahead_blocks);
 	if (!sequential)
-		drop_stream();
+		drop_slots();
 	else
 	{
 		served = consume(key, blocknum, buffers, nblocks);
@@ -404,9 +406,9 @@ bd_readahead_read(const BdForkKey *key, BlockNumber blocknum, void **buffers,
 			stream_ahead = blocknum + nblocks;
 	}
 	stream_key = *key;
-	stream_next = blocknum + nblocks;
 	if (sequential)
-		read_ahead(key, blocknum + nblocks, limit);
+		read_ahead(key, blocknum + nblocks,
+				   bd_ra_stream_window_end(&stream, (BlockNumber) pgrac_read_ahead_blocks, limit));
 	return served;
 }
 

@@ -240,7 +240,7 @@ for my $step (qw(after_begin after_prepare_1 after_committing after_local_commit
 	my $e = transfer_killed_at($step, $amount);
 	like($e, qr/server closed the connection unexpectedly|terminating connection/,
 		"$step: the coordinator's backend died");
-	$c->poll_query_until('postgres', 'SELECT true') or die 'the coordinator did not come back';
+	wait_accepting($c) or die 'the coordinator did not come back';
 	is(wait_resolved($step), '00', "$step: nothing stays prepared after the resolver ran");
 	my $local = $c->safe_psql('postgres', "SELECT count(*) FROM ledger WHERE step = '$step'");
 	my ($b1, $b2) = (balance($p1, 5), balance($p2, 5));
@@ -267,7 +267,7 @@ like(slurp_file($c->logfile), qr/distributed transaction pgrac_\d+_\d+_\d+ commi
 		SET LOCAL pgrac.twophase_test_stop_at = 'after_local_commit';
 		COMMIT;});
 	$p2->stop('immediate');
-	$c->poll_query_until('postgres', 'SELECT true') or die 'the coordinator did not come back';
+	wait_accepting($c) or die 'the coordinator did not come back';
 	$c->poll_query_until('postgres',
 		q{SELECT participant_states = '{done,unknown}' AND last_error LIKE '%"s2"%' FROM t.in_doubt()})
 	  or diag($c->safe_psql('postgres', 'SELECT * FROM t.in_doubt()'));
@@ -329,7 +329,7 @@ COMMIT;
 			kill 'KILL', $pid if $pid;
 		}
 		eval { $h->finish };
-		$c->poll_query_until('postgres', 'SELECT true') or die 'the coordinator did not come back';
+		wait_accepting($c) or die 'the coordinator did not come back';
 	}
 	is(wait_resolved('pgbench'), '00', 'transfers with crashes: nothing stays prepared');
 	my $l1 = $c->safe_psql('postgres', 'SELECT sum(amount) FROM ledger');

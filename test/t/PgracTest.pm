@@ -8,9 +8,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Digest::MD5;
 use IPC::Run;
+use Time::HiRes ();
 
 our @EXPORT = qw(pgrac_node test_module_path load_fsync_inject
-  checker_warnings run_pgrac_image file_md5);
+  checker_warnings run_pgrac_image file_md5 wait_accepting);
 
 # Path of a test-only library built by the test suite (never installed).
 sub test_module_path
@@ -69,6 +70,26 @@ sub file_md5
 	open(my $fh, '<', $file) or die "open $file: $!";
 	binmode $fh;
 	return Digest::MD5->new->addfile($fh)->hexdigest;
+}
+
+# Wait until a server that crashed (and restarts by itself) accepts
+# connections again; false after the default timeout.  Not
+# poll_query_until: it writes its query to psql's standard input, and a
+# psql that has already given up on a server still down makes that write
+# fail with EPIPE, which IPC::Run reports by dying ("ack Broken pipe").
+# pg_isready reads nothing.
+sub wait_accepting
+{
+	my ($node) = @_;
+	my $cmd = [ $node->installed_command('pg_isready'), '-q',
+		'-h', $node->host, '-p', $node->port, '-d', 'postgres' ];
+	my ($in, $out, $err) = ('', '', '');
+	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		return 1 if IPC::Run::run($cmd, '<', \$in, '>', \$out, '2>', \$err);
+		Time::HiRes::usleep(100_000);
+	}
+	return 0;
 }
 
 1;
